@@ -1,0 +1,9 @@
+//! One module per subcommand. Each `run` returns the process exit code, or an error
+//! (printed as `error: …`, exit 2).
+
+pub mod budget;
+pub mod explain;
+pub mod generate;
+pub mod new;
+pub mod plan;
+pub mod validate;

@@ -1,0 +1,10 @@
+//! apiforge: a YAML resource spec in, a fast axum + sqlx + Postgres API project out.
+//!
+//! The pipeline, one module per stage, nothing flowing backwards:
+//! `spec` (parse) → `validate` (every problem at once) → `model` (resolved IR) →
+//! `render` (askama templates) → `write` (atomic write + manifest).
+
+pub mod cli;
+pub mod commands;
+pub mod diagnostics;
+pub mod spec;

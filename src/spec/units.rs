@@ -1,0 +1,171 @@
+//! Durations (`500us`, `250ms`, `20s`, `5m`, `1h`) and sizes (`512KiB`, `1MiB`) as written in specs.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// A duration written with a unit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Duration(pub std::time::Duration);
+
+impl Duration {
+    pub const fn from_millis(ms: u64) -> Self {
+        Self(std::time::Duration::from_millis(ms))
+    }
+    pub const fn from_secs(s: u64) -> Self {
+        Self(std::time::Duration::from_secs(s))
+    }
+    pub fn as_millis(&self) -> u128 {
+        self.0.as_millis()
+    }
+    pub fn as_secs(&self) -> u64 {
+        self.0.as_secs()
+    }
+    pub fn as_micros(&self) -> u128 {
+        self.0.as_micros()
+    }
+}
+
+impl FromStr for Duration {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let s = s.trim();
+        let split = s
+            .find(|c: char| !c.is_ascii_digit())
+            .ok_or_else(|| format!("duration `{s}` needs a unit: us, ms, s, m or h (e.g. `250ms`)"))?;
+        let (num, unit) = s.split_at(split);
+        let n: u64 = num
+            .parse()
+            .map_err(|_| format!("duration `{s}` must start with a whole number (e.g. `250ms`)"))?;
+        let micros = match unit {
+            "us" | "µs" => 1,
+            "ms" => 1_000,
+            "s" => 1_000_000,
+            "m" => 60_000_000,
+            "h" => 3_600_000_000,
+            _ => {
+                return Err(format!(
+                    "duration `{s}` has unknown unit `{unit}`; use us, ms, s, m or h"
+                ));
+            }
+        };
+        n.checked_mul(micros)
+            .map(|us| Duration(std::time::Duration::from_micros(us)))
+            .ok_or_else(|| format!("duration `{s}` is too large"))
+    }
+}
+
+impl fmt::Display for Duration {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let us = self.0.as_micros();
+        for (unit, per) in [("h", 3_600_000_000u128), ("m", 60_000_000), ("s", 1_000_000), ("ms", 1_000)] {
+            if us >= per && us % per == 0 {
+                return write!(f, "{}{unit}", us / per);
+            }
+        }
+        write!(f, "{us}us")
+    }
+}
+
+impl<'de> Deserialize<'de> for Duration {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+impl Serialize for Duration {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+/// A size in bytes written with a unit (`B`, `KiB`, `MiB`, `GiB`, `KB`, `MB`, `GB`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ByteSize(pub u64);
+
+impl FromStr for ByteSize {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let s = s.trim();
+        let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+        let (num, unit) = s.split_at(split);
+        let n: u64 = num
+            .parse()
+            .map_err(|_| format!("size `{s}` must start with a whole number (e.g. `1MiB`)"))?;
+        let mult = match unit.trim() {
+            "" | "B" => 1,
+            "KiB" => 1 << 10,
+            "MiB" => 1 << 20,
+            "GiB" => 1 << 30,
+            "KB" | "kB" => 1_000,
+            "MB" => 1_000_000,
+            "GB" => 1_000_000_000,
+            other => {
+                return Err(format!(
+                    "size `{s}` has unknown unit `{other}`; use B, KiB, MiB, GiB, KB, MB or GB"
+                ));
+            }
+        };
+        n.checked_mul(mult)
+            .map(ByteSize)
+            .ok_or_else(|| format!("size `{s}` is too large"))
+    }
+}
+
+impl fmt::Display for ByteSize {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (unit, per) in [("GiB", 1u64 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)] {
+            if self.0 >= per && self.0 % per == 0 {
+                return write!(f, "{}{unit}", self.0 / per);
+            }
+        }
+        write!(f, "{}B", self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for ByteSize {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        // Accept a bare integer (bytes) as well as a string with a unit.
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            N(u64),
+            S(String),
+        }
+        match Raw::deserialize(d)? {
+            Raw::N(n) => Ok(ByteSize(n)),
+            Raw::S(s) => s.parse().map_err(serde::de::Error::custom),
+        }
+    }
+}
+
+impl Serialize for ByteSize {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!("500us".parse::<Duration>().unwrap().0.as_micros(), 500);
+        assert_eq!("250ms".parse::<Duration>().unwrap().as_millis(), 250);
+        assert_eq!("5m".parse::<Duration>().unwrap().as_secs(), 300);
+        assert_eq!("1h".parse::<Duration>().unwrap().as_secs(), 3600);
+        assert!("5".parse::<Duration>().is_err());
+        assert!("5d".parse::<Duration>().is_err());
+        assert_eq!("5m".parse::<Duration>().unwrap().to_string(), "5m");
+    }
+
+    #[test]
+    fn sizes() {
+        assert_eq!("1MiB".parse::<ByteSize>().unwrap().0, 1 << 20);
+        assert_eq!("512KiB".parse::<ByteSize>().unwrap().0, 512 << 10);
+        assert!("1XB".parse::<ByteSize>().is_err());
+    }
+}
