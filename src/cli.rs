@@ -102,6 +102,9 @@ pub struct ExplainArgs {
     /// The spec (default: ./apiforge.yaml).
     #[arg(long)]
     pub spec: Option<PathBuf>,
+    /// Run EXPLAIN ANALYZE (executes each query) instead of plain EXPLAIN.
+    #[arg(long)]
+    pub analyze: bool,
 }
 
 /// Parse arguments and run; the exit code follows the command's contract

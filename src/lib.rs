@@ -4,7 +4,12 @@
 //! `spec` (parse) → `validate` (every problem at once) → `model` (resolved IR) →
 //! `render` (askama templates) → `write` (atomic write + manifest).
 
+pub mod budget;
 pub mod cli;
 pub mod commands;
 pub mod diagnostics;
+pub mod explain;
+pub mod model;
+pub mod render;
 pub mod spec;
+pub mod write;

@@ -1,9 +1,56 @@
-//! `apiforge budget`.
+//! `apiforge budget`: exit 0 when every budgeted route is within budget and error-free,
+//! 1 when any is over budget or errors, 2 on bad input (spec, arguments, unreachable URL).
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-use crate::cli::BudgetArgs;
+use anyhow::{Context, bail};
 
-pub fn run(_args: BudgetArgs) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("`apiforge budget` is not implemented yet in this version")
+use crate::budget::{self, Options, client::Http, report};
+use crate::cli::BudgetArgs;
+use crate::spec::Duration;
+
+pub fn run(args: BudgetArgs) -> anyhow::Result<ExitCode> {
+    let path = args.spec.unwrap_or_else(|| PathBuf::from("apiforge.yaml"));
+    let loaded =
+        crate::spec::load(&path).map_err(|report| anyhow::anyhow!("invalid spec:\n{report}"))?;
+    let spec = loaded.spec;
+    let duration: Duration = args
+        .duration
+        .parse()
+        .map_err(|e: String| anyhow::anyhow!("--duration: {e}"))?;
+    if duration.0.is_zero() {
+        bail!("--duration must be more than zero");
+    }
+    if args.concurrency == 0 || args.concurrency > 1024 {
+        bail!("--concurrency must be between 1 and 1024");
+    }
+    if spec.resources.values().all(|r| r.budgets.is_empty()) {
+        bail!(
+            "{} declares no budgets: add `budgets:` to a resource (see docs/budget.md)",
+            path.display()
+        );
+    }
+    let http = Http::new(&args.url)?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let results = rt.block_on(async {
+        http.check_reachable().await?;
+        let opts = Options {
+            duration: duration.0,
+            concurrency: args.concurrency,
+        };
+        anyhow::Ok(budget::run(&spec, &http, opts).await)
+    })?;
+    print!("{}", report::render(&results));
+    let failed = results.iter().filter(|r| !r.passed()).count();
+    if failed == 0 {
+        println!("all {} budgeted routes within budget", results.len());
+        Ok(ExitCode::SUCCESS)
+    } else {
+        println!("{failed} of {} budgeted routes failed", results.len());
+        Ok(ExitCode::from(1))
+    }
 }

@@ -1,0 +1,1 @@
+//! `apiforge explain`: EXPLAIN every generated query shape (see docs/explain.md).
