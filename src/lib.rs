@@ -9,7 +9,4 @@ pub mod cli;
 pub mod commands;
 pub mod diagnostics;
 pub mod explain;
-pub mod model;
-pub mod render;
 pub mod spec;
-pub mod write;
