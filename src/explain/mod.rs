@@ -1,1 +1,25 @@
-//! `apiforge explain`: EXPLAIN every generated query shape (see docs/explain.md).
+//! `apiforge explain`: EXPLAIN every query shape the generated API runs and flag
+//! filters and sorts that no index serves (see docs/explain.md for the method).
+
+pub mod db;
+pub mod plan;
+pub mod report;
+pub mod shape;
+pub mod source;
+
+pub use report::Finding;
+
+/// EXPLAIN every shape on one connection, in order.
+pub async fn run(
+    database_url: &str,
+    shapes: Vec<shape::Shape>,
+    analyze: bool,
+) -> anyhow::Result<Vec<Finding>> {
+    let mut conn = db::connect(database_url).await?;
+    let mut findings = Vec::with_capacity(shapes.len());
+    for shape in shapes {
+        let plan = db::explain(&mut conn, &shape, analyze).await;
+        findings.push(Finding { shape, plan });
+    }
+    Ok(findings)
+}

@@ -1,0 +1,188 @@
+//! Judging plans and printing the per-shape table.
+
+use std::fmt::Write as _;
+
+use super::plan::PlanSummary;
+use super::shape::Shape;
+
+/// What EXPLAIN said about one shape.
+#[derive(Debug, Clone)]
+pub struct Finding {
+    pub shape: Shape,
+    /// The plan, or why it could not be had (e.g. the table does not exist).
+    pub plan: Result<PlanSummary, String>,
+}
+
+impl Finding {
+    /// A warning when the shape filters or sorts without an index: a Seq Scan remains
+    /// (with sequential scans disabled), or a set filter is not in any index condition.
+    pub fn warning(&self) -> Option<String> {
+        let plan = self.plan.as_ref().ok()?;
+        let shape = &self.shape;
+        if !shape.needs_index() {
+            return None;
+        }
+        let problem = if let Some(rel) = plan.seq_scans.first() {
+            let mut what: Vec<String> = shape
+                .filters
+                .iter()
+                .map(|f| format!("filter `{}`", f.column))
+                .collect();
+            what.extend(shape.sort.iter().map(|s| format!("sort `{s}`")));
+            format!("Seq Scan on {rel} for {}", what.join(" and "))
+        } else {
+            let unserved = shape
+                .filters
+                .iter()
+                .find(|f| !plan.index_serves(&f.column))?;
+            format!("filter `{}` is not served by an index", unserved.column)
+        };
+        Some(format!(
+            "{problem}; add to resources.{}.indexes: [{}]",
+            shape.resource,
+            shape.suggested_index().join(", ")
+        ))
+    }
+}
+
+/// The table (shape, top node, indexes, cost, verdict), then warnings and errors.
+pub fn render(findings: &[Finding], analyze: bool) -> String {
+    let mut header = vec!["shape", "top node", "index", "cost"];
+    if analyze {
+        header.push("time");
+    }
+    header.push("verdict");
+    let rows: Vec<Vec<String>> = findings
+        .iter()
+        .map(|f| {
+            let mut row = vec![f.shape.name.clone()];
+            match &f.plan {
+                Ok(p) => {
+                    let mut idx = p.indexes.clone();
+                    idx.dedup();
+                    row.push(p.top.clone());
+                    row.push(if idx.is_empty() {
+                        "-".into()
+                    } else {
+                        idx.join(",")
+                    });
+                    row.push(format!("{:.2}", p.total_cost));
+                    if analyze {
+                        row.push(p.execution_ms.map_or("-".into(), |ms| format!("{ms:.3}ms")));
+                    }
+                    row.push(
+                        if f.warning().is_some() {
+                            "WARNING"
+                        } else {
+                            "ok"
+                        }
+                        .into(),
+                    );
+                }
+                Err(_) => {
+                    row.extend(["-", "-", "-"].map(String::from));
+                    if analyze {
+                        row.push("-".into());
+                    }
+                    row.push("ERROR".into());
+                }
+            }
+            row
+        })
+        .collect();
+    let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
+    for row in &rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    let header: Vec<String> = header.into_iter().map(String::from).collect();
+    for row in std::iter::once(&header).chain(&rows) {
+        let mut line = String::new();
+        for (cell, w) in row.iter().zip(&widths) {
+            let _ = write!(line, "{cell:<w$}  ");
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    for f in findings {
+        if let Some(w) = f.warning() {
+            let _ = writeln!(out, "WARNING {}: {w}", f.shape.name);
+        }
+        if let Err(e) = &f.plan {
+            let _ = writeln!(out, "ERROR {}: {e}", f.shape.name);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::explain::shape::Filter;
+
+    fn finding(seq: bool, conds: &[&str]) -> Finding {
+        Finding {
+            shape: Shape {
+                resource: "products".into(),
+                name: "products.list?category".into(),
+                sql: String::new(),
+                params: Vec::new(),
+                filters: vec![Filter {
+                    column: "category".into(),
+                    equality: true,
+                }],
+                sort: Some("created_at".into()),
+            },
+            plan: Ok(PlanSummary {
+                top: "Limit".into(),
+                total_cost: 8.5,
+                execution_ms: None,
+                indexes: if seq {
+                    vec![]
+                } else {
+                    vec!["products_created_at_idx".into()]
+                },
+                seq_scans: if seq { vec!["products".into()] } else { vec![] },
+                index_conds: conds.iter().map(|c| (*c).into()).collect(),
+            }),
+        }
+    }
+
+    #[test]
+    fn warnings_name_the_index_to_add() {
+        let w = finding(true, &[]).warning().unwrap();
+        assert!(
+            w.starts_with("Seq Scan on products for filter `category` and sort `created_at`"),
+            "{w}"
+        );
+        assert!(
+            w.ends_with("add to resources.products.indexes: [category, created_at]"),
+            "{w}"
+        );
+        let w = finding(false, &[]).warning().unwrap();
+        assert!(
+            w.starts_with("filter `category` is not served by an index"),
+            "{w}"
+        );
+        assert!(
+            finding(false, &["(category = 'x'::text)"])
+                .warning()
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn table_marks_warnings_and_errors() {
+        let mut broken = finding(false, &[]);
+        broken.plan = Err("relation \"products\" does not exist".into());
+        let out = render(&[finding(true, &[]), broken], false);
+        assert!(out.lines().nth(1).unwrap().ends_with("WARNING"), "{out}");
+        assert!(out.lines().nth(2).unwrap().ends_with("ERROR"), "{out}");
+        assert!(
+            out.contains("ERROR products.list?category: relation"),
+            "{out}"
+        );
+    }
+}
