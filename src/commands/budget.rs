@@ -36,8 +36,18 @@ pub fn run(args: BudgetArgs) -> anyhow::Result<ExitCode> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
+    let routes: usize = spec
+        .resources
+        .values()
+        .map(|r| r.budgets.iter().count())
+        .sum();
     let results = rt.block_on(async {
         http.check_reachable().await?;
+        println!(
+            "loading {routes} budgeted routes of {}: {duration} each, {} requests in flight",
+            http.base(),
+            args.concurrency
+        );
         let opts = Options {
             duration: duration.0,
             concurrency: args.concurrency,
