@@ -2,3 +2,7 @@
 //!
 //! Depend on this one crate; it re-exports the derive macros:
 //! `use apiforge_runtime::prelude::*;`
+
+pub mod cache;
+pub mod etag;
+pub mod response;

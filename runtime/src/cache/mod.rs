@@ -1,0 +1,417 @@
+//! Two-tier cache of serialized responses: an in-process moka tier and a shared Redis tier.
+//!
+//! A [`ResourceCache`] stores [`CachedBody`]s — the JSON bytes of a response with their
+//! [`ETag`] — so that a hit costs no query, no serialization and no hashing. Lookups go
+//! memory → Redis → loader; concurrent misses of one key run the loader once.
+//!
+//! Invalidation never scans keys: a write deletes its row key in both tiers and bumps the
+//! resource's *generation*, which every generation-scoped key (lists, field-selected rows;
+//! see [`ResourceCache::list_key`]) embeds, so the old entries are simply never read again
+//! and expire by TTL. With a [`Redis`] handle the generation is shared and the write is
+//! published, so the other instances drop the row from their memory tier too.
+//!
+//! ```no_run
+//! # use std::time::Duration;
+//! # use apiforge_runtime::cache::*;
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! let redis = Redis::connect("redis://127.0.0.1:6379", Duration::from_millis(50))
+//!     .await?
+//!     .with_namespace("shop");
+//! let config = CacheConfig {
+//!     memory: Some(MemoryTier { max_entries: 1000, ttl: Duration::from_secs(300) }),
+//!     redis: Some(RedisTier { ttl: Duration::from_secs(300) }),
+//! };
+//! let products = ResourceCache::new("products", config, Some(redis));
+//! let key = ResourceCache::row_key(42);
+//! let body = products
+//!     .get_or_load(&key, || async {
+//!         // query the database; Ok(None) for "not found" (never cached)
+//!         Ok::<_, String>(Some(CachedBody::json(&serde_json::json!({ "id": 42 })).unwrap()))
+//!     })
+//!     .await?;
+//! products.invalidate(&key).await; // after an update or delete of row 42
+//! # Ok(()) }
+//! ```
+
+mod redis;
+
+use std::fmt::Display;
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use bytes::Bytes;
+use metrics::Counter;
+use serde::Serialize;
+
+pub use self::redis::Redis;
+use crate::etag::ETag;
+
+/// A serialized response body and its strong ETag, computed once when it was built.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CachedBody {
+    /// The JSON bytes.
+    pub body: Bytes,
+    /// The strong ETag of `body`.
+    pub etag: ETag,
+}
+
+impl CachedBody {
+    /// Wraps already-serialized bytes, computing their ETag.
+    pub fn new(body: impl Into<Bytes>) -> Self {
+        let body = body.into();
+        let etag = ETag::of(&body);
+        Self { body, etag }
+    }
+
+    /// Serializes `value` to JSON and computes its ETag.
+    pub fn json<T: Serialize + ?Sized>(value: &T) -> Result<Self, serde_json::Error> {
+        serde_json::to_vec(value).map(Self::new)
+    }
+
+    /// Redis value: the ETag, a newline, the body (an ETag holds no newline).
+    fn encode(&self) -> Vec<u8> {
+        let tag = self.etag.as_str().as_bytes();
+        let mut out = Vec::with_capacity(tag.len() + 1 + self.body.len());
+        out.extend_from_slice(tag);
+        out.push(b'\n');
+        out.extend_from_slice(&self.body);
+        out
+    }
+
+    fn decode(raw: Vec<u8>) -> Option<Self> {
+        let nl = raw.iter().position(|&b| b == b'\n')?;
+        let etag = ETag::parse(std::str::from_utf8(&raw[..nl]).ok()?)?;
+        let body = Bytes::from(raw).slice(nl + 1..);
+        Some(Self { body, etag })
+    }
+}
+
+/// The in-process tier of a resource.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MemoryTier {
+    /// Most entries kept (least recently/frequently used ones are evicted).
+    pub max_entries: u64,
+    /// Time to live of an entry.
+    pub ttl: Duration,
+}
+
+/// The shared Redis tier of a resource.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RedisTier {
+    /// Time to live of an entry.
+    pub ttl: Duration,
+}
+
+/// Which tiers a resource caches in. Both `None`: nothing is cached (the loader always runs).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CacheConfig {
+    /// The in-process tier; it also coalesces concurrent misses of one key.
+    pub memory: Option<MemoryTier>,
+    /// The Redis tier; used only when a [`Redis`] handle is given.
+    pub redis: Option<RedisTier>,
+}
+
+/// The cache of one resource's serialized responses. Cheap to clone.
+#[derive(Clone)]
+pub struct ResourceCache {
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for ResourceCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ResourceCache")
+            .field("resource", &self.shared.resource)
+            .field("generation", &self.generation())
+            .finish_non_exhaustive()
+    }
+}
+
+pub(crate) struct Shared {
+    resource: Arc<str>,
+    memory: Option<moka::future::Cache<String, CachedBody>>,
+    redis: Option<Redis>,
+    redis_ttl: Option<Duration>,
+    generation: AtomicU64,
+    /// Bumped by every invalidation: a load that straddles one is served but not stored.
+    writes: AtomicU64,
+    /// Whether the generation has been read from Redis (no Redis: always true).
+    synced: AtomicBool,
+    counters: OnceLock<Counters>,
+}
+
+/// Counter handles, resolved on first use (after the app installed its recorder).
+struct Counters {
+    memory_hits: Counter,
+    memory_misses: Counter,
+    redis_hits: Counter,
+    redis_misses: Counter,
+}
+
+/// Why a coalesced load produced no cacheable value.
+enum Uncached<E> {
+    NotFound,
+    /// Found, but an invalidation happened while loading: serve it, don't store it.
+    Straddled(CachedBody),
+    Failed(E),
+}
+
+impl ResourceCache {
+    /// A cache for `resource` (its name labels metrics and namespaces Redis keys).
+    ///
+    /// With `redis`, the generation is shared with the other instances (read in the
+    /// background at once; until then generation-scoped keys skip the Redis tier) and remote
+    /// invalidations reach this cache's memory tier. The Redis tier itself is used only if
+    /// `config.redis` is set.
+    pub fn new(resource: &str, config: CacheConfig, redis: Option<Redis>) -> Self {
+        let memory = config.memory.map(|m| {
+            moka::future::Cache::builder()
+                .name(resource)
+                .max_capacity(m.max_entries)
+                .time_to_live(m.ttl)
+                .build()
+        });
+        let shared = Arc::new(Shared {
+            resource: Arc::from(resource),
+            memory,
+            redis_ttl: config.redis.map(|r| r.ttl).filter(|_| redis.is_some()),
+            synced: AtomicBool::new(redis.is_none()),
+            redis,
+            generation: AtomicU64::new(0),
+            writes: AtomicU64::new(0),
+            counters: OnceLock::new(),
+        });
+        if let Some(redis) = &shared.redis {
+            redis.register(&shared);
+            if tokio::runtime::Handle::try_current().is_ok() {
+                let (shared, redis) = (shared.clone(), redis.clone());
+                tokio::spawn(async move { shared.sync_generation(&redis).await });
+            }
+        }
+        Self { shared }
+    }
+
+    /// The resource name.
+    pub fn resource(&self) -> &str {
+        &self.shared.resource
+    }
+
+    /// The current generation (bumped by every write to the resource).
+    pub fn generation(&self) -> u64 {
+        self.shared.generation.load(Ordering::Acquire)
+    }
+
+    /// The key of one row's full representation: `row:{id}`. [`invalidate`](Self::invalidate)
+    /// it when the row changes.
+    pub fn row_key(id: impl Display) -> String {
+        format!("row:{id}")
+    }
+
+    /// A generation-scoped key: `list:{generation}:{query}`. Use it for every response that
+    /// a write to *any* row may change — lists, and rows with field selection — with `query`
+    /// the canonical form of the request (e.g. the normalized query string). A write bumps
+    /// the generation, so the old entries are never read again.
+    ///
+    /// A response that also depends on another resource (an `include`) should embed that
+    /// resource's [`generation`](Self::generation) in `query` too.
+    pub fn list_key(&self, query: &str) -> String {
+        format!("list:{}:{query}", self.generation())
+    }
+
+    /// Looks `key` up in memory, then Redis, then calls `load`.
+    ///
+    /// `load` returns `Ok(None)` for "not found", which is not cached. Concurrent calls for
+    /// one key while it is loading wait for that one load (with a memory tier configured)
+    /// and all receive its result, errors included (hence `E: Clone`). A Redis hit fills
+    /// the memory tier; a load fills both. A load during which the resource was invalidated
+    /// is returned but not stored, so a write is never hidden by a slow read.
+    pub async fn get_or_load<F, Fut, E>(&self, key: &str, load: F) -> Result<Option<CachedBody>, E>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<Option<CachedBody>, E>>,
+        E: Clone + Send + Sync + 'static,
+    {
+        let s = &self.shared;
+        let Some(memory) = &s.memory else {
+            return match s.load_through(key, load).await {
+                Ok(body) => Ok(Some(body)),
+                Err(Uncached::NotFound) => Ok(None),
+                Err(Uncached::Straddled(body)) => Ok(Some(body)),
+                Err(Uncached::Failed(e)) => Err(e),
+            };
+        };
+        if let Some(hit) = memory.get(key).await {
+            s.counters().memory_hits.increment(1);
+            return Ok(Some(hit));
+        }
+        s.counters().memory_misses.increment(1);
+        match memory
+            .try_get_with_by_ref(key, s.load_through(key, load))
+            .await
+        {
+            Ok(body) => Ok(Some(body)),
+            Err(shared) => match Arc::try_unwrap(shared) {
+                Ok(Uncached::NotFound) => Ok(None),
+                Ok(Uncached::Straddled(body)) => Ok(Some(body)),
+                Ok(Uncached::Failed(e)) => Err(e),
+                Err(shared) => match &*shared {
+                    Uncached::NotFound => Ok(None),
+                    Uncached::Straddled(body) => Ok(Some(body.clone())),
+                    Uncached::Failed(e) => Err(e.clone()),
+                },
+            },
+        }
+    }
+
+    /// Drops `key` (usually a [`row_key`](Self::row_key)) from both tiers, here and on every
+    /// other instance, and bumps the generation. Call it after the write committed.
+    /// With Redis unavailable, only this instance is invalidated (others expire by TTL).
+    pub async fn invalidate(&self, key: &str) {
+        self.shared.invalidate(Some(key)).await;
+    }
+
+    /// Bumps the generation only (after a create: no row key is cached yet, lists changed).
+    pub async fn invalidate_lists(&self) {
+        self.shared.invalidate(None).await;
+    }
+}
+
+impl Shared {
+    fn counters(&self) -> &Counters {
+        self.counters.get_or_init(|| {
+            let counter = |name: &'static str, tier: &'static str| {
+                metrics::counter!(name, "resource" => self.resource.to_string(), "tier" => tier)
+            };
+            Counters {
+                memory_hits: counter("apiforge_cache_hits_total", "memory"),
+                memory_misses: counter("apiforge_cache_misses_total", "memory"),
+                redis_hits: counter("apiforge_cache_hits_total", "redis"),
+                redis_misses: counter("apiforge_cache_misses_total", "redis"),
+            }
+        })
+    }
+
+    /// Whether `key` may be read from Redis now: a generation-scoped key only once the
+    /// generation is known, or it could name an old generation's entry.
+    fn redis_readable(&self, key: &str) -> bool {
+        !key.starts_with("list:") || self.synced.load(Ordering::Acquire)
+    }
+
+    /// Redis, then the loader (which fills Redis). The value is cacheable in memory on `Ok`.
+    async fn load_through<F, Fut, E>(&self, key: &str, load: F) -> Result<CachedBody, Uncached<E>>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<Option<CachedBody>, E>>,
+    {
+        let writes = self.writes.load(Ordering::Acquire);
+        let redis = self.redis.as_ref().zip(self.redis_ttl);
+        if let Some((redis, _)) = redis.filter(|_| self.redis_readable(key)) {
+            let cmd = ::redis::Cmd::get(redis.key(&self.resource, key));
+            match redis.query::<Option<Vec<u8>>>("get", &cmd).await {
+                Some(Some(raw)) => match CachedBody::decode(raw) {
+                    Some(body) => {
+                        self.counters().redis_hits.increment(1);
+                        return self.unless_straddled(writes, body);
+                    }
+                    None => tracing::debug!(key, "ignoring a malformed redis cache entry"),
+                },
+                Some(None) => self.counters().redis_misses.increment(1),
+                None => {}
+            }
+        }
+        let body = match load().await {
+            Ok(Some(body)) => body,
+            Ok(None) => return Err(Uncached::NotFound),
+            Err(e) => return Err(Uncached::Failed(e)),
+        };
+        if let Some((redis, ttl)) = redis
+            && self.writes.load(Ordering::Acquire) == writes
+        {
+            let ttl_ms = ttl.as_millis().max(1) as u64;
+            let cmd = ::redis::Cmd::pset_ex(redis.key(&self.resource, key), body.encode(), ttl_ms);
+            let _: Option<()> = redis.query("set", &cmd).await;
+        }
+        self.unless_straddled(writes, body)
+    }
+
+    fn unless_straddled<E>(
+        &self,
+        writes: u64,
+        body: CachedBody,
+    ) -> Result<CachedBody, Uncached<E>> {
+        if self.writes.load(Ordering::Acquire) == writes {
+            Ok(body)
+        } else {
+            Err(Uncached::Straddled(body))
+        }
+    }
+
+    async fn invalidate(self: &Arc<Self>, key: Option<&str>) {
+        self.writes.fetch_add(1, Ordering::AcqRel);
+        if let (Some(memory), Some(key)) = (&self.memory, key) {
+            memory.invalidate(key).await;
+        }
+        let local = self.generation.fetch_add(1, Ordering::AcqRel) + 1;
+        let Some(redis) = &self.redis else {
+            return;
+        };
+        // Other caches of this resource on the same handle (same process) see it at once.
+        for other in redis.caches_of(&self.resource) {
+            if !Arc::ptr_eq(&other, self) {
+                other.apply_remote(key, local).await;
+            }
+        }
+        if let Some(generation) = redis.publish_invalidation(&self.resource, key, local).await {
+            self.generation.fetch_max(generation, Ordering::AcqRel);
+        }
+    }
+
+    /// Applies another instance's write.
+    pub(crate) async fn apply_remote(&self, key: Option<&str>, generation: u64) {
+        self.writes.fetch_add(1, Ordering::AcqRel);
+        if let (Some(memory), Some(key)) = (&self.memory, key) {
+            memory.invalidate(key).await;
+        }
+        self.generation.fetch_max(generation, Ordering::AcqRel);
+    }
+
+    async fn sync_generation(&self, redis: &Redis) {
+        let local = self.generation.load(Ordering::Acquire);
+        if let Some(shared) = redis.sync_generation(&self.resource, local).await {
+            self.generation.fetch_max(shared, Ordering::AcqRel);
+            self.synced.store(true, Ordering::Release);
+        }
+    }
+
+    /// After the subscription was (re)established: forget what may have been invalidated
+    /// meanwhile and adopt the shared generation.
+    pub(crate) async fn resynchronise(&self, redis: &Redis) {
+        self.writes.fetch_add(1, Ordering::AcqRel);
+        if let Some(memory) = &self.memory {
+            memory.invalidate_all();
+        }
+        self.sync_generation(redis).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redis_encoding_round_trips() {
+        let body = CachedBody::json(&serde_json::json!({"id": 1, "name": "a\nb"})).unwrap();
+        let decoded = CachedBody::decode(body.encode()).unwrap();
+        assert_eq!(decoded, body);
+        assert!(CachedBody::decode(b"no newline".to_vec()).is_none());
+        assert!(CachedBody::decode(b"unquoted\n{}".to_vec()).is_none());
+    }
+
+    #[test]
+    fn list_keys_embed_the_generation() {
+        let cache = ResourceCache::new("things", CacheConfig::default(), None);
+        assert_eq!(cache.list_key("limit=5"), "list:0:limit=5");
+        assert_eq!(ResourceCache::row_key(7), "row:7");
+    }
+}

@@ -1,0 +1,417 @@
+//! The shared Redis tier: a lazily (re)connecting handle with a circuit breaker, list
+//! generations, and cross-instance invalidation over pub/sub.
+
+use std::collections::HashMap;
+use std::hash::BuildHasher;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
+use std::time::{Duration, Instant};
+
+use ::redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use ::redis::{Client, Cmd, FromRedisValue, RedisError};
+use futures_util::StreamExt;
+use serde::Deserialize;
+use tokio::sync::{OnceCell, watch};
+use tokio::task::JoinHandle;
+
+use super::Shared;
+
+/// How long the tier is skipped after a failure before it is tried again.
+const BREAKER_OPEN: Duration = Duration::from_secs(1);
+/// At most one warning per this period about an unreachable Redis; the rest go to debug.
+const WARN_EVERY: Duration = Duration::from_secs(10);
+/// Delay between attempts to re-subscribe the invalidation listener.
+const RESUBSCRIBE_DELAY: Duration = Duration::from_millis(250);
+
+/// Bumps a generation (never below the caller's), deletes the row key, publishes the
+/// invalidation: one round trip, atomic on the server.
+/// KEYS: generation key, [row key]. ARGV: local generation, channel, resource, origin, key.
+const INVALIDATE_LUA: &str = r"
+local g = redis.call('INCR', KEYS[1])
+local l = tonumber(ARGV[1])
+if g <= l then g = l + 1; redis.call('SET', KEYS[1], g) end
+if KEYS[2] then redis.call('DEL', KEYS[2]) end
+redis.call('PUBLISH', ARGV[2], cjson.encode({resource = ARGV[3], origin = ARGV[4], key = ARGV[5], generation = g}))
+return g
+";
+
+/// Returns max(stored generation, ARGV[1]) and stores it. KEYS: generation key.
+const SYNC_LUA: &str = r"
+local r = tonumber(redis.call('GET', KEYS[1]) or '0')
+local l = tonumber(ARGV[1])
+if l > r then redis.call('SET', KEYS[1], l); return l end
+return r
+";
+
+/// A connection to the shared Redis of every instance of an app.
+///
+/// Cheap to clone. Connecting is lazy and self-healing: an unreachable Redis is not an error
+/// (only a malformed URL is); every operation is bounded by the configured timeout, and after
+/// a failure the tier is skipped for a second, so a down or slow Redis costs the requests
+/// nothing and they are served from the database.
+///
+/// Keys live under `apiforge:{namespace}:{resource}:`, so apps sharing a Redis never collide;
+/// set the namespace (the app name) with [`Redis::with_namespace`] before building caches.
+///
+/// While a Tokio runtime is running, the handle keeps a subscriber on the app's invalidation
+/// channel: writes on other instances drop the matching entries of this instance's memory
+/// tiers. After a reconnect (Redis restarted, messages possibly missed) every memory tier
+/// registered on this handle is cleared and generations are re-synchronised.
+#[derive(Clone)]
+pub struct Redis {
+    pub(super) inner: Arc<Inner>,
+}
+
+pub(super) struct Inner {
+    client: Client,
+    conn: OnceCell<ConnectionManager>,
+    timeout: Duration,
+    namespace: String,
+    /// Identifies this process's messages on the channel, so it skips its own.
+    pub(super) origin: String,
+    epoch: Instant,
+    /// Milliseconds since `epoch` until which the tier is skipped.
+    down_until: AtomicU64,
+    last_warn: AtomicU64,
+    caches: Mutex<HashMap<String, Vec<Weak<Shared>>>>,
+    subscribed: watch::Sender<bool>,
+    listener: OnceLock<JoinHandle<()>>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        if let Some(task) = self.listener.get() {
+            task.abort();
+        }
+    }
+}
+
+impl std::fmt::Debug for Redis {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Redis")
+            .field("namespace", &self.inner.namespace)
+            .field("timeout", &self.inner.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+/// An invalidation message as published on the channel.
+#[derive(Debug, Deserialize)]
+struct Invalidation {
+    resource: String,
+    origin: String,
+    #[serde(default)]
+    key: Option<String>,
+    generation: u64,
+}
+
+impl Redis {
+    /// Opens a handle on `url` (`redis://host:port/db`) whose operations time out after
+    /// `timeout` (50 ms is a good default). Fails only on a malformed URL; an unreachable
+    /// server is tried again later. Uses the namespace `default`.
+    ///
+    /// Called inside a Tokio runtime, it also starts the invalidation listener and makes
+    /// a first connection attempt (bounded by `timeout`).
+    pub async fn connect(url: &str, timeout: Duration) -> Result<Self, RedisError> {
+        let client = Client::open(url)?;
+        let redis = Self::from_client(client, timeout, "default".to_owned());
+        // A failure is logged and remembered by the breaker; requests will not wait on it.
+        let _ = redis.connection().await;
+        redis.start_listener();
+        Ok(redis)
+    }
+
+    fn from_client(client: Client, timeout: Duration, namespace: String) -> Self {
+        let origin = format!(
+            "{:016x}",
+            std::collections::hash_map::RandomState::new().hash_one((
+                std::process::id(),
+                Instant::now(),
+                std::thread::current().id()
+            ))
+        );
+        Self {
+            inner: Arc::new(Inner {
+                client,
+                conn: OnceCell::new(),
+                timeout,
+                namespace,
+                origin,
+                epoch: Instant::now(),
+                down_until: AtomicU64::new(0),
+                last_warn: AtomicU64::new(0),
+                caches: Mutex::new(HashMap::new()),
+                subscribed: watch::channel(false).0,
+                listener: OnceLock::new(),
+            }),
+        }
+    }
+
+    /// The same server with another key namespace (usually the app name), returning a new
+    /// handle with its own listener. Call it before building caches on the handle.
+    pub fn with_namespace(self, namespace: &str) -> Self {
+        let redis = Self::from_client(
+            self.inner.client.clone(),
+            self.inner.timeout,
+            namespace.to_owned(),
+        );
+        if let Some(conn) = self.inner.conn.get() {
+            let _ = redis.inner.conn.set(conn.clone());
+        }
+        redis.start_listener();
+        redis
+    }
+
+    /// The key namespace (`apiforge:{namespace}:…`).
+    pub fn namespace(&self) -> &str {
+        &self.inner.namespace
+    }
+
+    /// The per-operation timeout.
+    pub fn timeout(&self) -> Duration {
+        self.inner.timeout
+    }
+
+    /// Whether the invalidation listener is currently subscribed.
+    pub fn is_subscribed(&self) -> bool {
+        *self.inner.subscribed.borrow()
+    }
+
+    /// Waits until the invalidation listener is subscribed, at most `limit`; returns whether
+    /// it is. Useful at start-up and in tests: messages published before the subscription
+    /// are not seen.
+    pub async fn wait_subscribed(&self, limit: Duration) -> bool {
+        let mut rx = self.inner.subscribed.subscribe();
+        tokio::time::timeout(limit, rx.wait_for(|s| *s))
+            .await
+            .is_ok_and(|r| r.is_ok())
+    }
+
+    /// The full Redis key of `key` of `resource`.
+    pub(super) fn key(&self, resource: &str, key: &str) -> String {
+        format!("apiforge:{}:{resource}:{key}", self.inner.namespace)
+    }
+
+    fn generation_key(&self, resource: &str) -> String {
+        self.key(resource, "#generation")
+    }
+
+    fn channel(&self) -> String {
+        format!("apiforge:{}:#invalidate", self.inner.namespace)
+    }
+
+    fn now_ms(&self) -> u64 {
+        self.inner.epoch.elapsed().as_millis() as u64
+    }
+
+    /// Whether the breaker lets a request through.
+    fn available(&self) -> bool {
+        self.now_ms() >= self.inner.down_until.load(Ordering::Relaxed)
+    }
+
+    fn trip(&self, what: &str, error: &dyn std::fmt::Display) {
+        let now = self.now_ms();
+        self.inner
+            .down_until
+            .store(now + BREAKER_OPEN.as_millis() as u64, Ordering::Relaxed);
+        let last = self.inner.last_warn.load(Ordering::Relaxed);
+        let warn = (last == 0 || now.saturating_sub(last) >= WARN_EVERY.as_millis() as u64)
+            && self
+                .inner
+                .last_warn
+                .compare_exchange(last, now.max(1), Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok();
+        if warn {
+            tracing::warn!(%error, what, "redis unavailable; serving without the shared cache tier");
+        } else {
+            tracing::debug!(%error, what, "redis unavailable");
+        }
+    }
+
+    async fn connection(&self) -> Option<ConnectionManager> {
+        if let Some(conn) = self.inner.conn.get() {
+            return Some(conn.clone());
+        }
+        if !self.available() {
+            return None;
+        }
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(self.inner.timeout)
+            .set_response_timeout(self.inner.timeout)
+            .set_number_of_retries(1)
+            .set_max_delay(100);
+        let init = tokio::time::timeout(
+            self.inner.timeout,
+            ConnectionManager::new_with_config(self.inner.client.clone(), config),
+        );
+        let result = self
+            .inner
+            .conn
+            .get_or_try_init(|| async {
+                match init.await {
+                    Ok(Ok(conn)) => Ok(conn),
+                    Ok(Err(e)) => Err(e.to_string()),
+                    Err(_) => Err("connect timed out".to_owned()),
+                }
+            })
+            .await;
+        match result {
+            Ok(conn) => Some(conn.clone()),
+            Err(e) => {
+                self.trip("connect", &e);
+                None
+            }
+        }
+    }
+
+    /// Runs `cmd` within the timeout; `None` when Redis is skipped, down, slow or errors.
+    pub(super) async fn query<T: FromRedisValue>(&self, what: &str, cmd: &Cmd) -> Option<T> {
+        let mut conn = self.connection().await?;
+        match tokio::time::timeout(self.inner.timeout, cmd.query_async::<T>(&mut conn)).await {
+            Ok(Ok(v)) => Some(v),
+            Ok(Err(e)) => {
+                self.trip(what, &e);
+                None
+            }
+            Err(_) => {
+                self.trip(what, &"timed out");
+                None
+            }
+        }
+    }
+
+    /// Bumps `resource`'s generation to above `local`, deletes `key` (if any) and tells the
+    /// other instances; returns the new generation, `None` when Redis is unavailable.
+    pub(super) async fn publish_invalidation(
+        &self,
+        resource: &str,
+        key: Option<&str>,
+        local: u64,
+    ) -> Option<u64> {
+        let mut cmd = ::redis::cmd("EVAL");
+        cmd.arg(INVALIDATE_LUA)
+            .arg(if key.is_some() { 2 } else { 1 })
+            .arg(self.generation_key(resource));
+        if let Some(key) = key {
+            cmd.arg(self.key(resource, key));
+        }
+        cmd.arg(local)
+            .arg(self.channel())
+            .arg(resource)
+            .arg(&self.inner.origin)
+            .arg(key.unwrap_or(""));
+        self.query("invalidate", &cmd).await
+    }
+
+    /// max(shared generation, `local`), stored back; `None` when Redis is unavailable.
+    pub(super) async fn sync_generation(&self, resource: &str, local: u64) -> Option<u64> {
+        let mut cmd = ::redis::cmd("EVAL");
+        cmd.arg(SYNC_LUA)
+            .arg(1)
+            .arg(self.generation_key(resource))
+            .arg(local);
+        self.query("sync generation", &cmd).await
+    }
+
+    /// Registers a cache for remote invalidations and resynchronisation.
+    pub(super) fn register(&self, shared: &Arc<Shared>) {
+        let mut caches = self.inner.caches.lock().expect("cache registry poisoned");
+        let list = caches.entry(shared.resource.to_string()).or_default();
+        list.retain(|w| w.strong_count() > 0);
+        list.push(Arc::downgrade(shared));
+    }
+
+    /// The live caches registered for `resource`.
+    pub(super) fn caches_of(&self, resource: &str) -> Vec<Arc<Shared>> {
+        let caches = self.inner.caches.lock().expect("cache registry poisoned");
+        caches
+            .get(resource)
+            .map(|l| l.iter().filter_map(Weak::upgrade).collect())
+            .unwrap_or_default()
+    }
+
+    fn all_caches(&self) -> Vec<Arc<Shared>> {
+        let caches = self.inner.caches.lock().expect("cache registry poisoned");
+        caches
+            .values()
+            .flatten()
+            .filter_map(Weak::upgrade)
+            .collect()
+    }
+
+    fn start_listener(&self) {
+        if tokio::runtime::Handle::try_current().is_err() {
+            return;
+        }
+        let weak = Arc::downgrade(&self.inner);
+        let task = tokio::spawn(listen(weak));
+        if self.inner.listener.set(task).is_err() {
+            tracing::debug!("invalidation listener already running");
+        }
+    }
+}
+
+/// Subscribes to the invalidation channel and applies messages until the handle is dropped,
+/// re-subscribing (and resynchronising every cache) whenever the subscription is lost.
+async fn listen(weak: Weak<Inner>) {
+    loop {
+        let Some(redis) = weak.upgrade().map(|inner| Redis { inner }) else {
+            return;
+        };
+        let subscription = tokio::time::timeout(redis.inner.timeout * 4, async {
+            let mut pubsub = redis.inner.client.get_async_pubsub().await?;
+            pubsub.subscribe(redis.channel()).await?;
+            Ok::<_, RedisError>(pubsub)
+        })
+        .await;
+        let pubsub = match subscription {
+            Ok(Ok(pubsub)) => pubsub,
+            Ok(Err(e)) => {
+                redis.trip("subscribe", &e);
+                drop(redis);
+                tokio::time::sleep(RESUBSCRIBE_DELAY).await;
+                continue;
+            }
+            Err(_) => {
+                redis.trip("subscribe", &"timed out");
+                drop(redis);
+                tokio::time::sleep(RESUBSCRIBE_DELAY).await;
+                continue;
+            }
+        };
+        // Messages may have been missed while unsubscribed: start from a clean memory tier.
+        for cache in redis.all_caches() {
+            cache.resynchronise(&redis).await;
+        }
+        redis.inner.subscribed.send_replace(true);
+        tracing::debug!(namespace = %redis.inner.namespace, "cache invalidation listener subscribed");
+        let origin = redis.inner.origin.clone();
+        drop(redis);
+
+        let mut messages = pubsub.into_on_message();
+        while let Some(msg) = messages.next().await {
+            let Ok(event) = serde_json::from_slice::<Invalidation>(msg.get_payload_bytes()) else {
+                tracing::debug!("ignoring a malformed cache invalidation message");
+                continue;
+            };
+            if event.origin == origin {
+                continue;
+            }
+            let Some(inner) = weak.upgrade() else {
+                return;
+            };
+            let redis = Redis { inner };
+            let key = event.key.as_deref().filter(|k| !k.is_empty());
+            for cache in redis.caches_of(&event.resource) {
+                cache.apply_remote(key, event.generation).await;
+            }
+        }
+        let Some(inner) = weak.upgrade() else {
+            return;
+        };
+        inner.subscribed.send_replace(false);
+        tracing::debug!("cache invalidation subscription lost; re-subscribing");
+        drop(inner);
+        tokio::time::sleep(RESUBSCRIBE_DELAY).await;
+    }
+}

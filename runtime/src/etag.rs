@@ -1,0 +1,210 @@
+//! Entity tags (RFC 9110 §8.8.3) and `If-None-Match` evaluation (§13.1.2).
+//!
+//! An [`ETag`] is computed once, when a body is serialized, and stored beside it
+//! (see [`crate::cache::CachedBody`]), so serving a cached body never hashes again.
+
+use std::fmt;
+
+use http::{HeaderMap, HeaderValue, header};
+use xxhash_rust::xxh3::xxh3_128;
+
+/// A strong entity tag, kept as a ready-to-send header value (`"…"` with the quotes).
+///
+/// Cloning is cheap (reference-counted bytes).
+#[derive(Clone, PartialEq, Eq)]
+pub struct ETag(HeaderValue);
+
+impl ETag {
+    /// The strong ETag of `body`: its 128-bit xxh3 hash as 32 quoted lowercase hex digits.
+    pub fn of(body: &[u8]) -> Self {
+        let tag = format!("\"{:032x}\"", xxh3_128(body));
+        Self(HeaderValue::from_str(&tag).expect("quoted hex is a valid header value"))
+    }
+
+    /// Parses a stored tag (`"…"` or `W/"…"`); `None` when it is not a valid entity-tag.
+    pub fn parse(tag: &str) -> Option<Self> {
+        let opaque = tag.strip_prefix("W/").unwrap_or(tag);
+        if !is_opaque_tag(opaque) {
+            return None;
+        }
+        HeaderValue::from_str(tag).ok().map(Self)
+    }
+
+    /// The tag as sent in the `ETag` header, quotes included.
+    pub fn as_str(&self) -> &str {
+        self.0.to_str().expect("an ETag is visible ASCII")
+    }
+
+    /// The tag as a header value (a cheap clone).
+    pub fn header_value(&self) -> HeaderValue {
+        self.0.clone()
+    }
+
+    /// Whether an `If-None-Match` field value matches this tag (weak comparison, `*`, lists).
+    pub fn matches_if_none_match(&self, field_value: &str) -> bool {
+        if_none_match(field_value, self.as_str())
+    }
+
+    /// Whether the request's `If-None-Match` header lines match this tag, i.e. whether a
+    /// `GET`/`HEAD` should be answered `304 Not Modified`. No header: `false`.
+    pub fn matches_request(&self, headers: &HeaderMap) -> bool {
+        headers
+            .get_all(header::IF_NONE_MATCH)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .any(|v| self.matches_if_none_match(v))
+    }
+}
+
+impl fmt::Debug for ETag {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl fmt::Display for ETag {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Evaluates one `If-None-Match` field value against the current `etag` of an existing
+/// representation (RFC 9110 §13.1.2): `*` matches, otherwise the comma-separated list of
+/// entity-tags is compared with the weak comparison function (the `W/` prefixes are ignored,
+/// opaque tags must be equal). Malformed list members never match.
+pub fn if_none_match(field_value: &str, etag: &str) -> bool {
+    let field_value = field_value.trim();
+    if field_value == "*" {
+        return true;
+    }
+    let Some(current) = opaque(etag) else {
+        return false;
+    };
+    EntityTags::new(field_value).any(|candidate| candidate == current)
+}
+
+/// The opaque-tag of an entity-tag (`W/` stripped), when well formed.
+fn opaque(tag: &str) -> Option<&str> {
+    let tag = tag.trim();
+    let opaque = tag.strip_prefix("W/").unwrap_or(tag);
+    is_opaque_tag(opaque).then_some(opaque)
+}
+
+/// `opaque-tag = DQUOTE *etagc DQUOTE`, `etagc = %x21 / %x23-7E / obs-text`.
+fn is_opaque_tag(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.len() >= 2
+        && b[0] == b'"'
+        && b[b.len() - 1] == b'"'
+        && b[1..b.len() - 1]
+            .iter()
+            .all(|&c| c == 0x21 || (0x23..=0x7e).contains(&c) || c >= 0x80)
+}
+
+/// Iterates the opaque-tags of a `#entity-tag` list. Tags cannot contain `,` or `"`, so
+/// scanning quote to quote is exact; a malformed member ends the list.
+struct EntityTags<'a> {
+    rest: &'a str,
+}
+
+impl<'a> EntityTags<'a> {
+    fn new(list: &'a str) -> Self {
+        Self { rest: list }
+    }
+}
+
+impl<'a> Iterator for EntityTags<'a> {
+    type Item = &'a str;
+
+    fn next(&mut self) -> Option<&'a str> {
+        loop {
+            let rest = self.rest.trim_start_matches([' ', '\t', ',']);
+            if rest.is_empty() {
+                return None;
+            }
+            let rest = rest.strip_prefix("W/").unwrap_or(rest);
+            let Some(body) = rest.strip_prefix('"') else {
+                self.rest = "";
+                return None;
+            };
+            let Some(end) = body.find('"') else {
+                self.rest = "";
+                return None;
+            };
+            let tag = &rest[..end + 2];
+            self.rest = &body[end + 1..];
+            if is_opaque_tag(tag) {
+                return Some(tag);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strong_etag_is_quoted_hex_and_stable() {
+        let a = ETag::of(b"{\"id\":1}");
+        assert_eq!(a, ETag::of(b"{\"id\":1}"));
+        assert_ne!(a, ETag::of(b"{\"id\":2}"));
+        let s = a.as_str();
+        assert_eq!(s.len(), 34);
+        assert!(s.starts_with('"') && s.ends_with('"'));
+        assert!(s[1..33].bytes().all(|c| c.is_ascii_hexdigit()));
+    }
+
+    #[test]
+    fn star_matches_any_existing_representation() {
+        assert!(if_none_match("*", "\"abc\""));
+        assert!(if_none_match("  * ", "W/\"abc\""));
+    }
+
+    #[test]
+    fn weak_comparison_ignores_w_prefix_on_either_side() {
+        assert!(if_none_match("\"abc\"", "\"abc\""));
+        assert!(if_none_match("W/\"abc\"", "\"abc\""));
+        assert!(if_none_match("\"abc\"", "W/\"abc\""));
+        assert!(if_none_match("W/\"abc\"", "W/\"abc\""));
+        assert!(!if_none_match("\"abd\"", "\"abc\""));
+        // Quotes are part of the tag: an unquoted value is not an entity-tag.
+        assert!(!if_none_match("abc", "\"abc\""));
+    }
+
+    #[test]
+    fn lists_match_any_member() {
+        assert!(if_none_match("\"x\", W/\"abc\"", "\"abc\""));
+        assert!(if_none_match("\"x\",\"y\",\"abc\"", "\"abc\""));
+        assert!(if_none_match(" ,\"x\" ,  \"abc\" , ", "\"abc\""));
+        assert!(!if_none_match("\"x\", \"y\"", "\"abc\""));
+        assert!(!if_none_match("", "\"abc\""));
+    }
+
+    #[test]
+    fn malformed_members_never_match() {
+        assert!(!if_none_match("\"abc", "\"abc\""));
+        assert!(!if_none_match("W/abc", "\"abc\""));
+        assert!(!if_none_match("\"x\", junk, \"abc\"", "\"abc\""));
+        assert!(!if_none_match("\"abc\"", "abc"));
+    }
+
+    #[test]
+    fn request_headers_with_several_lines() {
+        let etag = ETag::of(b"body");
+        let mut headers = HeaderMap::new();
+        assert!(!etag.matches_request(&headers));
+        headers.append(header::IF_NONE_MATCH, HeaderValue::from_static("\"other\""));
+        assert!(!etag.matches_request(&headers));
+        headers.append(header::IF_NONE_MATCH, etag.header_value());
+        assert!(etag.matches_request(&headers));
+    }
+
+    #[test]
+    fn parse_accepts_entity_tags_only() {
+        assert!(ETag::parse("\"abc\"").is_some());
+        assert!(ETag::parse("W/\"abc\"").is_some());
+        assert!(ETag::parse("abc").is_none());
+        assert!(ETag::parse("\"a\"b\"").is_none());
+    }
+}

@@ -1,0 +1,541 @@
+//! The two cache tiers against the real Redis (127.0.0.1:6379). Every test uses its own
+//! key namespace and removes its generation keys at the end.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use apiforge_runtime::cache::{
+    CacheConfig, CachedBody, MemoryTier, Redis, RedisTier, ResourceCache,
+};
+
+const REDIS_URL: &str = "redis://127.0.0.1:6379";
+const TIMEOUT: Duration = Duration::from_millis(200);
+
+fn unique_namespace(test: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!("test-{test}-{}-{nanos}", std::process::id())
+}
+
+async fn redis(namespace: &str) -> Redis {
+    let redis = Redis::connect(REDIS_URL, TIMEOUT)
+        .await
+        .expect("valid url")
+        .with_namespace(namespace);
+    assert!(
+        redis.wait_subscribed(Duration::from_secs(5)).await,
+        "listener subscribed"
+    );
+    redis
+}
+
+async fn raw() -> redis::aio::MultiplexedConnection {
+    redis::Client::open(REDIS_URL)
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .expect("Redis at 127.0.0.1:6379")
+}
+
+/// Deletes what a test left in Redis (entries expire anyway; generations don't).
+async fn cleanup(namespace: &str, resource: &str, keys: &[&str]) {
+    let mut conn = raw().await;
+    let mut cmd = redis::cmd("DEL");
+    cmd.arg(format!("apiforge:{namespace}:{resource}:#generation"));
+    for key in keys {
+        cmd.arg(format!("apiforge:{namespace}:{resource}:{key}"));
+    }
+    let _: () = cmd.query_async(&mut conn).await.unwrap();
+}
+
+fn both_tiers(ttl: Duration) -> CacheConfig {
+    CacheConfig {
+        memory: Some(MemoryTier {
+            max_entries: 100,
+            ttl,
+        }),
+        redis: Some(RedisTier { ttl }),
+    }
+}
+
+fn memory_only(ttl: Duration) -> CacheConfig {
+    CacheConfig {
+        memory: Some(MemoryTier {
+            max_entries: 100,
+            ttl,
+        }),
+        redis: None,
+    }
+}
+
+/// A loader that counts its calls and returns `{"version": <calls>}` after a short delay.
+#[derive(Clone, Default)]
+struct Counting(Arc<AtomicUsize>);
+
+impl Counting {
+    fn calls(&self) -> usize {
+        self.0.load(Ordering::SeqCst)
+    }
+
+    async fn load(&self) -> Result<Option<CachedBody>, String> {
+        let n = self.0.fetch_add(1, Ordering::SeqCst) + 1;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        Ok(Some(
+            CachedBody::json(&serde_json::json!({ "version": n })).unwrap(),
+        ))
+    }
+}
+
+fn version(body: &CachedBody) -> u64 {
+    let v: serde_json::Value = serde_json::from_slice(&body.body).unwrap();
+    v["version"].as_u64().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn fifty_concurrent_misses_run_one_load() {
+    let ns = unique_namespace("coalesce");
+    let cache = ResourceCache::new(
+        "products",
+        both_tiers(Duration::from_secs(60)),
+        Some(redis(&ns).await),
+    );
+    let loader = Counting::default();
+    let tasks: Vec<_> = (0..50)
+        .map(|_| {
+            let (cache, loader) = (cache.clone(), loader.clone());
+            tokio::spawn(async move { cache.get_or_load("row:1", || loader.load()).await })
+        })
+        .collect();
+    for task in tasks {
+        let body = task.await.unwrap().unwrap().expect("found");
+        assert_eq!(version(&body), 1);
+    }
+    assert_eq!(loader.calls(), 1);
+    // A later get is a memory hit.
+    let again = cache
+        .get_or_load("row:1", || loader.load())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(version(&again), 1);
+    assert_eq!(loader.calls(), 1);
+    cleanup(&ns, "products", &["row:1"]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn loader_errors_reach_every_waiter_and_are_not_cached() {
+    let cache = ResourceCache::new("widgets", memory_only(Duration::from_secs(60)), None);
+    let calls = Arc::new(AtomicUsize::new(0));
+    let counter = calls.clone();
+    let failing = move || {
+        let calls = calls.clone();
+        async move {
+            calls.fetch_add(1, Ordering::SeqCst);
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            Err::<Option<CachedBody>, String>("database down".into())
+        }
+    };
+    let tasks: Vec<_> = (0..20)
+        .map(|_| {
+            let (cache, failing) = (cache.clone(), failing.clone());
+            tokio::spawn(async move { cache.get_or_load("row:9", failing).await })
+        })
+        .collect();
+    for task in tasks {
+        assert_eq!(task.await.unwrap(), Err("database down".to_owned()));
+    }
+    assert_eq!(counter.load(Ordering::SeqCst), 1);
+    assert!(cache.get_or_load("row:9", failing).await.is_err());
+    assert_eq!(counter.load(Ordering::SeqCst), 2, "errors are not cached");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn not_found_is_not_cached() {
+    let ns = unique_namespace("notfound");
+    let cache = ResourceCache::new(
+        "products",
+        both_tiers(Duration::from_secs(60)),
+        Some(redis(&ns).await),
+    );
+    let calls = AtomicUsize::new(0);
+    for _ in 0..2 {
+        let found = cache
+            .get_or_load("row:404", || async {
+                calls.fetch_add(1, Ordering::SeqCst);
+                Ok::<_, String>(None)
+            })
+            .await
+            .unwrap();
+        assert!(found.is_none());
+    }
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+    let exists: bool = redis::cmd("EXISTS")
+        .arg(format!("apiforge:{ns}:products:row:404"))
+        .query_async(&mut raw().await)
+        .await
+        .unwrap();
+    assert!(!exists);
+    cleanup(&ns, "products", &[]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn memory_entries_expire_after_their_ttl() {
+    let cache = ResourceCache::new("ttl", memory_only(Duration::from_millis(300)), None);
+    let loader = Counting::default();
+    cache.get_or_load("row:1", || loader.load()).await.unwrap();
+    cache.get_or_load("row:1", || loader.load()).await.unwrap();
+    assert_eq!(loader.calls(), 1);
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let body = cache
+        .get_or_load("row:1", || loader.load())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((loader.calls(), version(&body)), (2, 2));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_tier_is_read_through_with_ttl_and_shared_between_instances() {
+    let ns = unique_namespace("readthrough");
+    let config = CacheConfig {
+        memory: Some(MemoryTier {
+            max_entries: 10,
+            ttl: Duration::from_secs(60),
+        }),
+        redis: Some(RedisTier {
+            ttl: Duration::from_millis(700),
+        }),
+    };
+    let a = ResourceCache::new("orders", config.clone(), Some(redis(&ns).await));
+    let b = ResourceCache::new("orders", config, Some(redis(&ns).await));
+    let loader = Counting::default();
+    let first = a
+        .get_or_load("row:5", || loader.load())
+        .await
+        .unwrap()
+        .unwrap();
+
+    let key = format!("apiforge:{ns}:orders:row:5");
+    let pttl: i64 = redis::cmd("PTTL")
+        .arg(&key)
+        .query_async(&mut raw().await)
+        .await
+        .unwrap();
+    assert!(
+        pttl > 0 && pttl <= 700,
+        "entry stored with its TTL, got {pttl}"
+    );
+
+    // The other instance finds it in Redis: same bytes, same ETag, no load.
+    let second = b
+        .get_or_load("row:5", || loader.load())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(second, first);
+    assert_eq!(loader.calls(), 1);
+
+    tokio::time::sleep(Duration::from_millis(900)).await;
+    let c = ResourceCache::new(
+        "orders",
+        CacheConfig {
+            memory: None,
+            redis: Some(RedisTier {
+                ttl: Duration::from_secs(1),
+            }),
+        },
+        Some(redis(&ns).await),
+    );
+    let third = c
+        .get_or_load("row:5", || loader.load())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (loader.calls(), version(&third)),
+        (2, 2),
+        "expired in Redis"
+    );
+    cleanup(&ns, "orders", &["row:5"]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invalidate_deletes_the_row_in_both_tiers_and_bumps_the_generation() {
+    let ns = unique_namespace("invalidate");
+    let cache = ResourceCache::new(
+        "products",
+        both_tiers(Duration::from_secs(60)),
+        Some(redis(&ns).await),
+    );
+    let loader = Counting::default();
+    let list_before = cache.list_key("category=books&limit=10");
+    cache.get_or_load("row:1", || loader.load()).await.unwrap();
+    cache
+        .get_or_load(&list_before, || loader.load())
+        .await
+        .unwrap();
+    assert_eq!(loader.calls(), 2);
+
+    let generation = cache.generation();
+    cache.invalidate("row:1").await;
+    assert!(cache.generation() > generation);
+    let stored: u64 = redis::cmd("GET")
+        .arg(format!("apiforge:{ns}:products:#generation"))
+        .query_async(&mut raw().await)
+        .await
+        .unwrap();
+    assert_eq!(
+        stored,
+        cache.generation(),
+        "the generation is shared through Redis"
+    );
+    let exists: bool = redis::cmd("EXISTS")
+        .arg(format!("apiforge:{ns}:products:row:1"))
+        .query_async(&mut raw().await)
+        .await
+        .unwrap();
+    assert!(!exists, "row key deleted from Redis");
+
+    let row = cache
+        .get_or_load("row:1", || loader.load())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(version(&row), 3, "row reloaded");
+    let list_after = cache.list_key("category=books&limit=10");
+    assert_ne!(list_after, list_before);
+    let list = cache
+        .get_or_load(&list_after, || loader.load())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(version(&list), 4, "list reloaded under the new generation");
+
+    cache.invalidate_lists().await;
+    assert_ne!(cache.list_key("category=books&limit=10"), list_after);
+    let row = cache
+        .get_or_load("row:1", || loader.load())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(version(&row), 3, "invalidate_lists keeps rows");
+    cleanup(&ns, "products", &["row:1", &list_before, &list_after]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_during_a_load_is_not_hidden_by_the_loaded_value() {
+    let cache = ResourceCache::new("race", memory_only(Duration::from_secs(60)), None);
+    let loading = {
+        let cache = cache.clone();
+        tokio::spawn(async move {
+            cache
+                .get_or_load("row:1", || async {
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    Ok::<_, String>(Some(CachedBody::new("\"old\"")))
+                })
+                .await
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    cache.invalidate("row:1").await;
+    let old = loading.await.unwrap().unwrap().unwrap();
+    assert_eq!(
+        &old.body[..],
+        b"\"old\"",
+        "the straddling read is still answered"
+    );
+    let fresh = cache
+        .get_or_load("row:1", || async {
+            Ok::<_, String>(Some(CachedBody::new("\"new\"")))
+        })
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(&fresh.body[..], b"\"new\"", "but it was not cached");
+}
+
+/// Polls `cache` until `row:1` is served at `expected` version, at most 3 seconds.
+async fn eventually_version(cache: &ResourceCache, loader: &Counting, expected: u64) -> u64 {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
+    loop {
+        let body = cache
+            .get_or_load("row:1", || loader.load())
+            .await
+            .unwrap()
+            .unwrap();
+        let v = version(&body);
+        if v == expected || tokio::time::Instant::now() > deadline {
+            return v;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_on_one_instance_invalidates_the_memory_tier_of_another() {
+    let ns = unique_namespace("pubsub");
+    // Memory tiers only, so only the pub/sub message can make B drop its entry.
+    let a = ResourceCache::new(
+        "products",
+        memory_only(Duration::from_secs(60)),
+        Some(redis(&ns).await),
+    );
+    let b = ResourceCache::new(
+        "products",
+        memory_only(Duration::from_secs(60)),
+        Some(redis(&ns).await),
+    );
+    let loader = Counting::default();
+    assert_eq!(
+        version(
+            &a.get_or_load("row:1", || loader.load())
+                .await
+                .unwrap()
+                .unwrap()
+        ),
+        1
+    );
+    assert_eq!(
+        version(
+            &b.get_or_load("row:1", || loader.load())
+                .await
+                .unwrap()
+                .unwrap()
+        ),
+        2
+    );
+    assert_eq!(
+        version(
+            &b.get_or_load("row:1", || loader.load())
+                .await
+                .unwrap()
+                .unwrap()
+        ),
+        2
+    );
+
+    let b_list = b.list_key("q");
+    a.invalidate("row:1").await;
+    assert_eq!(
+        eventually_version(&b, &loader, 3).await,
+        3,
+        "B reloaded after A's write"
+    );
+    assert_ne!(b.list_key("q"), b_list, "B adopted the new generation");
+    assert_eq!(b.generation(), a.generation());
+    cleanup(&ns, "products", &[]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_listener_resubscribes_and_resynchronises_after_losing_its_connection() {
+    let ns = unique_namespace("resubscribe");
+    let mut admin = raw().await;
+    let pubsub_ids = |list: String| -> Vec<String> {
+        list.lines()
+            .filter_map(|l| {
+                l.split(' ')
+                    .find_map(|f| f.strip_prefix("id="))
+                    .map(str::to_owned)
+            })
+            .collect()
+    };
+    let before: String = redis::cmd("CLIENT")
+        .arg("LIST")
+        .arg("TYPE")
+        .arg("pubsub")
+        .query_async(&mut admin)
+        .await
+        .unwrap();
+    let b_redis = redis(&ns).await;
+    let after: String = redis::cmd("CLIENT")
+        .arg("LIST")
+        .arg("TYPE")
+        .arg("pubsub")
+        .query_async(&mut admin)
+        .await
+        .unwrap();
+    let before = pubsub_ids(before);
+    let mine: Vec<String> = pubsub_ids(after)
+        .into_iter()
+        .filter(|id| !before.contains(id))
+        .collect();
+    assert!(!mine.is_empty(), "found the listener's connection");
+
+    let a = ResourceCache::new(
+        "products",
+        memory_only(Duration::from_secs(60)),
+        Some(redis(&ns).await),
+    );
+    let b = ResourceCache::new(
+        "products",
+        memory_only(Duration::from_secs(60)),
+        Some(b_redis.clone()),
+    );
+    let loader = Counting::default();
+    b.get_or_load("row:1", || loader.load()).await.unwrap();
+
+    // Kill B's subscriber (as a Redis restart would), then write on A right away: the
+    // message may be lost, but B must not keep serving the stale row.
+    for id in &mine {
+        let _: () = redis::cmd("CLIENT")
+            .arg("KILL")
+            .arg("ID")
+            .arg(id)
+            .query_async(&mut admin)
+            .await
+            .unwrap();
+    }
+    a.invalidate("row:1").await;
+    assert_eq!(eventually_version(&b, &loader, 2).await, 2);
+    assert!(
+        b_redis.wait_subscribed(Duration::from_secs(3)).await,
+        "subscribed again"
+    );
+    cleanup(&ns, "products", &[]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_redis_is_skipped_and_the_loader_serves() {
+    // Nothing listens on port 1.
+    let down = Redis::connect("redis://127.0.0.1:1", Duration::from_millis(50))
+        .await
+        .expect("a valid URL connects lazily");
+    assert!(!down.wait_subscribed(Duration::from_millis(100)).await);
+    let cache = ResourceCache::new("products", both_tiers(Duration::from_secs(60)), Some(down));
+    let loader = Counting::default();
+    let work = async {
+        for expected in [1, 1] {
+            let body = cache
+                .get_or_load("row:1", || loader.load())
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(version(&body), expected);
+        }
+        cache.invalidate("row:1").await;
+        let body = cache
+            .get_or_load("row:1", || loader.load())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(version(&body), 2);
+        let list = cache.list_key("x");
+        cache
+            .get_or_load(&list, || loader.load())
+            .await
+            .unwrap()
+            .unwrap();
+    };
+    tokio::time::timeout(Duration::from_secs(5), work)
+        .await
+        .expect("a down Redis never blocks requests");
+    assert_eq!(loader.calls(), 3);
+}
+
+#[tokio::test]
+async fn a_malformed_url_is_an_error() {
+    assert!(Redis::connect("not a url", TIMEOUT).await.is_err());
+}
