@@ -1,0 +1,117 @@
+//! Parsing of `#[resource(...)]` on the struct and on its fields.
+
+use syn::meta::ParseNestedMeta;
+use syn::{Attribute, LitStr, Path, Token};
+
+use crate::errors::Errors;
+
+const CONTAINER_KEYS: &str = "`table = \"...\"`";
+const FIELD_KEYS: &str = "`primary_key`, `hidden`, `column = \"...\"`, `skip`";
+
+/// `#[resource(table = "...")]` on the struct.
+#[derive(Default)]
+pub struct ContainerAttrs {
+    pub table: Option<LitStr>,
+}
+
+/// `#[resource(...)]` on a field; each flag keeps its path for error spans.
+#[derive(Default)]
+pub struct FieldAttrs {
+    pub primary_key: Option<Path>,
+    pub hidden: Option<Path>,
+    pub skip: Option<Path>,
+    pub column: Option<(Path, LitStr)>,
+}
+
+pub fn container(attrs: &[Attribute], errors: &mut Errors) -> ContainerAttrs {
+    let mut out = ContainerAttrs::default();
+    for attr in resource_attrs(attrs) {
+        let parsed = attr.parse_nested_meta(|meta| {
+            if meta.path.is_ident("table") {
+                let value: LitStr = meta.value()?.parse()?;
+                if out.table.is_some() {
+                    errors.spanned(&meta.path, "duplicate `table` attribute");
+                } else {
+                    out.table = Some(value);
+                }
+                Ok(())
+            } else {
+                unknown(&meta, CONTAINER_KEYS, errors)
+            }
+        });
+        if let Err(err) = parsed {
+            errors.push(err);
+        }
+    }
+    out
+}
+
+pub fn field(attrs: &[Attribute], errors: &mut Errors) -> FieldAttrs {
+    let mut out = FieldAttrs::default();
+    for attr in resource_attrs(attrs) {
+        let parsed = attr.parse_nested_meta(|meta| {
+            let flag = if meta.path.is_ident("primary_key") {
+                &mut out.primary_key
+            } else if meta.path.is_ident("hidden") {
+                &mut out.hidden
+            } else if meta.path.is_ident("skip") {
+                &mut out.skip
+            } else if meta.path.is_ident("column") {
+                let value: LitStr = meta.value()?.parse()?;
+                if out.column.is_some() {
+                    errors.spanned(&meta.path, "duplicate `column` attribute");
+                } else {
+                    out.column = Some((meta.path.clone(), value));
+                }
+                return Ok(());
+            } else {
+                return unknown(&meta, FIELD_KEYS, errors);
+            };
+            if !meta.input.is_empty() && !meta.input.peek(Token![,]) {
+                return Err(meta.error(format!("`{}` takes no value", path_name(&meta.path))));
+            }
+            if flag.is_some() {
+                errors.spanned(
+                    &meta.path,
+                    format!("duplicate `{}` attribute", path_name(&meta.path)),
+                );
+            } else {
+                *flag = Some(meta.path.clone());
+            }
+            Ok(())
+        });
+        if let Err(err) = parsed {
+            errors.push(err);
+        }
+    }
+    out
+}
+
+fn resource_attrs(attrs: &[Attribute]) -> impl Iterator<Item = &Attribute> {
+    attrs.iter().filter(|a| a.path().is_ident("resource"))
+}
+
+/// Records an unknown key and skips its value, so the keys after it are still checked.
+fn unknown(meta: &ParseNestedMeta<'_>, expected: &str, errors: &mut Errors) -> syn::Result<()> {
+    errors.spanned(
+        &meta.path,
+        format!(
+            "unknown resource attribute `{}`; expected {expected}",
+            path_name(&meta.path)
+        ),
+    );
+    if meta.input.peek(Token![=]) {
+        meta.value()?.parse::<syn::Expr>()?;
+    } else if meta.input.peek(syn::token::Paren) {
+        meta.parse_nested_meta(|_| Ok(()))?;
+    }
+    Ok(())
+}
+
+fn path_name(path: &Path) -> String {
+    path.segments
+        .iter()
+        .map(|s| s.ident.to_string())
+        .collect::<Vec<_>>()
+        .join("::")
+}

@@ -1,0 +1,8 @@
+//! What `use apiforge_runtime::prelude::*;` brings: the derive, the traits and the types
+//! that generated and hand-written handlers use.
+
+pub use crate::Resource;
+pub use crate::extract::{Json, Query, QueryMap};
+pub use crate::fieldset::{FieldError, FieldSet};
+pub use crate::pagination::{Cursor, CursorError, clamp_limit};
+pub use crate::problem::{FieldViolation, Problem};
