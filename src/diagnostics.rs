@@ -9,7 +9,8 @@ pub enum Severity {
     Warning,
 }
 
-/// One problem, located in the spec file (1-based line and column).
+/// One problem, located in the spec file (1-based line and column; line 0 when it concerns
+/// the file as a whole, e.g. it cannot be read).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Diagnostic {
     pub file: PathBuf,
@@ -25,6 +26,9 @@ impl fmt::Display for Diagnostic {
             Severity::Error => "error",
             Severity::Warning => "warning",
         };
+        if self.line == 0 {
+            return write!(f, "{}: {sev}: {}", self.file.display(), self.message);
+        }
         write!(
             f,
             "{}:{}:{}: {sev}: {}",
@@ -36,7 +40,7 @@ impl fmt::Display for Diagnostic {
     }
 }
 
-/// Every error found in one spec (never just the first).
+/// Every error found in one spec (never just the first), in file order.
 #[derive(Debug, Clone)]
 pub struct Report {
     pub diagnostics: Vec<Diagnostic>,

@@ -10,3 +10,4 @@ pub mod commands;
 pub mod diagnostics;
 pub mod explain;
 pub mod spec;
+pub mod validate;

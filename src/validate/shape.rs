@@ -1,0 +1,509 @@
+//! Key and shape checks on the positioned YAML tree, before serde sees it.
+//!
+//! serde stops at its first error; this walk reports every unknown key, missing key and
+//! value of the wrong kind at once, then hands serde a cleaned `serde_yaml::Value` (bad
+//! values removed) so that the semantic checks can still run on the rest of the spec.
+//! The schema below mirrors `spec::types` key for key.
+
+use std::collections::HashSet;
+
+use serde_yaml::{Mapping, Value};
+
+use super::suggest::did_you_mean;
+use crate::spec::units::{ByteSize, Duration};
+use crate::spec::yaml::{Kind, Node, Pos, Problem, Resolved, int_value};
+
+/// The kind of value expected at one place of the spec.
+pub enum Shape {
+    /// Any scalar but null, taken as text (`123` is the string "123").
+    Str,
+    Bool,
+    /// A whole number from 0 to the bound.
+    UInt(u64),
+    /// Any finite number.
+    Number,
+    Duration,
+    Size,
+    /// One of a fixed list of words; the str names what it is ("field type").
+    Choice(&'static str, &'static [&'static str]),
+    /// Anything (a field's `default`, checked against its type later).
+    Any,
+    /// A mapping with known keys; the str names it for messages ("a field").
+    Map(&'static str, &'static [Key]),
+    /// A mapping from user-chosen names to values of one shape.
+    MapOf(&'static Shape),
+    SeqOf(&'static Shape),
+    /// A list (`[a, b]`) or a mapping, with a hint for anything else.
+    SeqOrMap(&'static Shape, &'static Shape, &'static str),
+}
+
+/// One key of a [`Shape::Map`].
+pub struct Key {
+    pub name: &'static str,
+    pub shape: &'static Shape,
+    /// Without it the enclosing mapping is unusable (and dropped).
+    pub required: bool,
+}
+
+const fn opt(name: &'static str, shape: &'static Shape) -> Key {
+    Key {
+        name,
+        shape,
+        required: false,
+    }
+}
+
+const fn req(name: &'static str, shape: &'static Shape) -> Key {
+    Key {
+        name,
+        shape,
+        required: true,
+    }
+}
+
+/// Field types, as written in specs.
+pub const FIELD_TYPES: &[&str] = &[
+    "string",
+    "text",
+    "int",
+    "bigint",
+    "serial",
+    "bigserial",
+    "float",
+    "decimal",
+    "bool",
+    "uuid",
+    "timestamp",
+    "date",
+    "json",
+    "enum",
+    "ref",
+];
+
+/// Operations, as written in specs.
+pub const OPERATIONS: &[&str] = &["list", "get", "create", "update", "delete", "export"];
+
+const DURATION: Shape = Shape::Duration;
+const STR: Shape = Shape::Str;
+const BOOL: Shape = Shape::Bool;
+const U16: Shape = Shape::UInt(u16::MAX as u64);
+const U32: Shape = Shape::UInt(u32::MAX as u64);
+const U64: Shape = Shape::UInt(u64::MAX);
+const STRS: Shape = Shape::SeqOf(&STR);
+
+static POOL: Shape = Shape::Map(
+    "`database.pool`",
+    &[
+        opt("max", &U32),
+        opt("min", &U32),
+        opt("idle_timeout", &DURATION),
+        opt("connect_timeout", &DURATION),
+        opt("max_lifetime", &DURATION),
+        opt("acquire_timeout", &DURATION),
+    ],
+);
+
+static DATABASE: Shape = Shape::Map(
+    "`database`",
+    &[
+        opt("engine", &Shape::Choice("database engine", &["postgres", "sqlite"])),
+        opt("pool", &POOL),
+        opt("slow_query", &DURATION),
+        opt("statement_timeout", &DURATION),
+    ],
+);
+
+static CACHE_SETTINGS: Shape = Shape::Map(
+    "`cache`",
+    &[opt(
+        "redis",
+        &Shape::Map(
+            "`cache.redis`",
+            &[opt("url_env", &STR), opt("timeout", &DURATION)],
+        ),
+    )],
+);
+
+static SERVER: Shape = Shape::Map(
+    "`server`",
+    &[
+        opt("port", &U16),
+        opt(
+            "compression",
+            &Shape::SeqOf(&Shape::Choice("compression", &["br", "gzip", "zstd", "deflate"])),
+        ),
+        opt("compression_min_size", &Shape::Size),
+        opt("body_limit", &Shape::Size),
+        opt("request_timeout", &DURATION),
+    ],
+);
+
+static MONITORING: Shape = Shape::Map(
+    "`monitoring`",
+    &[
+        opt("metrics_path", &STR),
+        opt("stats_path", &STR),
+        opt("resource_interval", &DURATION),
+        opt("stats_window", &DURATION),
+    ],
+);
+
+static PAGINATION: Shape = Shape::Map(
+    "pagination",
+    &[opt("default_limit", &U32), opt("max_limit", &U32)],
+);
+
+static DEFAULTS: Shape = Shape::Map("`defaults`", &[opt("pagination", &PAGINATION)]);
+
+static FIELD: Shape = Shape::Map(
+    "a field",
+    &[
+        req("type", &Shape::Choice("field type", FIELD_TYPES)),
+        opt("primary_key", &BOOL),
+        opt("nullable", &BOOL),
+        opt("unique", &BOOL),
+        opt("default", &Shape::Any),
+        opt("min", &Shape::Number),
+        opt("max", &Shape::Number),
+        opt("max_length", &U32),
+        opt("readonly", &BOOL),
+        opt("hidden", &BOOL),
+        opt("renamed_from", &STR),
+        opt("precision", &U32),
+        opt("scale", &U32),
+        opt("values", &STRS),
+        opt("to", &STR),
+        opt(
+            "on_delete",
+            &Shape::Choice("on_delete", &["cascade", "restrict", "set_null", "no_action"]),
+        ),
+    ],
+);
+
+static INDEX: Shape = Shape::SeqOrMap(
+    &STRS,
+    &Shape::Map(
+        "an index",
+        &[req("columns", &STRS), opt("unique", &BOOL), opt("name", &STR)],
+    ),
+    "an index is a list of columns (`- [category, created_at]`) or \
+     `{ columns: [...], unique: true, name: ... }`",
+);
+
+static SORT: Shape = Shape::Map("`sort`", &[opt("default", &STR), opt("allowed", &STRS)]);
+
+static TTL_ONLY: &[Key] = &[opt("ttl", &DURATION)];
+
+static RESOURCE_CACHE: Shape = Shape::Map(
+    "a resource `cache`",
+    &[
+        opt(
+            "memory",
+            &Shape::Map(
+                "`cache.memory`",
+                &[opt("max_entries", &U64), opt("ttl", &DURATION)],
+            ),
+        ),
+        opt("redis", &Shape::Map("`cache.redis`", TTL_ONLY)),
+        opt(
+            "http",
+            &Shape::Map(
+                "`cache.http`",
+                &[
+                    opt("max_age", &U32),
+                    opt(
+                        "visibility",
+                        &Shape::Choice("visibility", &["public", "private"]),
+                    ),
+                    opt("immutable_when", &STR),
+                ],
+            ),
+        ),
+    ],
+);
+
+static BUDGET: Shape = Shape::Map("a budget", &[opt("p95", &DURATION), opt("p99", &DURATION)]);
+
+static BUDGETS: Shape = Shape::Map(
+    "`budgets`",
+    &[
+        opt("list", &BUDGET),
+        opt("get", &BUDGET),
+        opt("create", &BUDGET),
+        opt("update", &BUDGET),
+        opt("delete", &BUDGET),
+        opt("export", &BUDGET),
+    ],
+);
+
+static AGGREGATE: Shape = Shape::Map(
+    "an aggregate",
+    &[
+        opt("count", &STR),
+        opt("avg", &STR),
+        opt("sum", &STR),
+        opt("min", &STR),
+        opt("max", &STR),
+    ],
+);
+
+static RANKING: Shape = Shape::Map(
+    "a ranking",
+    &[req("partition", &STR), req("order", &STR), opt("limit", &U32)],
+);
+
+static RESOURCE: Shape = Shape::Map(
+    "a resource",
+    &[
+        opt("table", &STR),
+        opt("renamed_from", &STR),
+        req("fields", &Shape::MapOf(&FIELD)),
+        opt("indexes", &Shape::SeqOf(&INDEX)),
+        opt("filters", &STRS),
+        opt("sort", &SORT),
+        opt("pagination", &PAGINATION),
+        opt("cache", &RESOURCE_CACHE),
+        opt("budgets", &BUDGETS),
+        opt("aggregates", &Shape::MapOf(&AGGREGATE)),
+        opt("rankings", &Shape::MapOf(&RANKING)),
+        opt("operations", &Shape::SeqOf(&Shape::Choice("operation", OPERATIONS))),
+    ],
+);
+
+/// The whole file. `name` is required too, but checked by the caller so that a missing
+/// name does not hide every other problem.
+pub static SPEC: Shape = Shape::Map(
+    "the spec",
+    &[
+        opt("name", &STR),
+        opt("database", &DATABASE),
+        opt("cache", &CACHE_SETTINGS),
+        opt("server", &SERVER),
+        opt("monitoring", &MONITORING),
+        opt("defaults", &DEFAULTS),
+        opt("resources", &Shape::MapOf(&RESOURCE)),
+    ],
+);
+
+/// Result of the walk: the cleaned value, the problems, and the paths that were removed
+/// (so later checks do not report a name as unknown when its definition was malformed).
+pub struct Walked {
+    pub value: Option<Value>,
+    pub problems: Vec<Problem>,
+    pub dropped: HashSet<Vec<String>>,
+}
+
+/// Check `root` against [`SPEC`].
+pub fn walk(root: &Node) -> Walked {
+    let mut w = Walker {
+        problems: Vec::new(),
+        dropped: HashSet::new(),
+        path: Vec::new(),
+    };
+    let value = w.check(root, &SPEC, root.pos);
+    Walked {
+        value,
+        problems: w.problems,
+        dropped: w.dropped,
+    }
+}
+
+struct Walker {
+    problems: Vec<Problem>,
+    dropped: HashSet<Vec<String>>,
+    path: Vec<String>,
+}
+
+impl Walker {
+    fn error(&mut self, pos: Pos, message: String) {
+        self.problems.push(Problem { pos, message });
+    }
+
+    fn drop_here(&mut self) {
+        self.dropped.insert(self.path.clone());
+    }
+
+    /// Check `node` against `shape`; `at` is where to report problems of the node as a
+    /// whole (its key, when it has one). `None` when the value is unusable.
+    fn check(&mut self, node: &Node, shape: &Shape, at: Pos) -> Option<Value> {
+        let null = matches!(&node.kind, Kind::Scalar(s) if s.resolve() == Resolved::Null);
+        match shape {
+            Shape::Map(what, keys) if null => self.map(&[], what, keys, at),
+            Shape::MapOf(_) if null => Some(Value::Mapping(Mapping::new())),
+            Shape::SeqOf(_) if null => Some(Value::Sequence(Vec::new())),
+            Shape::Map(what, keys) => match &node.kind {
+                Kind::Map(entries) => self.map(entries, what, keys, at),
+                _ => self.wrong(node, &format!("{what} (a mapping of keys)")),
+            },
+            Shape::MapOf(elem) => match &node.kind {
+                Kind::Map(entries) => {
+                    let mut out = Mapping::new();
+                    for e in entries {
+                        self.path.push(e.key.clone());
+                        match self.check(&e.value, elem, e.key_pos) {
+                            Some(v) => {
+                                out.insert(Value::String(e.key.clone()), v);
+                            }
+                            None => self.drop_here(),
+                        }
+                        self.path.pop();
+                    }
+                    Some(Value::Mapping(out))
+                }
+                _ => self.wrong(node, "a mapping of names"),
+            },
+            Shape::SeqOf(elem) => match &node.kind {
+                Kind::Seq(items) => {
+                    let mut out = Vec::with_capacity(items.len());
+                    for (i, item) in items.iter().enumerate() {
+                        self.path.push(i.to_string());
+                        let v = self.check(item, elem, item.pos);
+                        self.path.pop();
+                        out.push(v);
+                    }
+                    // One bad item drops the whole list, so list indexes keep pointing at
+                    // the same items in the tree and in the typed spec.
+                    out.into_iter().collect::<Option<Vec<_>>>().map(Value::Sequence)
+                }
+                Kind::Scalar(_) => self.wrong(node, "a list (`[a, b]`)"),
+                Kind::Map(_) => self.wrong(node, "a list (`[a, b]`)"),
+            },
+            Shape::SeqOrMap(seq, map, hint) => match &node.kind {
+                Kind::Seq(_) => self.check(node, seq, at),
+                Kind::Map(_) => self.check(node, map, at),
+                Kind::Scalar(_) => {
+                    self.error(node.pos, format!("{hint}; found {}", node.describe()));
+                    None
+                }
+            },
+            Shape::Any => Some(node.to_value()),
+            scalar => self.scalar(node, scalar),
+        }
+    }
+
+    fn map(&mut self, entries: &[crate::spec::yaml::Entry], what: &str, keys: &[Key], at: Pos) -> Option<Value> {
+        let mut out = Mapping::new();
+        let mut usable = true;
+        for e in entries {
+            let Some(key) = keys.iter().find(|k| k.name == e.key) else {
+                let names: Vec<&str> = keys.iter().map(|k| k.name).collect();
+                let message = match did_you_mean(&e.key, names.iter().copied()) {
+                    Some(s) => format!("unknown key `{}` in {what}; did you mean `{s}`?", e.key),
+                    None => format!(
+                        "unknown key `{}` in {what}; expected one of: {}",
+                        e.key,
+                        names.join(", ")
+                    ),
+                };
+                self.error(e.key_pos, message);
+                continue;
+            };
+            self.path.push(e.key.clone());
+            match self.check(&e.value, key.shape, e.key_pos) {
+                Some(v) => {
+                    out.insert(Value::String(e.key.clone()), v);
+                }
+                None => {
+                    self.drop_here();
+                    usable &= !key.required;
+                }
+            }
+            self.path.pop();
+        }
+        for key in keys.iter().filter(|k| k.required) {
+            if !entries.iter().any(|e| e.key == key.name) {
+                self.error(at, format!("{what} needs `{}`", key.name));
+                usable = false;
+            }
+        }
+        usable.then_some(Value::Mapping(out))
+    }
+
+    fn wrong(&mut self, node: &Node, expected: &str) -> Option<Value> {
+        self.error(
+            node.pos,
+            format!("expected {expected}, found {}", node.describe()),
+        );
+        None
+    }
+
+    fn scalar(&mut self, node: &Node, shape: &Shape) -> Option<Value> {
+        let Kind::Scalar(s) = &node.kind else {
+            let expected = match shape {
+                Shape::Bool => "`true` or `false`",
+                Shape::UInt(_) | Shape::Number => "a number",
+                Shape::Duration => "a duration such as `250ms`",
+                Shape::Size => "a size such as `1MiB`",
+                Shape::Choice(what, _) => what,
+                _ => "a single value",
+            };
+            return self.wrong(node, expected);
+        };
+        let resolved = s.resolve();
+        let text = s.text.as_str();
+        let fail = |message: String| Problem {
+            pos: node.pos,
+            message,
+        };
+        let result = match shape {
+            Shape::Str => match resolved {
+                Resolved::Null => Err(fail("expected a name or text, found nothing (null)".into())),
+                _ => Ok(Value::String(text.to_owned())),
+            },
+            Shape::Bool => match resolved {
+                Resolved::Bool(b) => Ok(Value::Bool(b)),
+                _ => Err(fail(format!(
+                    "expected `true` or `false`, found {}",
+                    node.describe()
+                ))),
+            },
+            Shape::UInt(max) => match resolved {
+                Resolved::Int(n) if (0..=i128::from(*max)).contains(&n) => Ok(int_value(n)),
+                _ => Err(fail(format!(
+                    "expected a whole number from 0 to {max}, found {}",
+                    node.describe()
+                ))),
+            },
+            Shape::Number => match resolved {
+                Resolved::Int(n) => Ok(int_value(n)),
+                Resolved::Float(f) if f.is_finite() => Ok(Value::Number(f.into())),
+                _ => Err(fail(format!("expected a number, found {}", node.describe()))),
+            },
+            Shape::Duration => match resolved {
+                Resolved::Null => Err(fail(
+                    "expected a duration such as `250ms`, found nothing (null)".into(),
+                )),
+                _ => text
+                    .parse::<Duration>()
+                    .map(|_| Value::String(text.to_owned()))
+                    .map_err(fail),
+            },
+            Shape::Size => match resolved {
+                Resolved::Int(n) if n >= 0 => Ok(int_value(n)),
+                Resolved::Null => Err(fail(
+                    "expected a size such as `1MiB`, found nothing (null)".into(),
+                )),
+                _ => text
+                    .parse::<ByteSize>()
+                    .map(|_| Value::String(text.to_owned()))
+                    .map_err(fail),
+            },
+            Shape::Choice(what, words) => {
+                if words.contains(&text) && !matches!(resolved, Resolved::Null) {
+                    Ok(Value::String(text.to_owned()))
+                } else {
+                    let hint = did_you_mean(text, words.iter().copied())
+                        .map(|s| format!("did you mean `{s}`? "))
+                        .unwrap_or_default();
+                    Err(fail(format!(
+                        "unknown {what} {}; {hint}expected one of: {}",
+                        node.describe(),
+                        words.join(", ")
+                    )))
+                }
+            }
+            _ => unreachable!("non-scalar shapes are handled by `check`"),
+        };
+        result.map_err(|p| self.problems.push(p)).ok()
+    }
+}
