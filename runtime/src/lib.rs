@@ -22,6 +22,7 @@ pub mod cache;
 pub mod etag;
 pub mod extract;
 pub mod fieldset;
+pub mod loader;
 pub mod pagination;
 pub mod prelude;
 pub mod problem;

@@ -4,5 +4,6 @@
 pub use crate::Resource;
 pub use crate::extract::{Json, Query, QueryMap};
 pub use crate::fieldset::{FieldError, FieldSet};
+pub use crate::loader::{LoadError, Loader};
 pub use crate::pagination::{Cursor, CursorError, clamp_limit};
 pub use crate::problem::{FieldViolation, Problem};
