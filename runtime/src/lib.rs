@@ -23,6 +23,7 @@ pub mod etag;
 pub mod extract;
 pub mod fieldset;
 pub mod loader;
+pub mod monitor;
 pub mod pagination;
 pub mod prelude;
 pub mod problem;
