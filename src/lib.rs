@@ -9,5 +9,8 @@ pub mod cli;
 pub mod commands;
 pub mod diagnostics;
 pub mod explain;
+pub mod model;
+pub mod render;
 pub mod spec;
 pub mod validate;
+pub mod write;

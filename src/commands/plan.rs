@@ -1,9 +1,47 @@
-//! `apiforge plan`.
+//! `apiforge plan [FILE]`: what `generate` (in a project) or `new` (elsewhere) would write.
 
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use crate::cli::PlanArgs;
+use crate::commands::new::{load_spec, render_spec};
+use crate::render::RuntimeDep;
+use crate::write;
 
-pub fn run(_args: PlanArgs) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("`apiforge plan` is not implemented yet in this version")
+pub fn run(args: PlanArgs) -> anyhow::Result<ExitCode> {
+    let file = args.file.unwrap_or_else(|| PathBuf::from("apiforge.yaml"));
+    let (spec, text) = match load_spec(&file) {
+        Ok(loaded) => loaded,
+        Err(code) => return Ok(code),
+    };
+    let (_, files) = render_spec(&spec, text, RuntimeDep::this_checkout())?;
+    let dir = Path::new(".");
+    if dir.join(write::MANIFEST_PATH).exists() {
+        let plan = write::plan_update(dir, &files)?;
+        if plan.is_empty() {
+            println!("nothing to change");
+        }
+        for p in &plan.changed {
+            let edited = if plan.hand_edited.contains(p) { " (edited by hand: generate refuses without --force)" } else { "" };
+            println!("update {p}{edited}");
+        }
+        for p in &plan.missing_user_files {
+            println!("create {p}");
+        }
+        if plan.changed.iter().any(|p| p.starts_with("migrations/")) {
+            println!(
+                "the schema changed: a schema-diff migration would be needed, which is not \
+                 implemented yet in this version"
+            );
+        }
+    } else {
+        println!("a new project would contain:");
+        for f in &files {
+            println!("  {} ({:?})", f.path, f.owner);
+        }
+        if let Some(m) = files.iter().find(|f| f.path.starts_with("migrations/")) {
+            println!("\n-- {}\n{}", m.path, m.contents);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }

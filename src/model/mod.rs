@@ -1,0 +1,723 @@
+//! Stage 3 of the pipeline: the resolved model (IR) that templates only read.
+//!
+//! Everything a template needs is computed here — Rust and SQL names and types, relations in
+//! both directions, constraint names and their messages, and the SQL text of every query
+//! shape — so templates hold no logic beyond loops and conditionals.
+
+pub mod naming;
+mod sql;
+mod types;
+
+use std::collections::BTreeMap;
+
+use heck::ToUpperCamelCase;
+use serde::Serialize;
+
+use crate::spec::{self, FieldType, OnDelete, Operation, Spec};
+use naming::{quote_ident, rust_ident, struct_name, variant_ident};
+
+pub use sql::QueryShape;
+
+/// The whole generated project, resolved.
+#[derive(Debug, Clone, Serialize)]
+pub struct Model {
+    /// Crate and binary name (snake_case).
+    pub name: String,
+    pub pool: PoolModel,
+    pub server: ServerModel,
+    /// Environment variable holding the Redis URL, when the spec declares a shared tier.
+    pub redis_url_env: Option<String>,
+    pub resources: Vec<ResourceModel>,
+    /// Which optional crates the generated code needs.
+    pub uses: Uses,
+}
+
+/// Connection pool settings, in milliseconds where durations.
+#[derive(Debug, Clone, Serialize)]
+pub struct PoolModel {
+    pub max: u32,
+    pub min: u32,
+    pub idle_timeout_ms: u64,
+    pub connect_timeout_ms: u64,
+    pub max_lifetime_ms: u64,
+    pub acquire_timeout_ms: u64,
+    pub statement_timeout_ms: u64,
+    pub slow_query_ms: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ServerModel {
+    pub port: u16,
+    pub body_limit: u64,
+    pub request_timeout_ms: u64,
+    /// Content codings (`br`, `gzip`, `zstd`, `deflate`), in spec order.
+    pub compression: Vec<String>,
+    pub compression_min_size: u64,
+}
+
+/// Field types in use, to keep the generated dependency set lean.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct Uses {
+    pub uuid: bool,
+    pub chrono: bool,
+    pub decimal: bool,
+    pub json: bool,
+}
+
+/// One resource: a table, its row type, its routes and its SQL.
+#[derive(Debug, Clone, Serialize)]
+pub struct ResourceModel {
+    /// Spec key (`products`): module names, URL path segment, OpenAPI tag.
+    pub key: String,
+    /// Rust module name of the resource (`r#type` for a keyword).
+    pub module: String,
+    /// Table name, unquoted.
+    pub table: String,
+    /// Row struct (`Product`) and its input structs.
+    pub struct_name: String,
+    pub create_name: String,
+    pub update_name: String,
+    pub list_query_name: String,
+    /// Singular noun used in messages (`product`).
+    pub singular: String,
+    /// URL path of the collection (`/products`).
+    pub path: String,
+    pub fields: Vec<FieldModel>,
+    /// Index into `fields` of the primary key.
+    pub pk: FieldModel,
+    pub ops: Ops,
+    pub filters: Vec<FilterParam>,
+    pub sorts: Vec<SortShape>,
+    /// `-created_at`: the sort applied when `sort` is absent.
+    pub default_sort: String,
+    pub default_limit: u32,
+    pub max_limit: u32,
+    /// Fields this resource has with `type: ref` (belongs-to).
+    pub belongs_to: Vec<Relation>,
+    /// Resources with a ref to this one (has-many), inferred.
+    pub has_many: Vec<Relation>,
+    pub indexes: Vec<IndexModel>,
+    pub constraints: Vec<ConstraintModel>,
+    pub checks: Vec<CheckModel>,
+    /// Enums declared by this resource's fields.
+    pub enums: Vec<EnumModel>,
+    pub sql: ResourceSql,
+    /// Body fields refused as read-only on create / update (wire names).
+    pub readonly_fields: Vec<String>,
+}
+
+/// Which routes exist.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct Ops {
+    pub list: bool,
+    pub get: bool,
+    pub create: bool,
+    pub update: bool,
+    pub delete: bool,
+    pub export: bool,
+}
+
+impl Ops {
+    /// Whether `/{res}/{id}` has any method.
+    pub fn any_item(&self) -> bool {
+        self.get || self.update || self.delete
+    }
+    /// Whether `/{res}` has any method.
+    pub fn any_collection(&self) -> bool {
+        self.list || self.create
+    }
+}
+
+/// One column.
+#[derive(Debug, Clone, Serialize)]
+pub struct FieldModel {
+    /// Name in the spec, on the wire and in SQL (unquoted).
+    pub name: String,
+    /// Rust identifier (`r#type` for keywords).
+    pub ident: String,
+    /// Quoted SQL identifier.
+    pub column: String,
+    pub kind: FieldKind,
+    /// DDL type: `varchar(320)`, `numeric(10,2)`, `bigserial`.
+    pub ddl_type: String,
+    /// Type for parameter casts: `text`, `numeric`, `bigint`.
+    pub cast_type: String,
+    /// Rust type of a non-null value: `String`, `i64`, `OrderStatus`.
+    pub rust_type: String,
+    /// Rust type as stored in the row struct (`Option<…>` when nullable).
+    pub row_type: String,
+    pub nullable: bool,
+    pub primary_key: bool,
+    pub unique: bool,
+    pub hidden: bool,
+    /// Server-set: refused in create/update bodies (readonly, serial keys, keys with a default).
+    pub readonly: bool,
+    /// SQL default expression (`now()`, `0`, `'pending'`).
+    pub default_sql: Option<String>,
+    /// Accepted in create bodies; `create_optional` when it may be omitted.
+    pub in_create: bool,
+    pub create_optional: bool,
+    /// Accepted in update (PATCH) bodies.
+    pub in_update: bool,
+    /// Ordered types get `_min` / `_max` filters.
+    pub ordered: bool,
+    /// Rust literals (f64) of the bounds, for validation.
+    pub min: Option<String>,
+    pub max: Option<String>,
+    pub max_length: Option<u32>,
+    pub enum_values: Vec<String>,
+    /// For a ref: the target resource key.
+    pub ref_to: Option<String>,
+    /// A JSON value that passes validation (for generated tests), and a second one.
+    pub sample: String,
+    pub sample_alt: String,
+    /// Has any validation rule (min/max/max_length).
+    pub validated: bool,
+}
+
+/// The spec's field type, as templates compare it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FieldKind {
+    String,
+    Text,
+    Int,
+    Bigint,
+    Serial,
+    Bigserial,
+    Float,
+    Decimal,
+    Bool,
+    Uuid,
+    Timestamp,
+    Date,
+    Json,
+    Enum,
+}
+
+/// A Rust enum for a `type: enum` field: text in SQL, snake_case on the wire.
+#[derive(Debug, Clone, Serialize)]
+pub struct EnumModel {
+    pub name: String,
+    /// `(Rust variant, wire value)` pairs.
+    pub variants: Vec<(String, String)>,
+}
+
+/// One query parameter of the list route that filters rows.
+#[derive(Debug, Clone, Serialize)]
+pub struct FilterParam {
+    /// Query key: `category`, `price_min`.
+    pub param: String,
+    /// Rust identifier of the query struct field.
+    pub ident: String,
+    pub field: String,
+    pub rust_type: String,
+    /// `=`, `>=` or `<=`.
+    pub op: String,
+    pub description: String,
+}
+
+/// One accepted `sort` value with its two precomputed list statements.
+#[derive(Debug, Clone, Serialize)]
+pub struct SortShape {
+    /// `price` or `-price`.
+    pub key: String,
+    pub field: String,
+    pub descending: bool,
+    /// First page / `offset` paging: filters, then `LIMIT $n OFFSET $n+1`.
+    pub sql_offset: String,
+    /// Keyset paging after a cursor: filters, then the cursor (`$n`, JSON `[value, key]`), `LIMIT $n+1`.
+    pub sql_after: String,
+}
+
+/// A belongs-to or has-many link.
+#[derive(Debug, Clone, Serialize)]
+pub struct Relation {
+    /// The ref field's name (`product_id`), in the resource that holds it.
+    pub field: String,
+    /// `include=` name on the holder's side (`product`).
+    pub include: String,
+    /// The resource that holds the ref (has-many) or the one it points to (belongs-to).
+    pub resource: String,
+    pub table: String,
+    /// Primary key column of the referenced table.
+    pub target_column: String,
+    pub on_delete: String,
+    /// Name of the foreign key constraint.
+    pub constraint: String,
+    /// Why deleting the referenced row failed (`ON DELETE RESTRICT` / `NO ACTION`), in words.
+    pub delete_message: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct IndexModel {
+    pub name: String,
+    pub columns: Vec<String>,
+    pub unique: bool,
+    /// `CREATE [UNIQUE] INDEX …;`
+    pub sql: String,
+}
+
+/// What a database constraint violation means, in words.
+#[derive(Debug, Clone, Serialize)]
+pub struct ConstraintModel {
+    pub name: String,
+    /// Message for a violation on insert/update.
+    pub on_write: String,
+    /// Message for a violation caused by deleting a row of this resource.
+    pub on_delete: String,
+}
+
+/// A CHECK constraint of the table.
+#[derive(Debug, Clone, Serialize)]
+pub struct CheckModel {
+    pub name: String,
+    pub expr: String,
+}
+
+/// Every statement of a resource, precomputed.
+#[derive(Debug, Clone, Serialize)]
+pub struct ResourceSql {
+    /// Visible (non-hidden) columns, quoted, comma-separated.
+    pub select_columns: String,
+    pub get: String,
+    pub insert: String,
+    pub update: String,
+    pub delete: String,
+    pub export: String,
+    pub create_table: String,
+    /// `ALTER TABLE … ADD CONSTRAINT … FOREIGN KEY …;`, applied after every table exists.
+    pub foreign_keys: Vec<String>,
+}
+
+impl Model {
+    /// Resolve a validated spec. Infallible: `spec::load` guarantees names resolve.
+    pub fn from_spec(spec: &Spec) -> Model {
+        let mut uses = Uses::default();
+        let mut resources: Vec<ResourceModel> = spec
+            .resources
+            .iter()
+            .map(|(key, res)| resource_model(spec, key, res, &mut uses))
+            .collect();
+        link_relations(spec, &mut resources);
+        let db = &spec.database;
+        Model {
+            name: spec.name.clone(),
+            pool: PoolModel {
+                max: db.pool.max,
+                min: db.pool.min,
+                idle_timeout_ms: ms(db.pool.idle_timeout),
+                connect_timeout_ms: ms(db.pool.connect_timeout),
+                max_lifetime_ms: ms(db.pool.max_lifetime),
+                acquire_timeout_ms: ms(db.pool.acquire_timeout),
+                statement_timeout_ms: ms(db.statement_timeout),
+                slow_query_ms: ms(db.slow_query),
+            },
+            server: ServerModel {
+                port: spec.server.port,
+                body_limit: spec.server.body_limit.0,
+                request_timeout_ms: ms(spec.server.request_timeout),
+                compression: spec
+                    .server
+                    .compression
+                    .iter()
+                    .map(|c| {
+                        match c {
+                            spec::Compression::Br => "br",
+                            spec::Compression::Gzip => "gzip",
+                            spec::Compression::Zstd => "zstd",
+                            spec::Compression::Deflate => "deflate",
+                        }
+                        .to_string()
+                    })
+                    .collect(),
+                compression_min_size: spec.server.compression_min_size.0,
+            },
+            redis_url_env: spec.cache.redis.as_ref().map(|r| r.url_env.clone()),
+            resources,
+            uses,
+        }
+    }
+
+    /// Every SQL statement the generated API runs, named like `products.list.-price.after`,
+    /// with representative parameters (for `apiforge explain`).
+    pub fn query_shapes(&self) -> Vec<QueryShape> {
+        self.resources.iter().flat_map(sql::query_shapes).collect()
+    }
+
+    /// Resources ordered so that every ref target comes before the resources pointing to it
+    /// (self-references and cycles keep spec order).
+    pub fn creation_order(&self) -> Vec<&ResourceModel> {
+        let mut done: Vec<&str> = Vec::new();
+        let mut out = Vec::new();
+        while out.len() < self.resources.len() {
+            let before = out.len();
+            for r in &self.resources {
+                if done.contains(&r.key.as_str()) {
+                    continue;
+                }
+                let ready = r
+                    .belongs_to
+                    .iter()
+                    .all(|b| b.resource == r.key || done.contains(&b.resource.as_str()));
+                if ready {
+                    done.push(&r.key);
+                    out.push(r);
+                }
+            }
+            if out.len() == before {
+                // A cycle: take the rest in spec order.
+                for r in &self.resources {
+                    if !done.contains(&r.key.as_str()) {
+                        done.push(&r.key);
+                        out.push(r);
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    pub fn resource(&self, key: &str) -> Option<&ResourceModel> {
+        self.resources.iter().find(|r| r.key == key)
+    }
+}
+
+fn ms(d: spec::Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+fn resource_model(spec: &Spec, key: &str, res: &spec::Resource, uses: &mut Uses) -> ResourceModel {
+    let table = res.table.clone().unwrap_or_else(|| key.to_string());
+    let struct_name = struct_name(key);
+    let mut enums = Vec::new();
+    let fields: Vec<FieldModel> = res
+        .fields
+        .iter()
+        .map(|(name, f)| {
+            let field = field_model(spec, &struct_name, name, f, uses);
+            if field.kind == FieldKind::Enum {
+                enums.push(EnumModel {
+                    name: field.rust_type.clone(),
+                    variants: field
+                        .enum_values
+                        .iter()
+                        .map(|v| (variant_ident(v), v.clone()))
+                        .collect(),
+                });
+            }
+            field
+        })
+        .collect();
+    let pk = fields
+        .iter()
+        .find(|f| f.primary_key)
+        .or(fields.first())
+        .cloned()
+        .expect("a validated resource has fields");
+    let ops_list = res.operations.clone().unwrap_or_else(|| Operation::ALL.to_vec());
+    let has = |op| ops_list.contains(&op);
+    let updatable = fields.iter().any(|f| f.in_update);
+    let ops = Ops {
+        list: has(Operation::List),
+        get: has(Operation::Get),
+        create: has(Operation::Create),
+        // A table whose every column is server-set has nothing to patch.
+        update: has(Operation::Update) && updatable,
+        delete: has(Operation::Delete),
+        export: has(Operation::Export),
+    };
+    let filters = filter_params(res, &fields);
+    let (sort_keys, default_sort) = sort_keys(res, &pk);
+    let pagination = res.pagination.unwrap_or(spec.defaults.pagination);
+    let indexes = sql::indexes(&table, res, &fields);
+    let constraints = constraint_messages(key, &table, res, &fields);
+    let checks = sql::checks(&table, &fields);
+    let singular = naming::singularize(key).replace('_', " ");
+    let mut model = ResourceModel {
+        key: key.to_string(),
+        module: rust_ident(key),
+        path: format!("/{key}"),
+        create_name: format!("Create{struct_name}"),
+        update_name: format!("Update{struct_name}"),
+        list_query_name: format!("{struct_name}ListQuery"),
+        struct_name,
+        singular,
+        readonly_fields: fields.iter().filter(|f| f.readonly).map(|f| f.name.clone()).collect(),
+        fields,
+        pk,
+        ops,
+        filters,
+        sorts: Vec::new(),
+        default_sort,
+        default_limit: pagination.default_limit,
+        max_limit: pagination.max_limit,
+        belongs_to: Vec::new(),
+        has_many: Vec::new(),
+        indexes,
+        constraints,
+        checks,
+        enums,
+        sql: ResourceSql {
+            select_columns: String::new(),
+            get: String::new(),
+            insert: String::new(),
+            update: String::new(),
+            delete: String::new(),
+            export: String::new(),
+            create_table: String::new(),
+            foreign_keys: Vec::new(),
+        },
+        table,
+    };
+    model.sorts = sort_keys
+        .iter()
+        .map(|(field, desc)| sql::sort_shape(&model, field, *desc))
+        .collect();
+    model.sql = sql::resource_sql(&model);
+    model
+}
+
+fn field_model(spec: &Spec, owner: &str, name: &str, f: &spec::Field, uses: &mut Uses) -> FieldModel {
+    // A ref takes the type of its target's primary key.
+    let (kind, ref_to) = match f.ty {
+        FieldType::Ref => {
+            let target = f.to.clone().unwrap_or_default();
+            let kind = spec
+                .resources
+                .get(&target)
+                .and_then(|t| t.fields.values().find(|tf| tf.primary_key))
+                .map(|tf| types::kind_of(tf.ty))
+                .unwrap_or(FieldKind::Bigint);
+            // A reference to a serial key is a plain integer column.
+            let kind = match kind {
+                FieldKind::Serial => FieldKind::Int,
+                FieldKind::Bigserial => FieldKind::Bigint,
+                k => k,
+            };
+            (kind, Some(target))
+        }
+        ty => (types::kind_of(ty), None),
+    };
+    match kind {
+        FieldKind::Uuid => uses.uuid = true,
+        FieldKind::Timestamp | FieldKind::Date => uses.chrono = true,
+        FieldKind::Decimal => uses.decimal = true,
+        FieldKind::Json => uses.json = true,
+        _ => {}
+    }
+    let enum_values = f.values.clone().unwrap_or_default();
+    let rust_type = match kind {
+        FieldKind::Enum => format!("{owner}{}", name.to_upper_camel_case()),
+        k => types::rust_type(k).to_string(),
+    };
+    let row_type = if f.nullable {
+        format!("Option<{rust_type}>")
+    } else {
+        rust_type.clone()
+    };
+    let default_sql = f.default.as_ref().map(|d| types::default_sql(kind, d));
+    let server_keyed = f.primary_key
+        && (matches!(kind, FieldKind::Serial | FieldKind::Bigserial) || default_sql.is_some());
+    let readonly = f.readonly || server_keyed;
+    let (sample, sample_alt) = types::samples(kind, f, &enum_values);
+    FieldModel {
+        ident: rust_ident(name),
+        column: quote_ident(name),
+        ddl_type: types::ddl_type(kind, f),
+        cast_type: types::cast_type(kind).to_string(),
+        rust_type,
+        row_type,
+        nullable: f.nullable,
+        primary_key: f.primary_key,
+        unique: f.unique,
+        hidden: f.hidden,
+        readonly,
+        in_create: !readonly,
+        create_optional: f.nullable || default_sql.is_some(),
+        in_update: !readonly && !f.primary_key,
+        default_sql,
+        ordered: types::is_ordered(kind),
+        min: f.min.map(types::f64_literal),
+        max: f.max.map(types::f64_literal),
+        max_length: f.max_length,
+        validated: f.min.is_some() || f.max.is_some() || f.max_length.is_some(),
+        enum_values,
+        ref_to,
+        sample,
+        sample_alt,
+        kind,
+        name: name.to_string(),
+    }
+}
+
+fn filter_params(res: &spec::Resource, fields: &[FieldModel]) -> Vec<FilterParam> {
+    let mut out = Vec::new();
+    for name in &res.filters {
+        let Some(f) = fields.iter().find(|f| &f.name == name) else {
+            continue;
+        };
+        let mut push = |param: String, op: &str, description: String| {
+            out.push(FilterParam {
+                ident: rust_ident(&param),
+                param,
+                field: f.name.clone(),
+                rust_type: f.rust_type.clone(),
+                op: op.to_string(),
+                description,
+            })
+        };
+        push(f.name.clone(), "=", format!("Only rows whose `{}` equals this value.", f.name));
+        if f.ordered {
+            push(
+                format!("{}_min", f.name),
+                ">=",
+                format!("Only rows whose `{}` is at least this value.", f.name),
+            );
+            push(
+                format!("{}_max", f.name),
+                "<=",
+                format!("Only rows whose `{}` is at most this value.", f.name),
+            );
+        }
+    }
+    out
+}
+
+/// Accepted sort fields with direction, and the default sort key (`-created_at`).
+/// Every allowed field sorts both ways; the default and the primary key are always allowed.
+fn sort_keys(res: &spec::Resource, pk: &FieldModel) -> (Vec<(String, bool)>, String) {
+    let default = res
+        .sort
+        .as_ref()
+        .and_then(|s| s.default.clone())
+        .unwrap_or_else(|| pk.name.clone());
+    let mut fields: Vec<String> = Vec::new();
+    let mut add = |f: &str| {
+        if !fields.iter().any(|x| x == f) {
+            fields.push(f.to_string());
+        }
+    };
+    add(default.trim_start_matches('-'));
+    for f in res.sort.iter().flat_map(|s| &s.allowed) {
+        add(f);
+    }
+    add(&pk.name);
+    let keys = fields
+        .into_iter()
+        .flat_map(|f| [(f.clone(), false), (f, true)])
+        .collect();
+    (keys, default)
+}
+
+fn constraint_messages(key: &str, table: &str, res: &spec::Resource, fields: &[FieldModel]) -> Vec<ConstraintModel> {
+    let singular = naming::singularize(key).replace('_', " ");
+    let mut out = vec![ConstraintModel {
+        name: format!("{table}_pkey"),
+        on_write: format!("a {singular} with this {} already exists", fields_pk_name(fields)),
+        on_delete: String::new(),
+    }];
+    for f in fields {
+        if f.unique && !f.primary_key {
+            out.push(ConstraintModel {
+                name: format!("{table}_{}_key", f.name),
+                on_write: format!("a {singular} with this {} already exists", f.name),
+                on_delete: String::new(),
+            });
+        }
+        if let Some(target) = &f.ref_to {
+            let target_singular = naming::singularize(target).replace('_', " ");
+            out.push(ConstraintModel {
+                name: format!("{table}_{}_fkey", f.name),
+                on_write: format!("`{}` does not refer to an existing {target_singular}", f.name),
+                on_delete: format!("this {target_singular} is still referenced by {key} (through `{}`)", f.name),
+            });
+        }
+    }
+    for f in fields {
+        let (exprs, words) = sql::check_parts(f);
+        if !exprs.is_empty() {
+            out.push(ConstraintModel {
+                name: format!("{table}_{}_check", f.name),
+                on_write: format!("`{}` must be {}", f.name, words.join(" and ")),
+                on_delete: String::new(),
+            });
+        }
+    }
+    for index in res.indexes.iter().filter(|i| i.unique()) {
+        out.push(ConstraintModel {
+            name: sql::index_name(table, index),
+            on_write: format!(
+                "a {singular} with this combination of {} already exists",
+                index.columns().join(", ")
+            ),
+            on_delete: String::new(),
+        });
+    }
+    out
+}
+
+fn fields_pk_name(fields: &[FieldModel]) -> &str {
+    fields.iter().find(|f| f.primary_key).map(|f| f.name.as_str()).unwrap_or("key")
+}
+
+fn link_relations(spec: &Spec, resources: &mut [ResourceModel]) {
+    let mut has_many: BTreeMap<String, Vec<Relation>> = BTreeMap::new();
+    for r in resources.iter_mut() {
+        let res = &spec.resources[&r.key];
+        for f in r.fields.iter().filter(|f| f.ref_to.is_some()) {
+            let target = f.ref_to.clone().unwrap_or_default();
+            let on_delete = match res.fields[&f.name].on_delete.unwrap_or(OnDelete::NoAction) {
+                OnDelete::Cascade => "CASCADE",
+                OnDelete::Restrict => "RESTRICT",
+                OnDelete::SetNull => "SET NULL",
+                OnDelete::NoAction => "NO ACTION",
+            }
+            .to_string();
+            let include = f.name.strip_suffix("_id").unwrap_or(&f.name).to_string();
+            let target_res = &spec.resources[&target];
+            let target_table = target_res.table.clone().unwrap_or_else(|| target.clone());
+            let target_column = target_res
+                .fields
+                .iter()
+                .find(|(_, tf)| tf.primary_key)
+                .map(|(n, _)| n.clone())
+                .unwrap_or_default();
+            let constraint = format!("{}_{}_fkey", r.table, f.name);
+            let delete_message = format!(
+                "this {} is still referenced by {} (through `{}`)",
+                naming::singularize(&target).replace('_', " "),
+                r.key,
+                f.name
+            );
+            r.belongs_to.push(Relation {
+                constraint: constraint.clone(),
+                delete_message: delete_message.clone(),
+                field: f.name.clone(),
+                include: include.clone(),
+                resource: target.clone(),
+                table: target_table,
+                target_column: target_column.clone(),
+                on_delete: on_delete.clone(),
+            });
+            has_many.entry(target).or_default().push(Relation {
+                constraint,
+                delete_message,
+                field: f.name.clone(),
+                include,
+                resource: r.key.clone(),
+                table: r.table.clone(),
+                target_column,
+                on_delete,
+            });
+        }
+    }
+    for r in resources.iter_mut() {
+        r.has_many = has_many.remove(&r.key).unwrap_or_default();
+        r.sql.create_table = sql::create_table(r);
+        r.sql.foreign_keys = sql::foreign_keys(r);
+    }
+}
+
+#[cfg(test)]
+mod tests;

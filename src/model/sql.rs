@@ -1,0 +1,414 @@
+//! SQL text of the migration and of every query shape, computed once for the templates.
+//! Every value is a bound parameter; identifiers come from the validated spec, quoted.
+
+use serde::Serialize;
+
+use super::naming::{quote_ident, quote_literal};
+use super::{CheckModel, FieldKind, FieldModel, IndexModel, ResourceModel, ResourceSql, SortShape};
+use crate::spec::{self, IndexSpec};
+
+/// One SQL statement the generated API runs, for `apiforge explain`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct QueryShape {
+    /// `products.list.-created_at`, `products.get`, …
+    pub name: String,
+    pub sql: String,
+    /// `$1`, `$2`, … in order.
+    pub params: Vec<ShapeParam>,
+}
+
+/// A representative value of one parameter.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ShapeParam {
+    /// What the parameter is (`category`, `limit`, `cursor`, `id`).
+    pub name: String,
+    /// Postgres type to cast the sample to.
+    pub cast: String,
+    /// The value as text; `None` is SQL NULL (an unused filter).
+    pub sample: Option<String>,
+}
+
+/// `products_category_price_idx`, `users_email_key` (unique), or the spec's own name.
+pub fn index_name(table: &str, index: &IndexSpec) -> String {
+    match index.name() {
+        Some(n) => n.to_string(),
+        None => {
+            let suffix = if index.unique() { "key" } else { "idx" };
+            format!("{table}_{}_{suffix}", index.columns().join("_"))
+        }
+    }
+}
+
+/// Declared indexes, plus one on each ref column that no declared index starts with.
+pub fn indexes(table: &str, res: &spec::Resource, fields: &[FieldModel]) -> Vec<IndexModel> {
+    let mut out: Vec<IndexModel> = res
+        .indexes
+        .iter()
+        .map(|i| index_model(index_name(table, i), table, i.columns(), i.unique()))
+        .collect();
+    for f in fields.iter().filter(|f| f.ref_to.is_some()) {
+        let covered = out.iter().any(|i| i.columns.first() == Some(&f.name));
+        if !covered {
+            let cols = [f.name.clone()];
+            out.push(index_model(format!("{table}_{}_idx", f.name), table, &cols, false));
+        }
+    }
+    out
+}
+
+fn index_model(name: String, table: &str, columns: &[String], unique: bool) -> IndexModel {
+    let cols: Vec<String> = columns.iter().map(|c| quote_ident(c)).collect();
+    let sql = format!(
+        "CREATE {}INDEX {} ON {} ({});",
+        if unique { "UNIQUE " } else { "" },
+        quote_ident(&name),
+        quote_ident(table),
+        cols.join(", ")
+    );
+    IndexModel {
+        name,
+        columns: columns.to_vec(),
+        unique,
+        sql,
+    }
+}
+
+/// One CHECK per field with min / max / enum values / a `text` max_length.
+pub fn checks(table: &str, fields: &[FieldModel]) -> Vec<CheckModel> {
+    fields
+        .iter()
+        .filter_map(|f| {
+            let (exprs, _) = check_parts(f);
+            (!exprs.is_empty()).then(|| CheckModel {
+                name: format!("{table}_{}_check", f.name),
+                expr: exprs.join(" AND "),
+            })
+        })
+        .collect()
+}
+
+/// SQL conditions of a field's CHECK, and the same rules in words.
+pub fn check_parts(f: &FieldModel) -> (Vec<String>, Vec<String>) {
+    let (mut exprs, mut words) = (Vec::new(), Vec::new());
+    let num = |lit: &str| lit.parse::<f64>().map(|v| v.to_string()).unwrap_or_default();
+    if let Some(min) = &f.min {
+        exprs.push(format!("{} >= {}", f.column, num(min)));
+        words.push(format!("at least {}", num(min)));
+    }
+    if let Some(max) = &f.max {
+        exprs.push(format!("{} <= {}", f.column, num(max)));
+        words.push(format!("at most {}", num(max)));
+    }
+    if f.kind == FieldKind::Enum && !f.enum_values.is_empty() {
+        let vals: Vec<String> = f.enum_values.iter().map(|v| quote_literal(v)).collect();
+        exprs.push(format!("{} IN ({})", f.column, vals.join(", ")));
+        words.push(format!("one of {}", f.enum_values.join(", ")));
+    }
+    if let (FieldKind::Text, Some(n)) = (f.kind, f.max_length) {
+        exprs.push(format!("char_length({}) <= {n}", f.column));
+        words.push(format!("at most {n} characters long"));
+    }
+    (exprs, words)
+}
+
+/// `CREATE TABLE` with columns, primary key, unique and check constraints.
+/// Foreign keys come after every table (see [`foreign_keys`]) so that order never matters.
+pub fn create_table(r: &ResourceModel) -> String {
+    let mut lines: Vec<String> = r
+        .fields
+        .iter()
+        .map(|f| {
+            let mut col = format!("{} {}", f.column, f.ddl_type);
+            if !f.nullable {
+                col.push_str(" NOT NULL");
+            }
+            if let Some(d) = &f.default_sql {
+                col.push_str(&format!(" DEFAULT {d}"));
+            }
+            col
+        })
+        .collect();
+    lines.push(format!(
+        "CONSTRAINT {} PRIMARY KEY ({})",
+        quote_ident(&format!("{}_pkey", r.table)),
+        r.pk.column
+    ));
+    for f in r.fields.iter().filter(|f| f.unique && !f.primary_key) {
+        lines.push(format!(
+            "CONSTRAINT {} UNIQUE ({})",
+            quote_ident(&format!("{}_{}_key", r.table, f.name)),
+            f.column
+        ));
+    }
+    for c in &r.checks {
+        lines.push(format!("CONSTRAINT {} CHECK ({})", quote_ident(&c.name), c.expr));
+    }
+    format!(
+        "CREATE TABLE {} (\n    {}\n);",
+        quote_ident(&r.table),
+        lines.join(",\n    ")
+    )
+}
+
+/// `ALTER TABLE … ADD CONSTRAINT … FOREIGN KEY` for each ref of the resource.
+pub fn foreign_keys(r: &ResourceModel) -> Vec<String> {
+    r.belongs_to
+        .iter()
+        .map(|b| {
+            format!(
+                "ALTER TABLE {} ADD CONSTRAINT {} FOREIGN KEY ({}) REFERENCES {} ({}) ON DELETE {};",
+                quote_ident(&r.table),
+                quote_ident(&format!("{}_{}_fkey", r.table, b.field)),
+                quote_ident(&b.field),
+                quote_ident(&b.table),
+                quote_ident(&b.target_column),
+                b.on_delete
+            )
+        })
+        .collect()
+}
+
+fn visible_columns(r: &ResourceModel) -> String {
+    r.fields
+        .iter()
+        .filter(|f| !f.hidden)
+        .map(|f| f.column.clone())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// `WHERE` conditions of the list filters, `$1…$n` in filter order; an absent filter is NULL.
+fn filter_conditions(r: &ResourceModel) -> Vec<String> {
+    r.filters
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            let f = field(r, &p.field);
+            let n = i + 1;
+            format!(
+                "(${n}::{cast} IS NULL OR {col} {op} ${n}::{cast})",
+                cast = f.cast_type,
+                col = f.column,
+                op = p.op
+            )
+        })
+        .collect()
+}
+
+fn field<'a>(r: &'a ResourceModel, name: &str) -> &'a FieldModel {
+    r.fields
+        .iter()
+        .find(|f| f.name == name)
+        .expect("validated spec: filter and sort names resolve")
+}
+
+/// The two list statements of one sort order: offset paging and keyset paging after a cursor.
+pub fn sort_shape(r: &ResourceModel, field_name: &str, desc: bool) -> SortShape {
+    let f = field(r, field_name);
+    let pk = &r.pk;
+    let dir = if desc { " DESC" } else { "" };
+    let order = if f.name == pk.name {
+        format!("{}{dir}", pk.column)
+    } else {
+        format!("{}{dir}, {}{dir}", f.column, pk.column)
+    };
+    let conds = filter_conditions(r);
+    let n = conds.len();
+    let cols = visible_columns(r);
+    let from = format!("SELECT {cols} FROM {}", quote_ident(&r.table));
+    let where_clause = |extra: Option<String>| {
+        let mut all = conds.clone();
+        all.extend(extra);
+        if all.is_empty() {
+            String::new()
+        } else {
+            format!(" WHERE {}", all.join(" AND "))
+        }
+    };
+    let cmp = if desc { "<" } else { ">" };
+    let c = n + 1;
+    let keyset = if f.name == pk.name {
+        format!("{} {cmp} (${c}::jsonb->>1)::{}", pk.column, pk.cast_type)
+    } else {
+        format!(
+            "({}, {}) {cmp} ((${c}::jsonb->>0)::{}, (${c}::jsonb->>1)::{})",
+            f.column, pk.column, f.cast_type, pk.cast_type
+        )
+    };
+    SortShape {
+        key: format!("{}{}", if desc { "-" } else { "" }, f.name),
+        field: f.name.clone(),
+        descending: desc,
+        sql_offset: format!(
+            "{from}{} ORDER BY {order} LIMIT ${} OFFSET ${}",
+            where_clause(None),
+            n + 1,
+            n + 2
+        ),
+        sql_after: format!(
+            "{from}{} ORDER BY {order} LIMIT ${}",
+            where_clause(Some(keyset)),
+            n + 2
+        ),
+    }
+}
+
+/// get / insert / update / delete / export statements.
+pub fn resource_sql(r: &ResourceModel) -> ResourceSql {
+    let cols = visible_columns(r);
+    let table = quote_ident(&r.table);
+    let pk = &r.pk.column;
+    let mut insert_cols = Vec::new();
+    let mut insert_vals = Vec::new();
+    for (i, f) in r.fields.iter().filter(|f| f.in_create).enumerate() {
+        let n = i + 1;
+        insert_cols.push(f.column.clone());
+        insert_vals.push(match &f.default_sql {
+            Some(d) => format!("COALESCE(${n}, {d})"),
+            None => format!("${n}"),
+        });
+    }
+    let insert = if insert_cols.is_empty() {
+        format!("INSERT INTO {table} DEFAULT VALUES RETURNING {cols}")
+    } else {
+        format!(
+            "INSERT INTO {table} ({}) VALUES ({}) RETURNING {cols}",
+            insert_cols.join(", "),
+            insert_vals.join(", ")
+        )
+    };
+    // Absent fields keep their value: COALESCE for non-null columns; nullable columns take
+    // a "present" flag so that a JSON null can set NULL.
+    let mut sets = Vec::new();
+    let mut n = 1;
+    for f in r.fields.iter().filter(|f| f.in_update) {
+        if f.nullable {
+            sets.push(format!(
+                "{c} = CASE WHEN ${} THEN ${} ELSE {c} END",
+                n + 1,
+                n + 2,
+                c = f.column
+            ));
+            n += 2;
+        } else {
+            sets.push(format!("{c} = COALESCE(${}, {c})", n + 1, c = f.column));
+            n += 1;
+        }
+    }
+    let update = format!(
+        "UPDATE {table} SET {} WHERE {pk} = $1 RETURNING {cols}",
+        sets.join(", ")
+    );
+    ResourceSql {
+        get: format!("SELECT {cols} FROM {table} WHERE {pk} = $1"),
+        insert,
+        update,
+        delete: format!("DELETE FROM {table} WHERE {pk} = $1"),
+        export: format!("SELECT {cols} FROM {table} ORDER BY {pk}"),
+        select_columns: cols,
+        create_table: String::new(),
+        foreign_keys: Vec::new(),
+    }
+}
+
+/// A JSON sample as the text Postgres parses for a cast (`"abc"` → `abc`).
+fn text_of(json: &str) -> String {
+    match serde_json::from_str::<serde_json::Value>(json) {
+        Ok(serde_json::Value::String(s)) => s,
+        _ => json.to_string(),
+    }
+}
+
+/// Every statement of one resource, with representative parameters.
+pub fn query_shapes(r: &ResourceModel) -> Vec<QueryShape> {
+    let key_param = |name: &str| ShapeParam {
+        name: name.to_string(),
+        cast: r.pk.cast_type.clone(),
+        sample: Some(text_of(&r.pk.sample)),
+    };
+    let null_filters = || -> Vec<ShapeParam> {
+        r.filters
+            .iter()
+            .map(|p| ShapeParam {
+                name: p.param.clone(),
+                cast: field(r, &p.field).cast_type.clone(),
+                sample: None,
+            })
+            .collect()
+    };
+    let limit = ShapeParam {
+        name: "limit".into(),
+        cast: "bigint".into(),
+        sample: Some(r.default_limit.to_string()),
+    };
+    let mut out = Vec::new();
+    if r.ops.get {
+        out.push(QueryShape {
+            name: format!("{}.get", r.key),
+            sql: r.sql.get.clone(),
+            params: vec![key_param(&r.pk.name)],
+        });
+    }
+    if r.ops.list {
+        for s in &r.sorts {
+            let mut params = null_filters();
+            params.push(limit.clone());
+            params.push(ShapeParam {
+                name: "offset".into(),
+                cast: "bigint".into(),
+                sample: Some("0".into()),
+            });
+            out.push(QueryShape {
+                name: format!("{}.list.{}", r.key, s.key),
+                sql: s.sql_offset.clone(),
+                params,
+            });
+            let f = field(r, &s.field);
+            let mut params = null_filters();
+            params.push(ShapeParam {
+                name: "cursor".into(),
+                cast: "text".into(),
+                sample: Some(format!("[{},{}]", f.sample, r.pk.sample)),
+            });
+            params.push(limit.clone());
+            out.push(QueryShape {
+                name: format!("{}.list.{}.after", r.key, s.key),
+                sql: s.sql_after.clone(),
+                params,
+            });
+        }
+        // One shape per filter, set alone, under the default sort.
+        if let Some(s) = r.sorts.iter().find(|s| s.key == r.default_sort) {
+            for (i, p) in r.filters.iter().enumerate() {
+                let mut params = null_filters();
+                params[i].sample = Some(text_of(&field(r, &p.field).sample));
+                params.push(limit.clone());
+                params.push(ShapeParam {
+                    name: "offset".into(),
+                    cast: "bigint".into(),
+                    sample: Some("0".into()),
+                });
+                out.push(QueryShape {
+                    name: format!("{}.list?{}", r.key, p.param),
+                    sql: s.sql_offset.clone(),
+                    params,
+                });
+            }
+        }
+    }
+    if r.ops.delete {
+        out.push(QueryShape {
+            name: format!("{}.delete", r.key),
+            sql: r.sql.delete.clone(),
+            params: vec![key_param(&r.pk.name)],
+        });
+    }
+    if r.ops.export {
+        out.push(QueryShape {
+            name: format!("{}.export", r.key),
+            sql: r.sql.export.clone(),
+            params: Vec::new(),
+        });
+    }
+    out
+}

@@ -1,0 +1,119 @@
+use std::path::Path;
+
+use super::*;
+
+fn shop() -> Model {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/shop.yaml");
+    let loaded = crate::spec::load(&path).expect("shop.yaml is valid");
+    Model::from_spec(&loaded.spec)
+}
+
+#[test]
+fn names_and_types_resolve() {
+    let m = shop();
+    let names: Vec<_> = m.resources.iter().map(|r| r.struct_name.as_str()).collect();
+    assert_eq!(names, ["User", "Product", "Order", "Review"]);
+    let orders = m.resource("orders").unwrap();
+    let user_id = orders.fields.iter().find(|f| f.name == "user_id").unwrap();
+    assert_eq!(user_id.rust_type, "uuid::Uuid");
+    assert_eq!(user_id.ddl_type, "uuid");
+    let product_id = orders.fields.iter().find(|f| f.name == "product_id").unwrap();
+    assert_eq!((product_id.rust_type.as_str(), product_id.ddl_type.as_str()), ("i64", "bigint"));
+    let status = orders.fields.iter().find(|f| f.name == "status").unwrap();
+    assert_eq!(status.rust_type, "OrderStatus");
+    assert_eq!(status.default_sql.as_deref(), Some("'pending'"));
+    assert!(orders.pk.readonly, "a bigserial key is server-set");
+    assert_eq!(orders.readonly_fields, ["id", "created_at"]);
+    let price = m.resource("products").unwrap().fields.iter().find(|f| f.name == "price").unwrap().clone();
+    assert_eq!((price.ddl_type.as_str(), price.rust_type.as_str()), ("numeric(10,2)", "rust_decimal::Decimal"));
+    assert!(m.uses.uuid && m.uses.chrono && m.uses.decimal && !m.uses.json);
+}
+
+#[test]
+fn relations_are_linked_both_ways() {
+    let m = shop();
+    let products = m.resource("products").unwrap();
+    let children: Vec<_> = products.has_many.iter().map(|r| (r.resource.as_str(), r.field.as_str())).collect();
+    assert_eq!(children, [("orders", "product_id"), ("reviews", "product_id")]);
+    let orders = m.resource("orders").unwrap();
+    assert_eq!(orders.belongs_to[0].include, "user");
+    assert_eq!(orders.belongs_to[0].on_delete, "CASCADE");
+    let order: Vec<_> = m.creation_order().iter().map(|r| r.key.as_str()).collect();
+    assert_eq!(order, ["users", "products", "orders", "reviews"]);
+}
+
+#[test]
+fn list_sql_combines_filters_and_keyset() {
+    let m = shop();
+    let products = m.resource("products").unwrap();
+    let params: Vec<_> = products.filters.iter().map(|f| f.param.as_str()).collect();
+    assert_eq!(params, ["category", "price", "price_min", "price_max"]);
+    let s = products.sorts.iter().find(|s| s.key == "-price").unwrap();
+    assert_eq!(
+        s.sql_after,
+        "SELECT \"id\", \"name\", \"category\", \"price\", \"sales\", \"is_static\", \"created_at\" FROM \"products\" \
+         WHERE ($1::text IS NULL OR \"category\" = $1::text) AND ($2::numeric IS NULL OR \"price\" = $2::numeric) \
+         AND ($3::numeric IS NULL OR \"price\" >= $3::numeric) AND ($4::numeric IS NULL OR \"price\" <= $4::numeric) \
+         AND (\"price\", \"id\") < (($5::jsonb->>0)::numeric, ($5::jsonb->>1)::bigint) \
+         ORDER BY \"price\" DESC, \"id\" DESC LIMIT $6"
+    );
+    assert_eq!(products.default_sort, "-created_at");
+    let keys: Vec<_> = products.sorts.iter().map(|s| s.key.as_str()).collect();
+    assert_eq!(keys, ["created_at", "-created_at", "price", "-price", "sales", "-sales", "id", "-id"]);
+}
+
+#[test]
+fn hidden_fields_are_never_selected() {
+    let m = shop();
+    let users = m.resource("users").unwrap();
+    assert!(!users.sql.select_columns.contains("password_hash"));
+    assert!(users.sql.insert.contains("\"password_hash\""));
+}
+
+#[test]
+fn write_sql_keeps_absent_fields_and_applies_defaults() {
+    let m = shop();
+    let reviews = m.resource("reviews").unwrap();
+    assert_eq!(
+        reviews.sql.update,
+        "UPDATE \"reviews\" SET \"product_id\" = COALESCE($2, \"product_id\"), \"rating\" = COALESCE($3, \"rating\"), \
+         \"body\" = CASE WHEN $4 THEN $5 ELSE \"body\" END WHERE \"id\" = $1 RETURNING \"id\", \"product_id\", \"rating\", \"body\""
+    );
+    let orders = m.resource("orders").unwrap();
+    assert_eq!(
+        orders.sql.insert,
+        "INSERT INTO \"orders\" (\"user_id\", \"product_id\", \"quantity\", \"status\") VALUES ($1, $2, $3, COALESCE($4, 'pending')) \
+         RETURNING \"id\", \"user_id\", \"product_id\", \"quantity\", \"status\", \"created_at\""
+    );
+}
+
+#[test]
+fn constraints_have_words() {
+    let m = shop();
+    let orders = m.resource("orders").unwrap();
+    let fk = orders.constraints.iter().find(|c| c.name == "orders_product_id_fkey").unwrap();
+    assert_eq!(fk.on_write, "`product_id` does not refer to an existing product");
+    assert_eq!(fk.on_delete, "this product is still referenced by orders (through `product_id`)");
+    let check = m.resource("reviews").unwrap().constraints.iter().find(|c| c.name == "reviews_rating_check").unwrap().clone();
+    assert_eq!(check.on_write, "`rating` must be at least 1 and at most 5");
+    let idx: Vec<_> = m.resource("products").unwrap().indexes.iter().map(|i| i.name.as_str()).collect();
+    assert_eq!(
+        idx,
+        ["products_price_idx", "products_created_at_idx", "products_sales_idx", "products_category_price_idx", "products_category_created_at_idx"]
+    );
+}
+
+#[test]
+fn query_shapes_cover_every_statement() {
+    let m = shop();
+    let shapes = m.query_shapes();
+    let names: Vec<_> = shapes.iter().map(|s| s.name.as_str()).collect();
+    assert!(names.contains(&"products.get"));
+    assert!(names.contains(&"products.list.-created_at"));
+    assert!(names.contains(&"products.list.-price.after"));
+    assert!(names.contains(&"products.list?price_min"));
+    for s in &shapes {
+        let highest = (1..=s.params.len()).rev().find(|n| s.sql.contains(&format!("${n}")));
+        assert_eq!(highest, (!s.params.is_empty()).then_some(s.params.len()), "{}", s.name);
+    }
+}

@@ -1,0 +1,337 @@
+//! The OpenAPI 3.1 document of a generated API, built from the model at generation time
+//! (the generated project embeds it with `include_str!`).
+
+use serde_json::{Map, Value, json};
+
+use crate::model::{FieldKind, FieldModel, Model, ResourceModel};
+
+/// The whole document.
+pub fn document(m: &Model) -> Value {
+    let mut paths = Map::new();
+    let mut schemas = Map::new();
+    schemas.insert("Problem".into(), problem_schema());
+    paths.insert(
+        "/health".into(),
+        json!({ "get": {
+            "operationId": "health",
+            "summary": "Liveness and readiness: checks the database.",
+            "responses": {
+                "200": { "description": "The database answers.", "content": { "application/json": { "schema": health_schema() } } },
+                "503": { "description": "The database is unavailable.", "content": { "application/json": { "schema": health_schema() } } }
+            }
+        }}),
+    );
+    paths.insert(
+        "/openapi.json".into(),
+        json!({ "get": {
+            "operationId": "openapi",
+            "summary": "This document.",
+            "responses": { "200": { "description": "The OpenAPI document.", "content": { "application/json": { "schema": { "type": "object" } } } } }
+        }}),
+    );
+    for r in &m.resources {
+        resource(r, &mut paths, &mut schemas);
+    }
+    json!({
+        "openapi": "3.1.0",
+        "info": { "title": m.name, "version": "0.1.0" },
+        "paths": paths,
+        "components": { "schemas": schemas }
+    })
+}
+
+fn resource(r: &ResourceModel, paths: &mut Map<String, Value>, schemas: &mut Map<String, Value>) {
+    let row_ref = schema_ref(&r.struct_name);
+    schemas.insert(r.struct_name.clone(), row_schema(r));
+    let mut collection = Map::new();
+    if r.ops.list {
+        let page = format!("{}Page", r.struct_name);
+        schemas.insert(
+            page.clone(),
+            json!({
+                "type": "object",
+                "properties": {
+                    "items": { "type": "array", "items": row_ref },
+                    "next_cursor": { "type": ["string", "null"], "description": "Pass as `cursor` (with the same `sort`) for the next page; null on the last page." }
+                },
+                "required": ["items", "next_cursor"]
+            }),
+        );
+        collection.insert(
+            "get".into(),
+            json!({
+                "operationId": format!("list_{}", r.key),
+                "tags": [r.key],
+                "summary": format!("List {}.", r.key),
+                "parameters": list_parameters(r),
+                "responses": {
+                    "200": { "description": "One page.", "content": { "application/json": { "schema": schema_ref(&page) } } },
+                    "400": problem_response("A parameter is unknown or malformed.")
+                }
+            }),
+        );
+    }
+    if r.ops.create {
+        schemas.insert(r.create_name.clone(), create_schema(r));
+        collection.insert(
+            "post".into(),
+            json!({
+                "operationId": format!("create_{}", r.key),
+                "tags": [r.key],
+                "summary": format!("Create a {}.", r.singular),
+                "requestBody": { "required": true, "content": { "application/json": { "schema": schema_ref(&r.create_name) } } },
+                "responses": {
+                    "201": {
+                        "description": "Created.",
+                        "headers": { "Location": { "description": "URL of the new row.", "schema": { "type": "string" } } },
+                        "content": { "application/json": { "schema": row_ref }
+                    }},
+                    "400": problem_response("The body is malformed or breaks a rule."),
+                    "409": problem_response("A unique value is taken."),
+                    "422": problem_response("A reference points at a missing row.")
+                }
+            }),
+        );
+    }
+    if !collection.is_empty() {
+        paths.insert(r.path.clone(), Value::Object(collection));
+    }
+
+    let mut item = Map::new();
+    let id_param = json!({
+        "name": "id", "in": "path", "required": true,
+        "description": format!("The `{}` of the {}.", r.pk.name, r.singular),
+        "schema": value_schema(&r.pk)
+    });
+    if r.ops.get {
+        item.insert(
+            "get".into(),
+            json!({
+                "operationId": format!("get_{}", r.key),
+                "tags": [r.key],
+                "summary": format!("One {}.", r.singular),
+                "responses": {
+                    "200": { "description": "The row.", "content": { "application/json": { "schema": row_ref } } },
+                    "400": problem_response("The key is malformed."),
+                    "404": problem_response("No such row.")
+                }
+            }),
+        );
+    }
+    if r.ops.update {
+        schemas.insert(r.update_name.clone(), update_schema(r));
+        item.insert(
+            "patch".into(),
+            json!({
+                "operationId": format!("update_{}", r.key),
+                "tags": [r.key],
+                "summary": format!("Change some fields of a {}.", r.singular),
+                "requestBody": { "required": true, "content": { "application/json": { "schema": schema_ref(&r.update_name) } } },
+                "responses": {
+                    "200": { "description": "The updated row.", "content": { "application/json": { "schema": row_ref } } },
+                    "400": problem_response("The key or body is malformed or breaks a rule."),
+                    "404": problem_response("No such row."),
+                    "409": problem_response("A unique value is taken."),
+                    "422": problem_response("A reference points at a missing row.")
+                }
+            }),
+        );
+    }
+    if r.ops.delete {
+        item.insert(
+            "delete".into(),
+            json!({
+                "operationId": format!("delete_{}", r.key),
+                "tags": [r.key],
+                "summary": format!("Delete a {}.", r.singular),
+                "responses": {
+                    "204": { "description": "Deleted." },
+                    "400": problem_response("The key is malformed."),
+                    "404": problem_response("No such row."),
+                    "409": problem_response("Other rows still reference it.")
+                }
+            }),
+        );
+    }
+    if !item.is_empty() {
+        item.insert("parameters".into(), json!([id_param]));
+        paths.insert(format!("{}/{{id}}", r.path), Value::Object(item));
+    }
+}
+
+fn list_parameters(r: &ResourceModel) -> Value {
+    let mut params: Vec<Value> = r
+        .filters
+        .iter()
+        .map(|p| {
+            let f = r.fields.iter().find(|f| f.name == p.field).expect("filters resolve");
+            json!({ "name": p.param, "in": "query", "required": false, "description": p.description, "schema": value_schema(f) })
+        })
+        .collect();
+    let sorts: Vec<&str> = r.sorts.iter().map(|s| s.key.as_str()).collect();
+    params.push(json!({
+        "name": "sort", "in": "query", "required": false,
+        "description": "A field, `-` first for descending; the primary key breaks ties.",
+        "schema": { "type": "string", "enum": sorts, "default": r.default_sort }
+    }));
+    params.push(json!({
+        "name": "limit", "in": "query", "required": false,
+        "description": format!("Page size, clamped to 1..={}.", r.max_limit),
+        "schema": { "type": "integer", "format": "int64", "default": r.default_limit }
+    }));
+    params.push(json!({
+        "name": "offset", "in": "query", "required": false,
+        "description": "Rows to skip; not with `cursor`.",
+        "schema": { "type": "integer", "format": "int64", "minimum": 0, "default": 0 }
+    }));
+    params.push(json!({
+        "name": "cursor", "in": "query", "required": false,
+        "description": "`next_cursor` of the previous page (keyset paging); not with `offset`.",
+        "schema": { "type": "string" }
+    }));
+    Value::Array(params)
+}
+
+fn schema_ref(name: &str) -> Value {
+    json!({ "$ref": format!("#/components/schemas/{name}") })
+}
+
+fn problem_response(description: &str) -> Value {
+    json!({ "description": description, "content": { "application/problem+json": { "schema": schema_ref("Problem") } } })
+}
+
+fn problem_schema() -> Value {
+    json!({
+        "type": "object",
+        "description": "RFC 9457 problem details.",
+        "properties": {
+            "type": { "type": "string" },
+            "title": { "type": "string" },
+            "status": { "type": "integer" },
+            "detail": { "type": "string" },
+            "errors": { "type": "array", "items": {
+                "type": "object",
+                "properties": { "field": { "type": "string" }, "message": { "type": "string" } },
+                "required": ["field", "message"]
+            }}
+        },
+        "required": ["type", "title", "status"]
+    })
+}
+
+fn health_schema() -> Value {
+    json!({
+        "type": "object",
+        "properties": { "status": { "type": "string" }, "database": { "type": "string" } },
+        "required": ["status", "database"]
+    })
+}
+
+/// The schema of a non-null value of the field, with its rules.
+fn value_schema(f: &FieldModel) -> Value {
+    let mut s = match f.kind {
+        FieldKind::String | FieldKind::Text => json!({ "type": "string" }),
+        FieldKind::Int | FieldKind::Serial => json!({ "type": "integer", "format": "int32" }),
+        FieldKind::Bigint | FieldKind::Bigserial => json!({ "type": "integer", "format": "int64" }),
+        FieldKind::Float => json!({ "type": "number", "format": "double" }),
+        FieldKind::Decimal => json!({ "type": "string", "format": "decimal", "pattern": "^-?[0-9]+(\\.[0-9]+)?$" }),
+        FieldKind::Bool => json!({ "type": "boolean" }),
+        FieldKind::Uuid => json!({ "type": "string", "format": "uuid" }),
+        FieldKind::Timestamp => json!({ "type": "string", "format": "date-time" }),
+        FieldKind::Date => json!({ "type": "string", "format": "date" }),
+        FieldKind::Json => json!({}),
+        FieldKind::Enum => json!({ "type": "string", "enum": f.enum_values }),
+    };
+    let obj = s.as_object_mut().expect("an object");
+    let number = |lit: &Option<String>| lit.as_ref().and_then(|l| l.parse::<f64>().ok());
+    match f.kind {
+        FieldKind::Decimal => {
+            // A decimal travels as a string: bounds can only be described.
+            let mut rules = Vec::new();
+            if let Some(min) = number(&f.min) {
+                rules.push(format!("at least {min}"));
+            }
+            if let Some(max) = number(&f.max) {
+                rules.push(format!("at most {max}"));
+            }
+            if !rules.is_empty() {
+                obj.insert("description".into(), json!(format!("A decimal, {}.", rules.join(" and "))));
+            }
+        }
+        _ => {
+            if let Some(min) = number(&f.min) {
+                obj.insert("minimum".into(), json!(min));
+            }
+            if let Some(max) = number(&f.max) {
+                obj.insert("maximum".into(), json!(max));
+            }
+        }
+    }
+    if let Some(n) = f.max_length {
+        obj.insert("maxLength".into(), json!(n));
+    }
+    s
+}
+
+/// The field's schema, `null` allowed when `nullable`.
+fn field_schema(f: &FieldModel, nullable: bool) -> Value {
+    let mut s = value_schema(f);
+    if nullable {
+        let obj = s.as_object_mut().expect("an object");
+        // `json` (no `type`) takes any value already.
+        if let Some(Value::String(t)) = obj.get("type").cloned() {
+            obj.insert("type".into(), json!([t, "null"]));
+            if let Some(Value::Array(values)) = obj.get_mut("enum") {
+                values.push(Value::Null);
+            }
+        }
+    }
+    s
+}
+
+fn row_schema(r: &ResourceModel) -> Value {
+    let visible: Vec<&FieldModel> = r.fields.iter().filter(|f| !f.hidden).collect();
+    let mut props = Map::new();
+    for f in &visible {
+        let mut s = field_schema(f, f.nullable);
+        if f.readonly {
+            s["readOnly"] = json!(true);
+        }
+        props.insert(f.name.clone(), s);
+    }
+    let required: Vec<&str> = visible.iter().map(|f| f.name.as_str()).collect();
+    json!({ "type": "object", "properties": props, "required": required })
+}
+
+fn create_schema(r: &ResourceModel) -> Value {
+    let mut props = Map::new();
+    let mut required = Vec::new();
+    for f in r.fields.iter().filter(|f| f.in_create) {
+        let mut s = field_schema(f, f.nullable);
+        if f.hidden {
+            s["writeOnly"] = json!(true);
+        }
+        props.insert(f.name.clone(), s);
+        if !f.create_optional {
+            required.push(f.name.as_str());
+        }
+    }
+    json!({ "type": "object", "properties": props, "required": required, "additionalProperties": false })
+}
+
+fn update_schema(r: &ResourceModel) -> Value {
+    let mut props = Map::new();
+    for f in r.fields.iter().filter(|f| f.in_update) {
+        let mut s = field_schema(f, f.nullable);
+        if f.hidden {
+            s["writeOnly"] = json!(true);
+        }
+        props.insert(f.name.clone(), s);
+    }
+    json!({
+        "type": "object",
+        "description": "Only the fields present change; `null` sets a nullable field to NULL.",
+        "properties": props,
+        "additionalProperties": false
+    })
+}
