@@ -429,72 +429,177 @@ async fn a_write_on_one_instance_invalidates_the_memory_tier_of_another() {
     cleanup(&ns, "products", &[]).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_listener_resubscribes_and_resynchronises_after_losing_its_connection() {
-    let ns = unique_namespace("resubscribe");
-    let mut admin = raw().await;
-    let pubsub_ids = |list: String| -> Vec<String> {
-        list.lines()
-            .filter_map(|l| {
-                l.split(' ')
-                    .find_map(|f| f.strip_prefix("id="))
-                    .map(str::to_owned)
-            })
-            .collect()
-    };
-    let before: String = redis::cmd("CLIENT")
-        .arg("LIST")
-        .arg("TYPE")
-        .arg("pubsub")
-        .query_async(&mut admin)
-        .await
-        .unwrap();
-    let b_redis = redis(&ns).await;
-    let after: String = redis::cmd("CLIENT")
-        .arg("LIST")
-        .arg("TYPE")
-        .arg("pubsub")
-        .query_async(&mut admin)
-        .await
-        .unwrap();
-    let before = pubsub_ids(before);
-    let mine: Vec<String> = pubsub_ids(after)
-        .into_iter()
-        .filter(|id| !before.contains(id))
-        .collect();
-    assert!(!mine.is_empty(), "found the listener's connection");
+/// A private `redis-server` on a free port, so a test can stop and restart it.
+struct PrivateRedis {
+    port: u16,
+    child: std::process::Child,
+}
 
-    let a = ResourceCache::new(
-        "products",
-        memory_only(Duration::from_secs(60)),
-        Some(redis(&ns).await),
-    );
-    let b = ResourceCache::new(
+impl PrivateRedis {
+    fn start(port: Option<u16>) -> Self {
+        let port = port.unwrap_or_else(|| {
+            std::net::TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port()
+        });
+        let child = std::process::Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("redis-server on PATH");
+        Self { port, child }
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    async fn ready(&self) {
+        for _ in 0..100 {
+            if tokio::net::TcpStream::connect(("127.0.0.1", self.port))
+                .await
+                .is_ok()
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("private redis-server did not start");
+    }
+
+    fn stop(mut self) -> u16 {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+        self.port
+    }
+}
+
+impl Drop for PrivateRedis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Polls until `cache` serves `key` without calling `loader` (a Redis hit), at most 5 s.
+async fn eventually_served_from_redis(cache: &ResourceCache, key: &str, loader: &Counting) -> bool {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while tokio::time::Instant::now() < deadline {
+        let before = loader.calls();
+        cache.get_or_load(key, || loader.load()).await.unwrap();
+        if loader.calls() == before {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    false
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn caches_survive_a_redis_restart_and_reconnect() {
+    let server = PrivateRedis::start(None);
+    server.ready().await;
+    let url = server.url();
+    let connect = || async {
+        let r = Redis::connect(&url, TIMEOUT)
+            .await
+            .unwrap()
+            .with_namespace("restart");
+        assert!(r.wait_subscribed(Duration::from_secs(5)).await);
+        r
+    };
+    let (a_redis, b_redis) = (connect().await, connect().await);
+    let redis_only = CacheConfig {
+        memory: None,
+        redis: Some(RedisTier {
+            ttl: Duration::from_secs(60),
+        }),
+    };
+    let a = ResourceCache::new("products", redis_only.clone(), Some(a_redis.clone()));
+    let b = ResourceCache::new("products", redis_only, Some(b_redis.clone()));
+    let b_memory = ResourceCache::new(
         "products",
         memory_only(Duration::from_secs(60)),
         Some(b_redis.clone()),
     );
     let loader = Counting::default();
-    b.get_or_load("row:1", || loader.load()).await.unwrap();
+    a.get_or_load("row:1", || loader.load()).await.unwrap();
+    assert!(eventually_served_from_redis(&b, "row:1", &loader).await);
 
-    // Kill B's subscriber (as a Redis restart would), then write on A right away: the
-    // message may be lost, but B must not keep serving the stale row.
-    for id in &mine {
-        let _: () = redis::cmd("CLIENT")
-            .arg("KILL")
-            .arg("ID")
-            .arg(id)
-            .query_async(&mut admin)
+    // Redis goes away: everything is served by the loader, promptly.
+    let port = server.stop();
+    let calls = loader.calls();
+    tokio::time::timeout(Duration::from_secs(5), async {
+        a.get_or_load("row:2", || loader.load())
             .await
+            .unwrap()
             .unwrap();
-    }
-    a.invalidate("row:1").await;
-    assert_eq!(eventually_version(&b, &loader, 2).await, 2);
-    assert!(
-        b_redis.wait_subscribed(Duration::from_secs(3)).await,
-        "subscribed again"
+        b.get_or_load("row:2", || loader.load())
+            .await
+            .unwrap()
+            .unwrap();
+        a.invalidate("row:2").await;
+    })
+    .await
+    .expect("a down Redis never blocks");
+    assert_eq!(loader.calls(), calls + 2);
+    b_memory
+        .get_or_load("row:1", || loader.load())
+        .await
+        .unwrap();
+
+    // Redis is back (empty): both tiers and the listeners recover by themselves.
+    let server = PrivateRedis::start(Some(port));
+    server.ready().await;
+    assert!(a_redis.wait_subscribed(Duration::from_secs(5)).await);
+    assert!(b_redis.wait_subscribed(Duration::from_secs(5)).await);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    let recovered = loop {
+        // A stores row:3 once its connection is back; B then reads it without loading.
+        a.get_or_load("row:3", || loader.load()).await.unwrap();
+        let before = loader.calls();
+        b.get_or_load("row:3", || loader.load()).await.unwrap();
+        if loader.calls() == before {
+            break true;
+        }
+        if tokio::time::Instant::now() > deadline {
+            break false;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(recovered, "B reads what A stored after the restart");
+
+    // Invalidation crosses instances again.
+    let v = version(
+        &b_memory
+            .get_or_load("row:1", || loader.load())
+            .await
+            .unwrap()
+            .unwrap(),
     );
-    cleanup(&ns, "products", &[]).await;
+    a.invalidate("row:1").await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
+    loop {
+        let now = version(
+            &b_memory
+                .get_or_load("row:1", || loader.load())
+                .await
+                .unwrap()
+                .unwrap(),
+        );
+        if now != v {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "B's memory tier was not invalidated"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    drop(server);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

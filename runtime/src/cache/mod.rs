@@ -10,6 +10,11 @@
 //! and expire by TTL. With a [`Redis`] handle the generation is shared and the write is
 //! published, so the other instances drop the row from their memory tier too.
 //!
+//! Metrics: `apiforge_cache_hits_total{resource,tier}` and
+//! `apiforge_cache_misses_total{resource,tier}` (`tier` = `memory` | `redis`), and
+//! `apiforge_cache_redis_errors_total{op}` (Redis unreachable, slow or failing: the tier is
+//! then skipped for a second and requests are served from the loader).
+//!
 //! ```no_run
 //! # use std::time::Duration;
 //! # use apiforge_runtime::cache::*;

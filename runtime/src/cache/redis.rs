@@ -209,7 +209,8 @@ impl Redis {
         self.now_ms() >= self.inner.down_until.load(Ordering::Relaxed)
     }
 
-    fn trip(&self, what: &str, error: &dyn std::fmt::Display) {
+    fn trip(&self, what: &'static str, error: &dyn std::fmt::Display) {
+        metrics::counter!("apiforge_cache_redis_errors_total", "op" => what).increment(1);
         let now = self.now_ms();
         self.inner
             .down_until
@@ -265,7 +266,11 @@ impl Redis {
     }
 
     /// Runs `cmd` within the timeout; `None` when Redis is skipped, down, slow or errors.
-    pub(super) async fn query<T: FromRedisValue>(&self, what: &str, cmd: &Cmd) -> Option<T> {
+    pub(super) async fn query<T: FromRedisValue>(
+        &self,
+        what: &'static str,
+        cmd: &Cmd,
+    ) -> Option<T> {
         let mut conn = self.connection().await?;
         match tokio::time::timeout(self.inner.timeout, cmd.query_async::<T>(&mut conn)).await {
             Ok(Ok(v)) => Some(v),
