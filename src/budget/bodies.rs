@@ -6,7 +6,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use serde_json::{Map, Value, json};
 
 use super::fixtures::Pools;
-use crate::spec::{Field, FieldType, Resource};
+use super::target::Target;
+use crate::spec::{Field, FieldType};
 
 /// Makes bodies whose unique values never repeat within a run, nor (with high
 /// likelihood) across runs: every value carries a per-run nonce and a counter.
@@ -24,11 +25,12 @@ impl BodyGen {
         }
     }
 
-    /// A full create body: every field the client may send.
-    pub fn create(&self, res: &Resource, pools: &Pools) -> Result<Value, String> {
+    /// A full create body: every field the API accepts on create.
+    pub fn create(&self, t: &Target, pools: &Pools) -> Result<Value, String> {
         let n = self.next.fetch_add(1, Ordering::Relaxed);
         let mut body = Map::new();
-        for (name, field) in res.fields.iter().filter(|(_, f)| !server_set(f)) {
+        for name in &t.create_fields {
+            let field = &t.res.fields[name.as_str()];
             body.insert(name.clone(), self.value(name, field, n, pools)?);
         }
         Ok(Value::Object(body))
@@ -36,16 +38,15 @@ impl BodyGen {
 
     /// A partial update body: one updatable field, preferring one that is neither
     /// unique nor a reference (the cheapest valid change).
-    pub fn update(&self, res: &Resource, pools: &Pools) -> Result<Value, String> {
+    pub fn update(&self, t: &Target, pools: &Pools) -> Result<Value, String> {
         let n = self.next.fetch_add(1, Ordering::Relaxed);
-        let mut updatable = res
-            .fields
+        let mut updatable = t
+            .update_fields
             .iter()
-            .filter(|(_, f)| !server_set(f) && !f.primary_key);
-        let plain = res
-            .fields
-            .iter()
-            .find(|(_, f)| !server_set(f) && !f.primary_key && !f.unique && f.ty != FieldType::Ref);
+            .map(|name| (name, &t.res.fields[name.as_str()]));
+        let plain = updatable
+            .clone()
+            .find(|(_, f)| !f.unique && f.ty != FieldType::Ref);
         let (name, field) = plain
             .or_else(|| updatable.next())
             .ok_or("the resource has no field a client may update")?;
@@ -93,17 +94,6 @@ impl BodyGen {
             }
         })
     }
-}
-
-/// Fields the server fills itself on create: readonly, serial, `default: now` or
-/// `gen_random_uuid`. Everything else (hidden fields included) is sent.
-pub fn server_set(f: &Field) -> bool {
-    let server_default = f
-        .default
-        .as_ref()
-        .and_then(|d| d.as_str())
-        .is_some_and(|d| d == "now" || d == "gen_random_uuid");
-    f.readonly || server_default || matches!(f.ty, FieldType::Serial | FieldType::Bigserial)
 }
 
 /// Keep the tail (where the unique part is) when a string exceeds `max_length`.
@@ -201,16 +191,26 @@ mod tests {
         serde_yaml::from_str(yaml).unwrap()
     }
 
+    /// The one resource `r` of a spec whose `resources:` holds `yaml` (plus `users`).
+    fn target(yaml: &str) -> Target {
+        let spec = format!(
+            "name: t\nresources:\n  users:\n    fields: {{ id: {{ type: bigserial, primary_key: true }} }}\n  r:\n{yaml}"
+        );
+        let spec: crate::spec::Spec = serde_yaml::from_str(&spec).unwrap();
+        crate::budget::target::targets(&spec)
+            .swap_remove("r")
+            .unwrap()
+    }
+
     #[test]
     fn strings_respect_max_length_and_stay_unique() {
         let g = BodyGen::new(0xabcdef);
-        let res: Resource = serde_yaml::from_str(
-            "fields: { id: { type: bigserial, primary_key: true }, code: { type: string, max_length: 8, unique: true } }",
-        )
-        .unwrap();
+        let t = target(
+            "    fields: { id: { type: bigserial, primary_key: true }, code: { type: string, max_length: 8, unique: true } }",
+        );
         let pools = Pools::default();
-        let a = g.create(&res, &pools).unwrap();
-        let b = g.create(&res, &pools).unwrap();
+        let a = g.create(&t, &pools).unwrap();
+        let b = g.create(&t, &pools).unwrap();
         assert!(
             a.get("id").is_none(),
             "serial primary key is server-set: {a}"
@@ -253,29 +253,41 @@ mod tests {
 
     #[test]
     fn server_set_fields_are_omitted_and_hidden_ones_sent() {
-        let res: Resource = serde_yaml::from_str(
-            "fields:
-               id: { type: uuid, primary_key: true, default: gen_random_uuid }
-               secret: { type: string, hidden: true }
-               at: { type: timestamp, default: now }
-               state: { type: enum, values: [a, b] }",
-        )
-        .unwrap();
-        let body = BodyGen::new(1).create(&res, &Pools::default()).unwrap();
+        let t = target(
+            "    fields:
+      id: { type: uuid, primary_key: true, default: gen_random_uuid }
+      secret: { type: string, hidden: true }
+      at: { type: timestamp, default: now, readonly: true }
+      state: { type: enum, values: [a, b] }",
+        );
+        let g = BodyGen::new(1);
+        let body = g.create(&t, &Pools::default()).unwrap();
         let keys: Vec<&String> = body.as_object().unwrap().keys().collect();
         assert_eq!(keys, ["secret", "state"]);
         assert_eq!(body["state"], "a");
+        // An update changes one plain field.
+        let patch = g.update(&t, &Pools::default()).unwrap();
+        assert_eq!(patch.as_object().unwrap().len(), 1, "{patch}");
+        assert!(patch.get("secret").is_some(), "{patch}");
     }
 
     #[test]
     fn refs_need_a_target_row_unless_nullable() {
-        let res: Resource =
-            serde_yaml::from_str("fields: { owner: { type: ref, to: users } }").unwrap();
-        let err = BodyGen::new(1).create(&res, &Pools::default()).unwrap_err();
+        let t = target(
+            "    fields: { id: { type: bigserial, primary_key: true }, owner: { type: ref, to: users } }",
+        );
+        let err = BodyGen::new(1).create(&t, &Pools::default()).unwrap_err();
         assert!(err.contains("users"), "{err}");
         let mut pools = Pools::default();
         pools.insert("users", vec![json!(7)]);
-        assert_eq!(BodyGen::new(1).create(&res, &pools).unwrap()["owner"], 7);
+        assert_eq!(BodyGen::new(1).create(&t, &pools).unwrap()["owner"], 7);
+        let t = target(
+            "    fields: { id: { type: bigserial, primary_key: true }, owner: { type: ref, to: users, nullable: true } }",
+        );
+        assert_eq!(
+            BodyGen::new(1).create(&t, &Pools::default()).unwrap()["owner"],
+            Value::Null
+        );
     }
 
     #[test]

@@ -8,9 +8,12 @@ use std::pin::Pin;
 use hyper::Method;
 use serde_json::Value;
 
+use indexmap::IndexMap;
+
 use super::bodies::BodyGen;
 use super::client::Http;
-use crate::spec::{FieldType, Operation, Resource, Spec};
+use super::target::Target;
+use crate::spec::{FieldType, Operation, Resource};
 
 /// How many rows to create in an empty resource before loading its routes.
 const SEED_ROWS: usize = 5;
@@ -72,12 +75,12 @@ fn list_items(body: &Value) -> Option<&Vec<Value>> {
 /// `POST /{key}` with a generated body; returns the new row's id.
 pub async fn create_row(
     http: &Http,
-    key: &str,
-    res: &Resource,
+    t: &Target,
     body_gen: &BodyGen,
     pools: &Pools,
 ) -> Result<Value, String> {
-    let body = body_gen.create(res, pools)?;
+    let key = &t.key;
+    let body = body_gen.create(t, pools)?;
     let reply = http
         .send(Method::POST, &format!("/{key}"), Some(&body))
         .await
@@ -85,7 +88,7 @@ pub async fn create_row(
     if !reply.status.is_success() {
         return Err(format!("POST /{key} answered {}", reply.describe()));
     }
-    let pk = primary_key(res).unwrap_or("id");
+    let pk = primary_key(&t.res).unwrap_or("id");
     reply
         .json()
         .and_then(|row| row.get(pk).cloned())
@@ -99,7 +102,7 @@ pub async fn create_row(
 /// Fills [`Pools`] on demand by reading list routes and creating rows.
 pub struct Fixtures<'a> {
     pub http: &'a Http,
-    pub spec: &'a Spec,
+    pub targets: &'a IndexMap<String, Target>,
     pub body_gen: &'a BodyGen,
     pub pools: Pools,
 }
@@ -116,11 +119,11 @@ impl Fixtures<'_> {
             if !self.pools.ids(key).is_empty() {
                 return Ok(());
             }
-            let res = self
-                .spec
-                .resources
+            let t = self
+                .targets
                 .get(key)
                 .ok_or_else(|| format!("no resource `{key}` in the spec"))?;
+            let res = &t.res;
             if allows(res, Operation::List) {
                 let ids = self.list_ids(key, res).await?;
                 self.pools.insert(key, ids);
@@ -136,7 +139,7 @@ impl Fixtures<'_> {
             self.ensure_refs(key, depth).await?;
             let mut ids = Vec::with_capacity(SEED_ROWS);
             for _ in 0..SEED_ROWS {
-                ids.push(create_row(self.http, key, res, self.body_gen, &self.pools).await?);
+                ids.push(create_row(self.http, t, self.body_gen, &self.pools).await?);
             }
             self.pools.insert(key, ids);
             Ok(())
@@ -151,9 +154,13 @@ impl Fixtures<'_> {
                 "references nest deeper than {MAX_REF_DEPTH} levels at `{key}`"
             ));
         }
-        let spec = self.spec;
-        let res = &spec.resources[key];
-        for field in res.fields.values().filter(|f| f.ty == FieldType::Ref) {
+        let targets = self.targets;
+        let t = &targets[key];
+        let sent = t
+            .create_fields
+            .iter()
+            .map(|name| &t.res.fields[name.as_str()]);
+        for field in sent.filter(|f| f.ty == FieldType::Ref) {
             let to = field.to.as_deref().unwrap_or_default();
             if to == key {
                 continue; // a self-reference: the first rows cannot point anywhere

@@ -9,6 +9,7 @@ pub mod client;
 pub mod fixtures;
 pub mod load;
 pub mod report;
+pub mod target;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -22,7 +23,8 @@ use fixtures::{Fixtures, Pools, allows, create_row, id_segment};
 use load::Outcome;
 pub use report::RouteResult;
 
-use crate::spec::{Operation, Resource, Spec};
+use crate::spec::{Operation, Spec};
+use target::Target;
 
 /// How hard and how long to load each route.
 #[derive(Debug, Clone, Copy)]
@@ -46,8 +48,7 @@ pub fn route_label(key: &str, op: Operation) -> String {
 /// What the workers of one route share (read-only during the load).
 struct Route {
     http: Http,
-    key: String,
-    res: Resource,
+    target: Target,
     op: Operation,
     pools: Pools,
     body_gen: Arc<BodyGen>,
@@ -59,27 +60,27 @@ pub async fn run(spec: &Spec, http: &Http, opts: Options) -> Vec<RouteResult> {
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos() as u64);
     let body_gen = Arc::new(BodyGen::new(nonce));
+    let targets = target::targets(spec);
     let mut fixtures = Fixtures {
         http,
-        spec,
+        targets: &targets,
         body_gen: &body_gen,
         pools: Pools::default(),
     };
     let mut results = Vec::new();
-    for (key, res) in &spec.resources {
-        for (op, budget) in res.budgets.iter() {
+    for (key, t) in &targets {
+        for (op, budget) in t.res.budgets.iter() {
             let mut result = RouteResult {
                 route: route_label(key, op),
                 budget: budget.clone(),
                 stats: None,
                 problem: None,
             };
-            match prepare(&mut fixtures, key, res, op).await {
+            match prepare(&mut fixtures, t, op).await {
                 Ok(()) => {
                     let route = Arc::new(Route {
                         http: http.clone(),
-                        key: key.clone(),
-                        res: res.clone(),
+                        target: t.clone(),
                         op,
                         pools: fixtures.pools.clone(),
                         body_gen: body_gen.clone(),
@@ -100,12 +101,8 @@ pub async fn run(spec: &Spec, http: &Http, opts: Options) -> Vec<RouteResult> {
 }
 
 /// Check the route exists and fetch or create the rows its requests need.
-async fn prepare(
-    fx: &mut Fixtures<'_>,
-    key: &str,
-    res: &Resource,
-    op: Operation,
-) -> Result<(), String> {
+async fn prepare(fx: &mut Fixtures<'_>, t: &Target, op: Operation) -> Result<(), String> {
+    let (key, res) = (t.key.as_str(), &t.res);
     if !allows(res, op) {
         return Err(format!(
             "`{key}` has a {} budget but no {} route",
@@ -127,7 +124,7 @@ async fn prepare(
 impl Route {
     /// One timed request of this route's operation (the `n`-th overall).
     async fn once(&self, n: u64) -> Outcome {
-        let key = &self.key;
+        let key = &self.target.key;
         let pick = || {
             let ids = self.pools.ids(key);
             id_segment(&ids[(n % ids.len() as u64) as usize])
@@ -136,17 +133,17 @@ impl Route {
             Operation::List => (Method::GET, format!("/{key}"), None),
             Operation::Export => (Method::GET, format!("/{key}/export"), None),
             Operation::Get => (Method::GET, format!("/{key}/{}", pick()), None),
-            Operation::Create => match self.body_gen.create(&self.res, &self.pools) {
+            Operation::Create => match self.body_gen.create(&self.target, &self.pools) {
                 Ok(body) => (Method::POST, format!("/{key}"), Some(body)),
                 Err(why) => return Outcome::Failed { latency: None, why },
             },
-            Operation::Update => match self.body_gen.update(&self.res, &self.pools) {
+            Operation::Update => match self.body_gen.update(&self.target, &self.pools) {
                 Ok(body) => (Method::PATCH, format!("/{key}/{}", pick()), Some(body)),
                 Err(why) => return Outcome::Failed { latency: None, why },
             },
             Operation::Delete => {
                 // The row to delete is created first, outside the timed part.
-                match create_row(&self.http, key, &self.res, &self.body_gen, &self.pools).await {
+                match create_row(&self.http, &self.target, &self.body_gen, &self.pools).await {
                     Ok(id) => (Method::DELETE, format!("/{key}/{}", id_segment(&id)), None),
                     Err(why) => return Outcome::Failed { latency: None, why },
                 }
