@@ -28,7 +28,11 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::SUCCESS);
         }
         for p in &plan.changed {
-            let edited = if plan.hand_edited.contains(p) { " (edited by hand)" } else { "" };
+            let edited = if plan.hand_edited.contains(p) {
+                " (edited by hand)"
+            } else {
+                ""
+            };
             println!("out of date: {p}{edited}");
         }
         for p in &plan.missing_user_files {

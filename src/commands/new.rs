@@ -36,13 +36,7 @@ pub(crate) fn render_spec(
     runtime: RuntimeDep,
 ) -> anyhow::Result<(Model, Vec<OutFile>)> {
     let model = Model::from_spec(spec);
-    let files = render::render_project(
-        &model,
-        &RenderOptions {
-            spec_text,
-            runtime,
-        },
-    )?;
+    let files = render::render_project(&model, &RenderOptions { spec_text, runtime })?;
     Ok((model, files))
 }
 

@@ -22,7 +22,11 @@ pub fn run(args: PlanArgs) -> anyhow::Result<ExitCode> {
             println!("nothing to change");
         }
         for p in &plan.changed {
-            let edited = if plan.hand_edited.contains(p) { " (edited by hand: generate refuses without --force)" } else { "" };
+            let edited = if plan.hand_edited.contains(p) {
+                " (edited by hand: generate refuses without --force)"
+            } else {
+                ""
+            };
             println!("update {p}{edited}");
         }
         for p in &plan.missing_user_files {

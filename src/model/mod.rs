@@ -173,6 +173,8 @@ pub struct FieldModel {
     pub sample_alt: String,
     /// Has any validation rule (min/max/max_length).
     pub validated: bool,
+    /// The Rust type is `Copy` (bound by value even when used afterwards).
+    pub copy: bool,
 }
 
 /// The spec's field type, as templates compare it.
@@ -415,7 +417,10 @@ fn resource_model(spec: &Spec, key: &str, res: &spec::Resource, uses: &mut Uses)
         .or(fields.first())
         .cloned()
         .expect("a validated resource has fields");
-    let ops_list = res.operations.clone().unwrap_or_else(|| Operation::ALL.to_vec());
+    let ops_list = res
+        .operations
+        .clone()
+        .unwrap_or_else(|| Operation::ALL.to_vec());
     let has = |op| ops_list.contains(&op);
     let updatable = fields.iter().any(|f| f.in_update);
     let ops = Ops {
@@ -443,7 +448,11 @@ fn resource_model(spec: &Spec, key: &str, res: &spec::Resource, uses: &mut Uses)
         list_query_name: format!("{struct_name}ListQuery"),
         struct_name,
         singular,
-        readonly_fields: fields.iter().filter(|f| f.readonly).map(|f| f.name.clone()).collect(),
+        readonly_fields: fields
+            .iter()
+            .filter(|f| f.readonly)
+            .map(|f| f.name.clone())
+            .collect(),
         fields,
         pk,
         ops,
@@ -478,7 +487,13 @@ fn resource_model(spec: &Spec, key: &str, res: &spec::Resource, uses: &mut Uses)
     model
 }
 
-fn field_model(spec: &Spec, owner: &str, name: &str, f: &spec::Field, uses: &mut Uses) -> FieldModel {
+fn field_model(
+    spec: &Spec,
+    owner: &str,
+    name: &str,
+    f: &spec::Field,
+    uses: &mut Uses,
+) -> FieldModel {
     // A ref takes the type of its target's primary key.
     let (kind, ref_to) = match f.ty {
         FieldType::Ref => {
@@ -542,6 +557,7 @@ fn field_model(spec: &Spec, owner: &str, name: &str, f: &spec::Field, uses: &mut
         max: f.max.map(types::f64_literal),
         max_length: f.max_length,
         validated: f.min.is_some() || f.max.is_some() || f.max_length.is_some(),
+        copy: !matches!(kind, FieldKind::String | FieldKind::Text | FieldKind::Json),
         enum_values,
         ref_to,
         sample,
@@ -567,7 +583,11 @@ fn filter_params(res: &spec::Resource, fields: &[FieldModel]) -> Vec<FilterParam
                 description,
             })
         };
-        push(f.name.clone(), "=", format!("Only rows whose `{}` equals this value.", f.name));
+        push(
+            f.name.clone(),
+            "=",
+            format!("Only rows whose `{}` equals this value.", f.name),
+        );
         if f.ordered {
             push(
                 format!("{}_min", f.name),
@@ -610,11 +630,19 @@ fn sort_keys(res: &spec::Resource, pk: &FieldModel) -> (Vec<(String, bool)>, Str
     (keys, default)
 }
 
-fn constraint_messages(key: &str, table: &str, res: &spec::Resource, fields: &[FieldModel]) -> Vec<ConstraintModel> {
+fn constraint_messages(
+    key: &str,
+    table: &str,
+    res: &spec::Resource,
+    fields: &[FieldModel],
+) -> Vec<ConstraintModel> {
     let singular = naming::singularize(key).replace('_', " ");
     let mut out = vec![ConstraintModel {
         name: format!("{table}_pkey"),
-        on_write: format!("a {singular} with this {} already exists", fields_pk_name(fields)),
+        on_write: format!(
+            "a {singular} with this {} already exists",
+            fields_pk_name(fields)
+        ),
         on_delete: String::new(),
     }];
     for f in fields {
@@ -629,8 +657,14 @@ fn constraint_messages(key: &str, table: &str, res: &spec::Resource, fields: &[F
             let target_singular = naming::singularize(target).replace('_', " ");
             out.push(ConstraintModel {
                 name: format!("{table}_{}_fkey", f.name),
-                on_write: format!("`{}` does not refer to an existing {target_singular}", f.name),
-                on_delete: format!("this {target_singular} is still referenced by {key} (through `{}`)", f.name),
+                on_write: format!(
+                    "`{}` does not refer to an existing {target_singular}",
+                    f.name
+                ),
+                on_delete: format!(
+                    "this {target_singular} is still referenced by {key} (through `{}`)",
+                    f.name
+                ),
             });
         }
     }
@@ -658,7 +692,11 @@ fn constraint_messages(key: &str, table: &str, res: &spec::Resource, fields: &[F
 }
 
 fn fields_pk_name(fields: &[FieldModel]) -> &str {
-    fields.iter().find(|f| f.primary_key).map(|f| f.name.as_str()).unwrap_or("key")
+    fields
+        .iter()
+        .find(|f| f.primary_key)
+        .map(|f| f.name.as_str())
+        .unwrap_or("key")
 }
 
 fn link_relations(spec: &Spec, resources: &mut [ResourceModel]) {

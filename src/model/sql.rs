@@ -50,7 +50,12 @@ pub fn indexes(table: &str, res: &spec::Resource, fields: &[FieldModel]) -> Vec<
         let covered = out.iter().any(|i| i.columns.first() == Some(&f.name));
         if !covered {
             let cols = [f.name.clone()];
-            out.push(index_model(format!("{table}_{}_idx", f.name), table, &cols, false));
+            out.push(index_model(
+                format!("{table}_{}_idx", f.name),
+                table,
+                &cols,
+                false,
+            ));
         }
     }
     out
@@ -90,7 +95,11 @@ pub fn checks(table: &str, fields: &[FieldModel]) -> Vec<CheckModel> {
 /// SQL conditions of a field's CHECK, and the same rules in words.
 pub fn check_parts(f: &FieldModel) -> (Vec<String>, Vec<String>) {
     let (mut exprs, mut words) = (Vec::new(), Vec::new());
-    let num = |lit: &str| lit.parse::<f64>().map(|v| v.to_string()).unwrap_or_default();
+    let num = |lit: &str| {
+        lit.parse::<f64>()
+            .map(|v| v.to_string())
+            .unwrap_or_default()
+    };
     if let Some(min) = &f.min {
         exprs.push(format!("{} >= {}", f.column, num(min)));
         words.push(format!("at least {}", num(min)));
@@ -141,7 +150,11 @@ pub fn create_table(r: &ResourceModel) -> String {
         ));
     }
     for c in &r.checks {
-        lines.push(format!("CONSTRAINT {} CHECK ({})", quote_ident(&c.name), c.expr));
+        lines.push(format!(
+            "CONSTRAINT {} CHECK ({})",
+            quote_ident(&c.name),
+            c.expr
+        ));
     }
     format!(
         "CREATE TABLE {} (\n    {}\n);",

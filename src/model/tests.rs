@@ -17,15 +17,32 @@ fn names_and_types_resolve() {
     let user_id = orders.fields.iter().find(|f| f.name == "user_id").unwrap();
     assert_eq!(user_id.rust_type, "uuid::Uuid");
     assert_eq!(user_id.ddl_type, "uuid");
-    let product_id = orders.fields.iter().find(|f| f.name == "product_id").unwrap();
-    assert_eq!((product_id.rust_type.as_str(), product_id.ddl_type.as_str()), ("i64", "bigint"));
+    let product_id = orders
+        .fields
+        .iter()
+        .find(|f| f.name == "product_id")
+        .unwrap();
+    assert_eq!(
+        (product_id.rust_type.as_str(), product_id.ddl_type.as_str()),
+        ("i64", "bigint")
+    );
     let status = orders.fields.iter().find(|f| f.name == "status").unwrap();
     assert_eq!(status.rust_type, "OrderStatus");
     assert_eq!(status.default_sql.as_deref(), Some("'pending'"));
     assert!(orders.pk.readonly, "a bigserial key is server-set");
     assert_eq!(orders.readonly_fields, ["id", "created_at"]);
-    let price = m.resource("products").unwrap().fields.iter().find(|f| f.name == "price").unwrap().clone();
-    assert_eq!((price.ddl_type.as_str(), price.rust_type.as_str()), ("numeric(10,2)", "rust_decimal::Decimal"));
+    let price = m
+        .resource("products")
+        .unwrap()
+        .fields
+        .iter()
+        .find(|f| f.name == "price")
+        .unwrap()
+        .clone();
+    assert_eq!(
+        (price.ddl_type.as_str(), price.rust_type.as_str()),
+        ("numeric(10,2)", "rust_decimal::Decimal")
+    );
     assert!(m.uses.uuid && m.uses.chrono && m.uses.decimal && !m.uses.json);
 }
 
@@ -33,8 +50,15 @@ fn names_and_types_resolve() {
 fn relations_are_linked_both_ways() {
     let m = shop();
     let products = m.resource("products").unwrap();
-    let children: Vec<_> = products.has_many.iter().map(|r| (r.resource.as_str(), r.field.as_str())).collect();
-    assert_eq!(children, [("orders", "product_id"), ("reviews", "product_id")]);
+    let children: Vec<_> = products
+        .has_many
+        .iter()
+        .map(|r| (r.resource.as_str(), r.field.as_str()))
+        .collect();
+    assert_eq!(
+        children,
+        [("orders", "product_id"), ("reviews", "product_id")]
+    );
     let orders = m.resource("orders").unwrap();
     assert_eq!(orders.belongs_to[0].include, "user");
     assert_eq!(orders.belongs_to[0].on_delete, "CASCADE");
@@ -59,7 +83,19 @@ fn list_sql_combines_filters_and_keyset() {
     );
     assert_eq!(products.default_sort, "-created_at");
     let keys: Vec<_> = products.sorts.iter().map(|s| s.key.as_str()).collect();
-    assert_eq!(keys, ["created_at", "-created_at", "price", "-price", "sales", "-sales", "id", "-id"]);
+    assert_eq!(
+        keys,
+        [
+            "created_at",
+            "-created_at",
+            "price",
+            "-price",
+            "sales",
+            "-sales",
+            "id",
+            "-id"
+        ]
+    );
 }
 
 #[test]
@@ -91,15 +127,44 @@ fn write_sql_keeps_absent_fields_and_applies_defaults() {
 fn constraints_have_words() {
     let m = shop();
     let orders = m.resource("orders").unwrap();
-    let fk = orders.constraints.iter().find(|c| c.name == "orders_product_id_fkey").unwrap();
-    assert_eq!(fk.on_write, "`product_id` does not refer to an existing product");
-    assert_eq!(fk.on_delete, "this product is still referenced by orders (through `product_id`)");
-    let check = m.resource("reviews").unwrap().constraints.iter().find(|c| c.name == "reviews_rating_check").unwrap().clone();
+    let fk = orders
+        .constraints
+        .iter()
+        .find(|c| c.name == "orders_product_id_fkey")
+        .unwrap();
+    assert_eq!(
+        fk.on_write,
+        "`product_id` does not refer to an existing product"
+    );
+    assert_eq!(
+        fk.on_delete,
+        "this product is still referenced by orders (through `product_id`)"
+    );
+    let check = m
+        .resource("reviews")
+        .unwrap()
+        .constraints
+        .iter()
+        .find(|c| c.name == "reviews_rating_check")
+        .unwrap()
+        .clone();
     assert_eq!(check.on_write, "`rating` must be at least 1 and at most 5");
-    let idx: Vec<_> = m.resource("products").unwrap().indexes.iter().map(|i| i.name.as_str()).collect();
+    let idx: Vec<_> = m
+        .resource("products")
+        .unwrap()
+        .indexes
+        .iter()
+        .map(|i| i.name.as_str())
+        .collect();
     assert_eq!(
         idx,
-        ["products_price_idx", "products_created_at_idx", "products_sales_idx", "products_category_price_idx", "products_category_created_at_idx"]
+        [
+            "products_price_idx",
+            "products_created_at_idx",
+            "products_sales_idx",
+            "products_category_price_idx",
+            "products_category_created_at_idx"
+        ]
     );
 }
 
@@ -113,7 +178,14 @@ fn query_shapes_cover_every_statement() {
     assert!(names.contains(&"products.list.-price.after"));
     assert!(names.contains(&"products.list?price_min"));
     for s in &shapes {
-        let highest = (1..=s.params.len()).rev().find(|n| s.sql.contains(&format!("${n}")));
-        assert_eq!(highest, (!s.params.is_empty()).then_some(s.params.len()), "{}", s.name);
+        let highest = (1..=s.params.len())
+            .rev()
+            .find(|n| s.sql.contains(&format!("${n}")));
+        assert_eq!(
+            highest,
+            (!s.params.is_empty()).then_some(s.params.len()),
+            "{}",
+            s.name
+        );
     }
 }

@@ -90,7 +90,11 @@ pub fn is_ordered(kind: FieldKind) -> bool {
 /// A Rust `f64` literal.
 pub fn f64_literal(v: f64) -> String {
     let s = format!("{v:?}");
-    if s.contains(['.', 'e', 'E']) { s } else { format!("{s}.0") }
+    if s.contains(['.', 'e', 'E']) {
+        s
+    } else {
+        format!("{s}.0")
+    }
 }
 
 /// The SQL expression of a spec default: `now`, `gen_random_uuid`, or a literal of the type.
@@ -104,7 +108,10 @@ pub fn default_sql(kind: FieldKind, v: &Value) -> String {
             _ => n.to_string(),
         },
         Value::String(s) => match kind {
-            FieldKind::Json => format!("{}::jsonb", quote_literal(&serde_json::Value::String(s.clone()).to_string())),
+            FieldKind::Json => format!(
+                "{}::jsonb",
+                quote_literal(&serde_json::Value::String(s.clone()).to_string())
+            ),
             _ => quote_literal(s),
         },
         Value::Null => "NULL".into(),
@@ -144,7 +151,10 @@ pub fn samples(kind: FieldKind, f: &Field, values: &[String]) -> (String, String
             "\"6f1e2d3c-4b5a-4978-8675-a1b2c3d4e5f6\"".into(),
             "\"0e9d8c7b-6a59-4483-9271-f6e5d4c3b2a1\"".into(),
         ),
-        FieldKind::Timestamp => ("\"2024-01-02T03:04:05Z\"".into(), "\"2024-02-03T04:05:06Z\"".into()),
+        FieldKind::Timestamp => (
+            "\"2024-01-02T03:04:05Z\"".into(),
+            "\"2024-02-03T04:05:06Z\"".into(),
+        ),
         FieldKind::Date => ("\"2024-01-02\"".into(), "\"2024-02-03\"".into()),
         FieldKind::Json => ("{\"k\":1}".into(), "[1,2]".into()),
         FieldKind::Enum => {

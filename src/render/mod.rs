@@ -193,21 +193,34 @@ pub fn render_project(m: &Model, opts: &RenderOptions) -> anyhow::Result<Vec<Out
             .render()?,
             Generated,
         ),
-        ("migrations/0001_init.sql".into(), Migration { m }.render()?, Generated),
+        (
+            "migrations/0001_init.sql".into(),
+            Migration { m }.render()?,
+            Generated,
+        ),
         ("src/main.rs".into(), MainRs { m }.render()?, User),
         ("src/lib.rs".into(), LibRs { m }.render()?, User),
         ("src/hooks.rs".into(), HooksRs.render()?, User),
-        ("src/generated/mod.rs".into(), GeneratedMod { m }.render()?, Generated),
+        (
+            "src/generated/mod.rs".into(),
+            GeneratedMod { m }.render()?,
+            Generated,
+        ),
         (
             "src/generated/app.rs".into(),
             AppRs {
                 m,
-                compression_min_size: u16::try_from(m.server.compression_min_size).unwrap_or(u16::MAX),
+                compression_min_size: u16::try_from(m.server.compression_min_size)
+                    .unwrap_or(u16::MAX),
             }
             .render()?,
             Generated,
         ),
-        ("src/generated/support.rs".into(), SupportRs { m }.render()?, Generated),
+        (
+            "src/generated/support.rs".into(),
+            SupportRs { m }.render()?,
+            Generated,
+        ),
         (
             "src/generated/openapi.json".into(),
             format!("{}\n", serde_json::to_string_pretty(&openapi::document(m))?),
@@ -255,7 +268,11 @@ pub fn render_project(m: &Model, opts: &RenderOptions) -> anyhow::Result<Vec<Out
             } else {
                 contents + "\n"
             };
-            Ok(OutFile { path, contents, owner })
+            Ok(OutFile {
+                path,
+                contents,
+                owner,
+            })
         })
         .collect()
 }

@@ -234,7 +234,9 @@ fn value_schema(f: &FieldModel) -> Value {
         FieldKind::Int | FieldKind::Serial => json!({ "type": "integer", "format": "int32" }),
         FieldKind::Bigint | FieldKind::Bigserial => json!({ "type": "integer", "format": "int64" }),
         FieldKind::Float => json!({ "type": "number", "format": "double" }),
-        FieldKind::Decimal => json!({ "type": "string", "format": "decimal", "pattern": "^-?[0-9]+(\\.[0-9]+)?$" }),
+        FieldKind::Decimal => {
+            json!({ "type": "string", "format": "decimal", "pattern": "^-?[0-9]+(\\.[0-9]+)?$" })
+        }
         FieldKind::Bool => json!({ "type": "boolean" }),
         FieldKind::Uuid => json!({ "type": "string", "format": "uuid" }),
         FieldKind::Timestamp => json!({ "type": "string", "format": "date-time" }),
@@ -255,7 +257,10 @@ fn value_schema(f: &FieldModel) -> Value {
                 rules.push(format!("at most {max}"));
             }
             if !rules.is_empty() {
-                obj.insert("description".into(), json!(format!("A decimal, {}.", rules.join(" and "))));
+                obj.insert(
+                    "description".into(),
+                    json!(format!("A decimal, {}.", rules.join(" and "))),
+                );
             }
         }
         _ => {

@@ -40,7 +40,12 @@ pub fn tests(m: &Model) -> Vec<TestResource<'_>> {
                 None => format!("\"{}\": {}", f.name, f.sample),
             })
             .collect();
-        let readonly: Vec<String> = r.fields.iter().filter(|f| f.readonly).map(|f| f.name.clone()).collect();
+        let readonly: Vec<String> = r
+            .fields
+            .iter()
+            .filter(|f| f.readonly)
+            .map(|f| f.name.clone())
+            .collect();
         let readonly_entries: Vec<String> = r
             .fields
             .iter()

@@ -51,19 +51,30 @@ impl Manifest {
     /// Reads `DIR/.apiforge/manifest.json`.
     pub fn read(dir: &Path) -> anyhow::Result<Self> {
         let path = dir.join(MANIFEST_PATH);
-        let text = fs::read_to_string(&path)
-            .with_context(|| format!("cannot read {} (is this an apiforge project?)", path.display()))?;
-        serde_json::from_str(&text).with_context(|| format!("{} is not a valid manifest", path.display()))
+        let text = fs::read_to_string(&path).with_context(|| {
+            format!(
+                "cannot read {} (is this an apiforge project?)",
+                path.display()
+            )
+        })?;
+        serde_json::from_str(&text)
+            .with_context(|| format!("{} is not a valid manifest", path.display()))
     }
 
     fn to_json(&self) -> String {
-        format!("{}\n", serde_json::to_string_pretty(self).expect("a manifest serializes"))
+        format!(
+            "{}\n",
+            serde_json::to_string_pretty(self).expect("a manifest serializes")
+        )
     }
 }
 
 /// Hex sha256 of `bytes`.
 pub fn sha256_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// Writes a new project into `dir`: every file and the manifest go into a staging folder
@@ -138,9 +149,10 @@ pub fn plan_update(dir: &Path, files: &[OutFile]) -> anyhow::Result<UpdatePlan> 
                 }
                 plan.changed.push(f.path.clone());
                 let recorded = manifest.files.get(&f.path).map(|e| e.sha256.as_str());
-                if let Some(bytes) = &on_disk
-                    && recorded != Some(sha256_hex(bytes).as_str())
-                {
+                let edited = on_disk
+                    .as_deref()
+                    .is_some_and(|bytes| recorded != Some(sha256_hex(bytes).as_str()));
+                if edited {
                     plan.hand_edited.push(f.path.clone());
                 }
             }
@@ -222,7 +234,8 @@ fn stage(staging: &Path, files: &[OutFile]) -> anyhow::Result<()> {
         if let Some(parent) = path.parent() {
             fs::create_dir_all(parent)?;
         }
-        fs::write(&path, &f.contents).with_context(|| format!("cannot write {}", path.display()))?;
+        fs::write(&path, &f.contents)
+            .with_context(|| format!("cannot write {}", path.display()))?;
     }
     if let Some(parent) = staging.join(MANIFEST_PATH).parent() {
         fs::create_dir_all(parent)?;
@@ -262,17 +275,25 @@ mod tests {
     fn new_project_is_written_with_its_manifest_and_refuses_a_non_empty_folder() {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().join("p");
-        let files = [file("src/a.rs", "a", Owner::Generated), file("b.txt", "b", Owner::User)];
+        let files = [
+            file("src/a.rs", "a", Owner::Generated),
+            file("b.txt", "b", Owner::User),
+        ];
         write_new_project(&dir, &files, false).unwrap();
         assert_eq!(fs::read_to_string(dir.join("src/a.rs")).unwrap(), "a");
         let manifest = Manifest::read(&dir).unwrap();
         assert_eq!(manifest.files["src/a.rs"].sha256, sha256_hex(b"a"));
-        let err = write_new_project(&dir, &files, false).unwrap_err().to_string();
+        let err = write_new_project(&dir, &files, false)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("not empty"), "{err}");
         write_new_project(&dir, &[file("src/a.rs", "a2", Owner::Generated)], true).unwrap();
         assert_eq!(fs::read_to_string(dir.join("src/a.rs")).unwrap(), "a2");
         assert_eq!(fs::read_to_string(dir.join("b.txt")).unwrap(), "b");
-        let leftovers: Vec<_> = fs::read_dir(tmp.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        let leftovers: Vec<_> = fs::read_dir(tmp.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
         assert_eq!(leftovers, ["p"]);
     }
 
@@ -280,13 +301,23 @@ mod tests {
     fn update_refuses_hand_edited_files_unless_forced() {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().join("p");
-        let v1 = [file("g.rs", "one", Owner::Generated), file("u.rs", "mine", Owner::User)];
+        let v1 = [
+            file("g.rs", "one", Owner::Generated),
+            file("u.rs", "mine", Owner::User),
+        ];
         write_new_project(&dir, &v1, false).unwrap();
-        let v2 = [file("g.rs", "two", Owner::Generated), file("u.rs", "theirs", Owner::User)];
+        let v2 = [
+            file("g.rs", "two", Owner::Generated),
+            file("u.rs", "theirs", Owner::User),
+        ];
         let plan = update_project(&dir, &v2, false).unwrap();
         assert_eq!(plan.changed, ["g.rs"]);
         assert_eq!(fs::read_to_string(dir.join("g.rs")).unwrap(), "two");
-        assert_eq!(fs::read_to_string(dir.join("u.rs")).unwrap(), "mine", "user files are kept");
+        assert_eq!(
+            fs::read_to_string(dir.join("u.rs")).unwrap(),
+            "mine",
+            "user files are kept"
+        );
 
         fs::write(dir.join("g.rs"), "edited").unwrap();
         let v3 = [file("g.rs", "three", Owner::Generated)];

@@ -1,0 +1,422 @@
+//! End to end: `apiforge new` on examples/shop.yaml, build the project, run it against a
+//! fresh PostgreSQL database and drive every route over HTTP, bad input included; then the
+//! project's own checks (`cargo fmt --check`, `cargo clippy -D warnings`, `cargo test`).
+
+mod common;
+
+use common::{Project, Server, TestDb, assert_success};
+use serde_json::{Value, json};
+
+fn id_path(base: &str, row: &Value) -> String {
+    let id = &row["id"];
+    format!(
+        "{base}/{}",
+        id.as_str().map_or_else(|| id.to_string(), str::to_string)
+    )
+}
+
+#[test]
+fn shop_serves_every_route_against_postgres() {
+    let project = Project::generate("examples/shop.yaml");
+    let binary = project.build();
+    // The server creates its database when it is missing.
+    let db = TestDb::unborn();
+    let server = Server::start(&binary, &db.url);
+
+    let health = server.get("/health");
+    assert_eq!(
+        (health.status, health.json()["status"].clone()),
+        (200, json!("ok"))
+    );
+    let doc = server.get("/openapi.json").json();
+    assert_eq!(doc["openapi"], "3.1.0");
+    assert!(doc["paths"]["/products/{id}"]["patch"].is_object());
+
+    users(&server);
+    let products = products(&server);
+    orders_and_reviews(&server, &products);
+
+    assert!(server.terminate().success(), "SIGTERM is a clean shutdown");
+    drop(db);
+}
+
+fn users(server: &Server) {
+    let ann = json!({ "email": "ann@example.com", "name": "Ann", "password_hash": "x1" });
+    let res = server.post("/users", &ann);
+    assert_eq!(res.status, 201, "{}", res.text());
+    let user = res.json();
+    assert_eq!(
+        res.header("location"),
+        Some(id_path("/users", &user).as_str())
+    );
+    assert!(
+        user.get("password_hash").is_none(),
+        "hidden fields are never serialized: {user}"
+    );
+    assert!(user["created_at"].is_string());
+
+    let dup = server.post("/users", &ann);
+    assert_eq!(dup.status, 409, "{}", dup.text());
+    assert!(dup.text().contains("already exists"), "{}", dup.text());
+    assert!(
+        !dup.text().contains("duplicate key"),
+        "no SQL in errors: {}",
+        dup.text()
+    );
+
+    let readonly = server.post("/users", &json!({ "email": "b@x.io", "name": "B", "password_hash": "x", "created_at": "2024-01-01T00:00:00Z" }));
+    assert_eq!(
+        (readonly.status, readonly.problem_fields()),
+        (400, vec!["created_at".to_string()])
+    );
+    let unknown = server.post(
+        "/users",
+        &json!({ "email": "b@x.io", "name": "B", "password_hash": "x", "nickname": "b" }),
+    );
+    assert_eq!(
+        (unknown.status, unknown.problem_fields()),
+        (400, vec!["nickname".to_string()])
+    );
+    let missing = server.post(
+        "/users",
+        &json!({ "email": "b@x.io", "password_hash": "x" }),
+    );
+    assert_eq!(
+        (missing.status, missing.problem_fields()),
+        (400, vec!["name".to_string()])
+    );
+    let long = server.post(
+        "/users",
+        &json!({ "email": "e".repeat(321), "name": "B", "password_hash": "x" }),
+    );
+    assert_eq!(
+        (long.status, long.problem_fields()),
+        (400, vec!["email".to_string()])
+    );
+    let not_json = server.request(
+        "POST",
+        "/users",
+        &[("content-type", "application/json")],
+        Some(b"{oops"),
+    );
+    assert_eq!(not_json.status, 400, "{}", not_json.text());
+    assert_eq!(
+        not_json.header("content-type"),
+        Some("application/problem+json")
+    );
+
+    assert_eq!(server.get("/users/not-a-uuid").problem_fields(), ["id"]);
+    assert_eq!(
+        server
+            .get("/users/00000000-0000-4000-8000-000000000000")
+            .status,
+        404
+    );
+    let fetched = server.get(&id_path("/users", &user));
+    assert_eq!((fetched.status, fetched.json()), (200, user.clone()));
+
+    let renamed = server.patch(&id_path("/users", &user), &json!({ "name": "Ann B" }));
+    assert_eq!(
+        (renamed.status, renamed.json()["name"].clone()),
+        (200, json!("Ann B"))
+    );
+    let null_name = server.patch(&id_path("/users", &user), &json!({ "name": null }));
+    assert_eq!(
+        (null_name.status, null_name.problem_fields()),
+        (400, vec!["name".to_string()])
+    );
+    let page = server.get("/users").json();
+    assert_eq!(page["items"].as_array().map(Vec::len), Some(1));
+    assert_eq!(page["next_cursor"], Value::Null);
+}
+
+/// Creates the catalogue and checks filters, ranges, sorting and both paging styles.
+fn products(server: &Server) -> Vec<Value> {
+    let mut rows = Vec::new();
+    for (name, category, price, sales) in [
+        ("Lamp", "home", "12.50", 5),
+        ("Desk", "home", "150.00", 2),
+        ("Chair", "home", "75.00", 9),
+        ("Pen", "office", "1.20", 40),
+        ("Ink", "office", "8.00", 12),
+        ("Rug", "home", "75.00", 1),
+    ] {
+        let res = server.post(
+            "/products",
+            &json!({ "name": name, "category": category, "price": price, "sales": sales }),
+        );
+        assert_eq!(res.status, 201, "{}", res.text());
+        rows.push(res.json());
+    }
+    assert_eq!(rows[0]["is_static"], false, "defaults apply");
+
+    let names = |path: &str| -> Vec<String> {
+        let res = server.get(path);
+        assert_eq!(res.status, 200, "{path}: {}", res.text());
+        res.json()["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["name"].as_str().unwrap().to_string())
+            .collect()
+    };
+    // Default sort: -created_at (newest first).
+    assert_eq!(
+        names("/products"),
+        ["Rug", "Ink", "Pen", "Chair", "Desk", "Lamp"]
+    );
+    assert_eq!(
+        names("/products?category=office&sort=price"),
+        ["Pen", "Ink"]
+    );
+    // Conditions combine with AND: a range and a category.
+    assert_eq!(
+        names("/products?category=home&price_min=10&price_max=100&sort=price"),
+        ["Lamp", "Chair", "Rug"]
+    );
+    assert_eq!(names("/products?price=75&sort=-id"), ["Rug", "Chair"]);
+    // Ties on the sort value are broken by the primary key.
+    assert_eq!(
+        names("/products?sort=-price"),
+        ["Desk", "Rug", "Chair", "Lamp", "Ink", "Pen"]
+    );
+    assert_eq!(
+        names("/products?sort=sales&limit=2&offset=1"),
+        ["Desk", "Lamp"]
+    );
+    assert_eq!(
+        names("/products?limit=0").len(),
+        1,
+        "limit is clamped to at least 1"
+    );
+
+    // Keyset paging walks every row once, in order, for each sort.
+    for sort in ["price", "-price", "created_at", "-sales", "id"] {
+        let mut seen = Vec::new();
+        let mut cursor: Option<String> = None;
+        for _ in 0..10 {
+            let path = match &cursor {
+                Some(c) => format!("/products?sort={sort}&limit=4&cursor={c}"),
+                None => format!("/products?sort={sort}&limit=4"),
+            };
+            let page = server.get(&path);
+            assert_eq!(page.status, 200, "{path}: {}", page.text());
+            let page = page.json();
+            seen.extend(
+                page["items"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|r| r["name"].as_str().unwrap().to_string()),
+            );
+            match page["next_cursor"].as_str() {
+                Some(c) => cursor = Some(c.to_string()),
+                None => break,
+            }
+        }
+        let all = names(&format!("/products?sort={sort}"));
+        assert_eq!(seen, all, "keyset pages of sort={sort}");
+    }
+    let page = server.get("/products?sort=price&limit=2").json();
+    let cursor = page["next_cursor"]
+        .as_str()
+        .expect("more pages")
+        .to_string();
+    assert_eq!(
+        server
+            .get(&format!("/products?sort=-price&cursor={cursor}"))
+            .problem_fields(),
+        ["cursor"]
+    );
+    assert_eq!(
+        server
+            .get(&format!("/products?sort=price&cursor={cursor}&offset=1"))
+            .problem_fields(),
+        ["cursor"]
+    );
+    assert_eq!(
+        server.get("/products?cursor=not-a-cursor").problem_fields(),
+        ["cursor"]
+    );
+
+    for (query, field) in [
+        ("limit=abc", "limit"),
+        ("offset=-1", "offset"),
+        ("sort=name", "sort"),
+        ("price_min=cheap", "price_min"),
+        ("colour=red", "colour"),
+    ] {
+        let res = server.get(&format!("/products?{query}"));
+        assert_eq!(
+            (res.status, res.problem_fields()),
+            (400, vec![field.to_string()]),
+            "{query}: {}",
+            res.text()
+        );
+    }
+
+    let bad_price = server.post(
+        "/products",
+        &json!({ "name": "X", "category": "c", "price": "-1" }),
+    );
+    assert_eq!(
+        (bad_price.status, bad_price.problem_fields()),
+        (400, vec!["price".to_string()])
+    );
+    let not_a_price = server.post(
+        "/products",
+        &json!({ "name": "X", "category": "c", "price": "abc" }),
+    );
+    assert_eq!(
+        (not_a_price.status, not_a_price.problem_fields()),
+        (400, vec!["price".to_string()])
+    );
+    let lamp = &rows[0];
+    let patched = server.patch(
+        &id_path("/products", lamp),
+        &json!({ "price": "13.00", "sales": 6 }),
+    );
+    assert_eq!(patched.status, 200, "{}", patched.text());
+    assert_eq!(
+        (
+            patched.json()["price"].clone(),
+            patched.json()["name"].clone()
+        ),
+        (json!("13.00"), json!("Lamp"))
+    );
+    assert_eq!(
+        server
+            .patch("/products/999999", &json!({ "sales": 1 }))
+            .status,
+        404
+    );
+    assert_eq!(
+        server
+            .patch(&id_path("/products", lamp), &json!({ "id": 5 }))
+            .problem_fields(),
+        ["id"]
+    );
+    assert_eq!(server.get("/products/abc").problem_fields(), ["id"]);
+    rows
+}
+
+fn orders_and_reviews(server: &Server, products: &[Value]) {
+    let user = server.get("/users").json()["items"][0].clone();
+    let desk = &products[1];
+    let res = server.post(
+        "/orders",
+        &json!({ "user_id": user["id"], "product_id": desk["id"], "quantity": 2 }),
+    );
+    assert_eq!(res.status, 201, "{}", res.text());
+    let order = res.json();
+    assert_eq!(order["status"], "pending", "enum default");
+
+    let bad_status = server.post("/orders", &json!({ "user_id": user["id"], "product_id": desk["id"], "quantity": 1, "status": "lost" }));
+    assert_eq!(
+        (bad_status.status, bad_status.problem_fields()),
+        (400, vec!["status".to_string()])
+    );
+    let zero = server.post(
+        "/orders",
+        &json!({ "user_id": user["id"], "product_id": desk["id"], "quantity": 0 }),
+    );
+    assert_eq!(
+        (zero.status, zero.problem_fields()),
+        (400, vec!["quantity".to_string()])
+    );
+    let dangling = server.post(
+        "/orders",
+        &json!({ "user_id": user["id"], "product_id": 999999, "quantity": 1 }),
+    );
+    assert_eq!(dangling.status, 422, "{}", dangling.text());
+    assert!(
+        dangling
+            .text()
+            .contains("does not refer to an existing product"),
+        "{}",
+        dangling.text()
+    );
+    let shipped = server.patch(&id_path("/orders", &order), &json!({ "status": "shipped" }));
+    assert_eq!(
+        (shipped.status, shipped.json()["status"].clone()),
+        (200, json!("shipped"))
+    );
+
+    // ON DELETE RESTRICT: the desk is still ordered.
+    let refused = server.delete(&id_path("/products", desk));
+    assert_eq!(refused.status, 409, "{}", refused.text());
+    assert!(
+        refused.text().contains("still referenced by orders"),
+        "{}",
+        refused.text()
+    );
+
+    let res = server.post(
+        "/reviews",
+        &json!({ "product_id": desk["id"], "rating": 4, "body": null }),
+    );
+    assert_eq!(res.status, 201, "{}", res.text());
+    let review = res.json();
+    assert_eq!(review["body"], Value::Null);
+    let with_body = server.patch(&id_path("/reviews", &review), &json!({ "body": "solid" }));
+    assert_eq!(with_body.json()["body"], "solid");
+    let untouched = server.patch(&id_path("/reviews", &review), &json!({ "rating": 5 }));
+    assert_eq!(
+        (
+            untouched.json()["body"].clone(),
+            untouched.json()["rating"].clone()
+        ),
+        (json!("solid"), json!(5)),
+        "absent fields keep their value"
+    );
+    let cleared = server.patch(&id_path("/reviews", &review), &json!({ "body": null }));
+    assert_eq!(
+        cleared.json()["body"],
+        Value::Null,
+        "null sets a nullable field to NULL"
+    );
+    let six = server.post(
+        "/reviews",
+        &json!({ "product_id": desk["id"], "rating": 6 }),
+    );
+    assert_eq!(
+        (six.status, six.problem_fields()),
+        (400, vec!["rating".to_string()])
+    );
+
+    assert_eq!(server.delete(&id_path("/orders", &order)).status, 204);
+    assert_eq!(server.delete(&id_path("/orders", &order)).status, 404);
+    assert_eq!(
+        server.delete(&id_path("/products", desk)).status,
+        204,
+        "no order left"
+    );
+    assert_eq!(
+        server.get(&id_path("/reviews", &review)).status,
+        404,
+        "ON DELETE CASCADE"
+    );
+    assert_eq!(server.delete(&id_path("/users", &user)).status, 204);
+    assert_eq!(server.get(&id_path("/users", &user)).status, 404);
+}
+
+#[test]
+fn shop_project_passes_its_own_checks() {
+    let project = Project::generate("examples/shop.yaml");
+    assert_success(
+        "cargo fmt --check",
+        &project.cargo(&["fmt", "--check"], &[]),
+    );
+    let clippy = project.cargo(&["clippy", "--all-targets", "--", "-D", "warnings"], &[]);
+    assert_success("cargo clippy", &clippy);
+    let build = project.cargo(&["build", "--all-targets"], &[]);
+    assert_success("cargo build", &build);
+    let stderr = String::from_utf8_lossy(&build.stderr);
+    assert!(
+        !stderr.contains("warning"),
+        "the generated project builds without warnings:\n{stderr}"
+    );
+    let base = format!("{}/postgres", common::pg_server());
+    let test = project.cargo(&["test"], &[("DATABASE_URL", base.as_str())]);
+    assert_success("cargo test (the project's own tests)", &test);
+}
