@@ -86,8 +86,14 @@ fn parse_and_check(bytes: &[u8]) -> Result<(Spec, Vec<Finding>), Vec<Finding>> {
     let text = std::str::from_utf8(bytes).map_err(|e| {
         let before = &bytes[..e.valid_up_to()];
         let line = before.iter().filter(|b| **b == b'\n').count() + 1;
-        let line_start = before.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
-        let col = String::from_utf8_lossy(&before[line_start..]).chars().count() + 1;
+        let line_start = before
+            .iter()
+            .rposition(|b| *b == b'\n')
+            .map_or(0, |i| i + 1);
+        let col = String::from_utf8_lossy(&before[line_start..])
+            .chars()
+            .count()
+            + 1;
         vec![error(Pos { line, col }, "the spec is not UTF-8 text")]
     })?;
     let parsed = yaml::parse(text).map_err(|p| vec![error(p.pos, p.message)])?;
@@ -95,7 +101,9 @@ fn parse_and_check(bytes: &[u8]) -> Result<(Spec, Vec<Finding>), Vec<Finding>> {
     let root = parsed.root.ok_or_else(|| vec![error(Pos::START, empty)])?;
     match &root.kind {
         Kind::Map(_) => {}
-        Kind::Scalar(s) if s.resolve() == Resolved::Null => return Err(vec![error(root.pos, empty)]),
+        Kind::Scalar(s) if s.resolve() == Resolved::Null => {
+            return Err(vec![error(root.pos, empty)]);
+        }
         _ => {
             return Err(vec![error(
                 root.pos,
@@ -155,15 +163,84 @@ fn fill_pagination(spec: &mut serde_yaml::Mapping) {
         .cloned()
         .unwrap_or(Value::Mapping(Default::default()));
     let inherited = |key: &str, fallback: u32| {
-        defaults.get(key).cloned().unwrap_or_else(|| fallback.into())
+        defaults
+            .get(key)
+            .cloned()
+            .unwrap_or_else(|| fallback.into())
     };
     let default_limit = inherited("default_limit", builtin.default_limit);
     let max_limit = inherited("max_limit", builtin.max_limit);
-    let Some(Value::Mapping(resources)) = spec.get_mut("resources") else { return };
+    let Some(Value::Mapping(resources)) = spec.get_mut("resources") else {
+        return;
+    };
     for (_, res) in resources.iter_mut() {
         if let Some(Value::Mapping(p)) = res.get_mut("pagination") {
-            p.entry("default_limit".into()).or_insert_with(|| default_limit.clone());
-            p.entry("max_limit".into()).or_insert_with(|| max_limit.clone());
+            p.entry("default_limit".into())
+                .or_insert_with(|| default_limit.clone());
+            p.entry("max_limit".into())
+                .or_insert_with(|| max_limit.clone());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load_str(text: &str) -> Result<Loaded, Report> {
+        load_bytes(Path::new("t.yaml"), text.as_bytes())
+    }
+
+    #[test]
+    fn same_spec_as_plain_serde() {
+        let shop = include_str!("../../examples/shop.yaml");
+        let plain: Spec = serde_yaml::from_str(shop).unwrap();
+        assert_eq!(load_str(shop).unwrap().spec, plain);
+        // The blog's posts set only `max_limit`; `default_limit` comes from `defaults`.
+        let blog = include_str!("../../examples/blog.yaml");
+        let mut plain: Spec = serde_yaml::from_str(blog).unwrap();
+        plain.resources["posts"].pagination = Some(Pagination {
+            default_limit: 20,
+            max_limit: 50,
+        });
+        assert_eq!(load_str(blog).unwrap().spec, plain);
+    }
+
+    #[test]
+    fn resource_pagination_inherits_defaults() {
+        let text = "name: s\ndefaults: { pagination: { default_limit: 10 } }\nresources:\n  \
+                    a:\n    fields: { id: { type: serial, primary_key: true } }\n    \
+                    pagination: { max_limit: 30 }\n";
+        let spec = load_str(text).unwrap().spec;
+        let p = spec.resources["a"].pagination.unwrap();
+        assert_eq!((p.default_limit, p.max_limit), (10, 30));
+        assert_eq!(spec.defaults.pagination.max_limit, 200);
+    }
+
+    #[test]
+    fn errors_are_sorted_and_located() {
+        let text = "name: s\nresources:\n  a:\n    fields:\n      id: { type: serial }\n      \
+                    b: { type: nope }\nbogus: 1\n";
+        let report = load_str(text).unwrap_err();
+        let lines: Vec<String> = report.diagnostics.iter().map(|d| d.to_string()).collect();
+        assert_eq!(
+            lines,
+            [
+                "t.yaml:6:18: error: unknown field type `nope`; expected one of: \
+                 string, text, int, bigint, serial, bigserial, float, decimal, bool, uuid, timestamp, \
+                 date, json, enum, ref",
+                "t.yaml:7:1: error: unknown key `bogus` in the spec; expected one of: name, database, \
+                 cache, server, monitoring, defaults, resources",
+            ]
+        );
+    }
+
+    #[test]
+    fn invalid_utf8_is_located() {
+        let report = load_bytes(Path::new("t.yaml"), b"name: s\nab\xff").unwrap_err();
+        assert_eq!(
+            report.to_string(),
+            "t.yaml:2:3: error: the spec is not UTF-8 text\n"
+        );
     }
 }

@@ -31,10 +31,11 @@ impl FromStr for Duration {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
         let s = s.trim();
-        let split = s
-            .find(|c: char| !c.is_ascii_digit())
-            .ok_or_else(|| format!("duration `{s}` needs a unit: us, ms, s, m or h (e.g. `250ms`)"))?;
+        let split = s.find(|c: char| !c.is_ascii_digit()).ok_or_else(|| {
+            format!("duration `{s}` needs a unit: us, ms, s, m or h (e.g. `250ms`)")
+        })?;
         let (num, unit) = s.split_at(split);
+        let unit = unit.trim_start();
         let n: u64 = num
             .parse()
             .map_err(|_| format!("duration `{s}` must start with a whole number (e.g. `250ms`)"))?;
@@ -59,7 +60,12 @@ impl FromStr for Duration {
 impl fmt::Display for Duration {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let us = self.0.as_micros();
-        for (unit, per) in [("h", 3_600_000_000u128), ("m", 60_000_000), ("s", 1_000_000), ("ms", 1_000)] {
+        for (unit, per) in [
+            ("h", 3_600_000_000u128),
+            ("m", 60_000_000),
+            ("s", 1_000_000),
+            ("ms", 1_000),
+        ] {
             if us >= per && us % per == 0 {
                 return write!(f, "{}{unit}", us / per);
             }
@@ -160,6 +166,16 @@ mod tests {
         assert!("5".parse::<Duration>().is_err());
         assert!("5d".parse::<Duration>().is_err());
         assert_eq!("5m".parse::<Duration>().unwrap().to_string(), "5m");
+        assert_eq!("10 s".parse::<Duration>().unwrap().as_secs(), 10);
+        assert_eq!("1500ms".parse::<Duration>().unwrap().to_string(), "1500ms");
+        assert_eq!("90s".parse::<Duration>().unwrap().to_string(), "90s");
+        let err = "10 seconds".parse::<Duration>().unwrap_err();
+        assert_eq!(
+            err,
+            "duration `10 seconds` has unknown unit `seconds`; use us, ms, s, m or h"
+        );
+        assert!("-5s".parse::<Duration>().is_err());
+        assert!("99999999999999999h".parse::<Duration>().is_err());
     }
 
     #[test]
@@ -167,5 +183,10 @@ mod tests {
         assert_eq!("1MiB".parse::<ByteSize>().unwrap().0, 1 << 20);
         assert_eq!("512KiB".parse::<ByteSize>().unwrap().0, 512 << 10);
         assert!("1XB".parse::<ByteSize>().is_err());
+        assert_eq!("2048".parse::<ByteSize>().unwrap().0, 2048);
+        assert_eq!("1 MiB".parse::<ByteSize>().unwrap().0, 1 << 20);
+        assert_eq!(ByteSize(1 << 20).to_string(), "1MiB");
+        assert_eq!(ByteSize(1000).to_string(), "1000B");
+        assert!("99999999999GiB".parse::<ByteSize>().is_err());
     }
 }

@@ -77,7 +77,11 @@ impl Scalar {
         let unsigned = t.strip_prefix(['-', '+']).unwrap_or(t);
         let negative = t.starts_with('-');
         if matches!(unsigned, ".inf" | ".Inf" | ".INF") {
-            return Resolved::Float(if negative { f64::NEG_INFINITY } else { f64::INFINITY });
+            return Resolved::Float(if negative {
+                f64::NEG_INFINITY
+            } else {
+                f64::INFINITY
+            });
         }
         if !unsigned.is_empty() && unsigned.bytes().all(|b| b.is_ascii_digit()) {
             return match t.parse::<i128>() {
@@ -362,10 +366,7 @@ pub fn parse(text: &str) -> Result<Parsed, Problem> {
                 b.count(node.size(), pos)?;
                 b.attach(node)?;
             }
-            Event::StreamStart
-            | Event::StreamEnd
-            | Event::DocumentEnd
-            | Event::Nothing => {}
+            Event::StreamStart | Event::StreamEnd | Event::DocumentEnd | Event::Nothing => {}
         }
     }
     Ok(Parsed {
@@ -417,7 +418,9 @@ impl Builder {
         if self.nodes > MAX_NODES {
             return Err(Problem {
                 pos,
-                message: format!("more than {MAX_NODES} values (aliases expanded); is this a spec?"),
+                message: format!(
+                    "more than {MAX_NODES} values (aliases expanded); is this a spec?"
+                ),
             });
         }
         Ok(())
@@ -446,8 +449,9 @@ impl Builder {
                         _ => {
                             self.problems.push(Problem {
                                 pos: node.pos,
-                                message: "a mapping key must be a plain name, not a list or mapping"
-                                    .into(),
+                                message:
+                                    "a mapping key must be a plain name, not a list or mapping"
+                                        .into(),
                             });
                             None
                         }
@@ -474,5 +478,68 @@ impl Builder {
             },
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn path(p: &[&str]) -> Vec<String> {
+        p.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn positions_of_keys_and_values() {
+        let text = "name: shop\nresources:\n  users:\n    fields: { id: { type: uuid } }\n    \
+                    indexes:\n      - [id, email]\n";
+        let root = parse(text).unwrap().root.unwrap();
+        let at = |p: &[&str]| (root.key_pos(&path(p)), root.value_pos(&path(p)));
+        assert_eq!(
+            at(&["name"]),
+            (Pos { line: 1, col: 1 }, Pos { line: 1, col: 7 })
+        );
+        let type_ = at(&["resources", "users", "fields", "id", "type"]);
+        assert_eq!(type_, (Pos { line: 4, col: 21 }, Pos { line: 4, col: 27 }));
+        let email = at(&["resources", "users", "indexes", "0", "1"]);
+        assert_eq!(email.1, Pos { line: 6, col: 14 });
+        // A path that leaves the tree stops at the deepest node found.
+        assert_eq!(
+            at(&["resources", "users", "nope"]).1,
+            Pos { line: 4, col: 5 }
+        );
+    }
+
+    #[test]
+    fn core_schema_resolution() {
+        let s = |text: &str, plain| Scalar {
+            text: text.into(),
+            plain,
+        };
+        assert_eq!(s("yes", true).resolve(), Resolved::Str("yes"));
+        assert_eq!(s("True", true).resolve(), Resolved::Bool(true));
+        assert_eq!(s("~", true).resolve(), Resolved::Null);
+        assert_eq!(s("0x1f", true).resolve(), Resolved::Int(31));
+        assert_eq!(s("-12", true).resolve(), Resolved::Int(-12));
+        assert_eq!(s("1.5e3", true).resolve(), Resolved::Float(1500.0));
+        assert_eq!(s("12", false).resolve(), Resolved::Str("12"));
+        assert_eq!(s("1.2.3", true).resolve(), Resolved::Str("1.2.3"));
+        assert_eq!(s("e5", true).resolve(), Resolved::Str("e5"));
+    }
+
+    #[test]
+    fn duplicate_keys_and_second_documents() {
+        let parsed = parse("a: 1\nb: 2\na: 3\n").unwrap();
+        assert_eq!(parsed.problems.len(), 1);
+        assert_eq!(parsed.problems[0].pos, Pos { line: 3, col: 1 });
+        let err = parse("a: 1\n---\nb: 2\n").unwrap_err();
+        assert_eq!(err.pos.line, 2);
+    }
+
+    #[test]
+    fn syntax_errors_are_located() {
+        let err = parse("a: [1, 2\nb: 3\n").unwrap_err();
+        assert!(err.message.starts_with("invalid YAML: "), "{}", err.message);
+        assert!(err.pos.line >= 1 && err.pos.col >= 1);
     }
 }

@@ -24,6 +24,14 @@ pub fn name(ty: FieldType) -> &'static str {
     }
 }
 
+/// `a` or `an` for the type name, for messages.
+pub fn a(ty: FieldType) -> &'static str {
+    match ty {
+        FieldType::Int | FieldType::Enum => "an",
+        _ => "a",
+    }
+}
+
 pub fn is_integer(ty: FieldType) -> bool {
     matches!(
         ty,
@@ -42,11 +50,7 @@ pub fn is_ranged(ty: FieldType) -> bool {
 
 /// Types a primary key may have.
 pub fn can_be_primary_key(ty: FieldType) -> bool {
-    is_integer(ty)
-        || matches!(
-            ty,
-            FieldType::Uuid | FieldType::String | FieldType::Text
-        )
+    is_integer(ty) || matches!(ty, FieldType::Uuid | FieldType::String | FieldType::Text)
 }
 
 /// Inclusive bounds of integer types.
@@ -63,6 +67,7 @@ pub fn int_bounds(ty: FieldType) -> Option<(f64, f64)> {
 pub fn default_problem(field: &Field, value: &Value, target_key: Option<&Field>) -> Option<String> {
     let ty = field.ty;
     let tn = name(ty);
+    let a = a(ty);
     if let Value::String(s) = value {
         match s.as_str() {
             "now" if matches!(ty, FieldType::Timestamp | FieldType::Date) => return None,
@@ -82,9 +87,9 @@ pub fn default_problem(field: &Field, value: &Value, target_key: Option<&Field>)
     }
     let found = describe(value);
     match ty {
-        FieldType::Serial | FieldType::Bigserial => Some(format!(
-            "a {tn} field numbers itself; remove `default`"
-        )),
+        FieldType::Serial | FieldType::Bigserial => {
+            Some(format!("{a} {tn} field numbers itself; remove `default`"))
+        }
         FieldType::String | FieldType::Text => match value {
             Value::String(s) => match field.max_length {
                 Some(n) if s.chars().count() > n as usize => Some(format!(
@@ -94,7 +99,7 @@ pub fn default_problem(field: &Field, value: &Value, target_key: Option<&Field>)
                 _ => None,
             },
             _ => Some(format!(
-                "default of a {tn} field must be text, found {found} (quote it: `\"...\"`)"
+                "default of {a} {tn} field must be text, found {found} (quote it: `\"...\"`)"
             )),
         },
         FieldType::Int | FieldType::Bigint | FieldType::Float | FieldType::Decimal => {
@@ -104,7 +109,9 @@ pub fn default_problem(field: &Field, value: &Value, target_key: Option<&Field>)
                 _ => None,
             };
             let Some(n) = n.filter(|n| n.is_finite()) else {
-                return Some(format!("default of a {tn} field must be a number, found {found}"));
+                return Some(format!(
+                    "default of {a} {tn} field must be a number, found {found}"
+                ));
             };
             if let Some((lo, hi)) = int_bounds(ty) {
                 if n.fract() != 0.0 || n < lo || n > hi {
@@ -124,9 +131,8 @@ pub fn default_problem(field: &Field, value: &Value, target_key: Option<&Field>)
                 _ => None,
             }
         }
-        FieldType::Bool => (!matches!(value, Value::Bool(_))).then(|| {
-            format!("default of a bool field must be `true` or `false`, found {found}")
-        }),
+        FieldType::Bool => (!matches!(value, Value::Bool(_)))
+            .then(|| format!("default of a bool field must be `true` or `false`, found {found}")),
         FieldType::Uuid => match value {
             Value::String(s) if is_uuid(s) => None,
             _ => Some(format!(

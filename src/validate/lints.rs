@@ -12,30 +12,55 @@ pub fn check(cx: &mut Ctx, key: &str, res: &Resource) {
     let leads = |col: &str| {
         Some(col) == pk
             || res.fields.get(col).is_some_and(|f| f.unique)
-            || res.indexes.iter().any(|i| i.columns().first().map(String::as_str) == Some(col))
+            || res
+                .indexes
+                .iter()
+                .any(|i| i.columns().first().map(String::as_str) == Some(col))
     };
     let starts_with = |cols: &[&str]| {
-        res.indexes
-            .iter()
-            .any(|i| i.columns().len() >= cols.len() && i.columns().iter().zip(cols).all(|(a, b)| a == b))
+        res.indexes.iter().any(|i| {
+            i.columns().len() >= cols.len() && i.columns().iter().zip(cols).all(|(a, b)| a == b)
+        })
     };
 
+    let sort = res.sort.as_ref();
+    let default_raw = sort.and_then(|s| s.default.as_deref());
+    let default = default_raw.map(|d| d.strip_prefix('-').unwrap_or(d));
+    let allowed = sort.map(|s| s.allowed.as_slice()).unwrap_or_default();
+
+    // An equality filter with the default sort is served by an index [filter, sort]; a
+    // range filter is not (the range breaks the order), so only equality types count.
+    let needs_composite = |f: &str| {
+        let Some(d) = default else { return false };
+        let Some(field) = res.fields.get(f) else {
+            return false;
+        };
+        let one_row = Some(f) == pk || field.unique;
+        f != d && !one_row && !is_ranged(field.ty) && !starts_with(&[f, d])
+    };
     let mut unindexed_filters = Vec::new();
     for (i, f) in res.filters.iter().enumerate() {
+        let at = key_path!["resources", key, "filters", i];
         if !leads(f) {
             unindexed_filters.push(f.as_str());
+        }
+        if needs_composite(f) {
+            let (d, shown) = (default.unwrap_or_default(), default_raw.unwrap_or_default());
             cx.warn_key(
-                key_path!["resources", key, "filters", i],
+                at,
+                format!(
+                    "filter `{f}` with the default sort `{shown}` has no index [{f}, {d}]: each \
+                     page reads every matching row and sorts them; add index [{f}, {d}]"
+                ),
+            );
+        } else if !leads(f) {
+            cx.warn_key(
+                at,
                 format!("filter `{f}` has no index that starts with it, so it scans the table; add index [{f}]"),
             );
         }
     }
 
-    let sort = res.sort.as_ref();
-    let default = sort
-        .and_then(|s| s.default.as_deref())
-        .map(|d| d.strip_prefix('-').unwrap_or(d));
-    let allowed = sort.map(|s| s.allowed.as_slice()).unwrap_or_default();
     for (i, s) in allowed.iter().enumerate() {
         if !leads(s) {
             cx.warn_key(
@@ -51,34 +76,16 @@ pub fn check(cx: &mut Ctx, key: &str, res: &Resource) {
         );
     }
 
-    // An equality filter with the default sort is served by an index [filter, sort]; a
-    // range filter is not (the range breaks the order), so only equality types count.
-    if let Some(d) = default {
-        for (i, f) in res.filters.iter().enumerate() {
-            let Some(field) = res.fields.get(f) else { continue };
-            let one_row = Some(f.as_str()) == pk || field.unique;
-            if f == d || one_row || is_ranged(field.ty) || starts_with(&[f, d]) {
-                continue;
-            }
-            cx.warn_key(
-                key_path!["resources", key, "filters", i],
-                format!(
-                    "filter `{f}` with the default sort `{d}` has no index [{f}, {d}]: each page \
-                     reads every matching row and sorts them; add index [{f}, {d}]"
-                ),
-            );
-        }
-    }
-
     for (i, index) in res.indexes.iter().enumerate() {
         let cols = index.columns();
         let at = key_path!["resources", key, "indexes", i];
         if index.unique() {
             continue;
         }
-        let longer = res.indexes.iter().find(|o| {
-            o.columns().len() > cols.len() && o.columns().starts_with(cols)
-        });
+        let longer = res
+            .indexes
+            .iter()
+            .find(|o| o.columns().len() > cols.len() && o.columns().starts_with(cols));
         if let Some(longer) = longer {
             cx.warn_key(
                 at,
@@ -90,9 +97,15 @@ pub fn check(cx: &mut Ctx, key: &str, res: &Resource) {
             );
         } else if let [col] = cols {
             if Some(col.as_str()) == pk {
-                cx.warn_key(at, format!("index [{col}] repeats the primary key's index; remove it"));
+                cx.warn_key(
+                    at,
+                    format!("index [{col}] repeats the primary key's index; remove it"),
+                );
             } else if res.fields.get(col).is_some_and(|f| f.unique) {
-                cx.warn_key(at, format!("index [{col}] repeats the index of `unique: true`; remove it"));
+                cx.warn_key(
+                    at,
+                    format!("index [{col}] repeats the index of `unique: true`; remove it"),
+                );
             }
         }
     }

@@ -78,9 +78,9 @@ impl<'a> Ctx<'a> {
         self.push(Severity::Warning, pos, message.into());
     }
 
-    /// The line of the value at `path`.
-    pub fn line_of(&self, path: &[String]) -> usize {
-        self.tree.value_pos(path).line
+    /// The position of the value at `path`.
+    pub fn pos_of(&self, path: &[String]) -> Pos {
+        self.tree.value_pos(path)
     }
 
     /// Whether `path` (or a parent of it) was malformed and removed by the shape walk.

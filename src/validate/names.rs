@@ -12,13 +12,15 @@ use super::{Ctx, key_path};
 pub const RUST_KEYWORDS: &[&str] = &[
     "as", "async", "await", "break", "const", "continue", "crate", "dyn", "else", "enum", "extern",
     "false", "fn", "for", "gen", "if", "impl", "in", "let", "loop", "match", "mod", "move", "mut",
-    "pub", "ref", "return", "self", "static", "struct", "super", "trait", "true", "type",
-    "unsafe", "use", "where", "while", "abstract", "become", "box", "do", "final", "macro",
-    "override", "priv", "try", "typeof", "unsized", "virtual", "yield",
+    "pub", "ref", "return", "self", "static", "struct", "super", "trait", "true", "type", "unsafe",
+    "use", "where", "while", "abstract", "become", "box", "do", "final", "macro", "override",
+    "priv", "try", "typeof", "unsized", "virtual", "yield",
 ];
 
 /// Query parameters every list route reads; a filter may not take one of these names.
-pub const RESERVED_PARAMS: &[&str] = &["limit", "offset", "cursor", "fields", "include", "sort", "format"];
+pub const RESERVED_PARAMS: &[&str] = &[
+    "limit", "offset", "cursor", "fields", "include", "sort", "format",
+];
 
 /// Postgres truncates longer identifiers (NAMEDATALEN - 1).
 const MAX_IDENT: usize = 63;
@@ -93,7 +95,10 @@ pub fn check_spec_level(cx: &mut Ctx) {
         if ["std", "core", "alloc", "proc_macro", "test"].contains(&spec.name.as_str()) {
             cx.error_value(
                 key_path!["name"],
-                format!("spec name `{}` is the name of a Rust standard crate; choose another", spec.name),
+                format!(
+                    "spec name `{}` is the name of a Rust standard crate; choose another",
+                    spec.name
+                ),
             );
         }
     }
@@ -105,17 +110,29 @@ pub fn check_spec_level(cx: &mut Ctx) {
     }
     let pool = &spec.database.pool;
     if pool.max == 0 {
-        cx.error_value(key_path!["database", "pool", "max"], "`pool.max` must be at least 1");
+        cx.error_value(
+            key_path!["database", "pool", "max"],
+            "`pool.max` must be at least 1",
+        );
     }
     if pool.min > pool.max {
         cx.error_value(
             key_path!["database", "pool", "min"],
-            format!("`pool.min` ({}) is greater than `pool.max` ({})", pool.min, pool.max),
+            format!(
+                "`pool.min` ({}) is greater than `pool.max` ({})",
+                pool.min, pool.max
+            ),
         );
     }
-    super::resource::check_pagination(cx, key_path!["defaults", "pagination"], &spec.defaults.pagination);
+    super::resource::check_pagination(
+        cx,
+        key_path!["defaults", "pagination"],
+        &spec.defaults.pagination,
+    );
     if let Some(redis) = &spec.cache.redis {
-        let ok = redis.url_env.starts_with(|c: char| c.is_ascii_uppercase() || c == '_')
+        let ok = redis
+            .url_env
+            .starts_with(|c: char| c.is_ascii_uppercase() || c == '_')
             && redis
                 .url_env
                 .bytes()
@@ -133,14 +150,23 @@ pub fn check_spec_level(cx: &mut Ctx) {
     let server = &spec.server;
     for (i, c) in server.compression.iter().enumerate() {
         if server.compression[..i].contains(c) {
-            cx.error_value(key_path!["server", "compression", i], "compression listed twice");
+            cx.error_value(
+                key_path!["server", "compression", i],
+                "compression listed twice",
+            );
         }
     }
     if server.body_limit.0 == 0 {
-        cx.error_value(key_path!["server", "body_limit"], "`body_limit` must be more than 0 bytes");
+        cx.error_value(
+            key_path!["server", "body_limit"],
+            "`body_limit` must be more than 0 bytes",
+        );
     }
     if server.request_timeout.0.is_zero() {
-        cx.error_value(key_path!["server", "request_timeout"], "`request_timeout` must be more than 0");
+        cx.error_value(
+            key_path!["server", "request_timeout"],
+            "`request_timeout` must be more than 0",
+        );
     }
     check_routes(cx);
 }
@@ -156,7 +182,10 @@ fn check_routes(cx: &mut Ctx) {
     ] {
         let at = key_path!["monitoring", key];
         if !path.starts_with('/') || path.len() < 2 || path.contains(char::is_whitespace) {
-            cx.error_value(at, format!("{what} must be a URL path such as `/metrics`, not `{path}`"));
+            cx.error_value(
+                at,
+                format!("{what} must be a URL path such as `/metrics`, not `{path}`"),
+            );
             continue;
         }
         let first = path[1..].split('/').next().unwrap_or_default().to_string();
@@ -168,22 +197,25 @@ fn check_routes(cx: &mut Ctx) {
     }
     for key in spec.resources.keys() {
         if let Some((_, other)) = taken.iter().find(|(t, _)| t == key) {
-            let message = format!("resource `{key}` is served at `/{key}`, which collides with {other}; rename it");
+            let message = format!(
+                "resource `{key}` is served at `/{key}`, which collides with {other}; rename it"
+            );
             cx.error_key(key_path!["resources", key], message);
         }
     }
 }
 
 /// Names that would become the same identifier in generated code (`item_1` and `item1`
-/// are both `Item1`): resources, and each resource's fields, aggregates and rankings.
+/// are both `Item1`): resources, and each resource's fields and aggregates (both are
+/// members of the JSON object and of `?fields=`).
 pub fn check_collisions(cx: &mut Ctx) {
     let spec = cx.spec;
-    let resources: Vec<(String, Vec<String>)> = spec
+    let resources: Vec<Named> = spec
         .resources
         .keys()
-        .map(|k| (k.clone(), key_path!["resources", k].to_vec()))
+        .map(|k| ("resource", k.clone(), key_path!["resources", k].to_vec()))
         .collect();
-    report_collisions(cx, "resource", &resources);
+    report_collisions(cx, &resources);
     let mut tables: HashMap<String, &str> = HashMap::new();
     for (key, res) in &spec.resources {
         let table = res.table.as_deref().unwrap_or(key);
@@ -198,36 +230,49 @@ pub fn check_collisions(cx: &mut Ctx) {
                 format!("resources `{other}` and `{key}` both use table `{table}`"),
             );
         }
-        let mut names: Vec<(String, Vec<String>)> = res
+        let mut names: Vec<Named> = res
             .fields
             .keys()
-            .map(|f| (f.clone(), key_path!["resources", key, "fields", f].to_vec()))
+            .map(|f| {
+                (
+                    "field",
+                    f.clone(),
+                    key_path!["resources", key, "fields", f].to_vec(),
+                )
+            })
             .collect();
-        names.extend(
-            res.aggregates
-                .keys()
-                .map(|a| (a.clone(), key_path!["resources", key, "aggregates", a].to_vec())),
-        );
-        report_collisions(cx, "name", &names);
+        names.extend(res.aggregates.keys().map(|a| {
+            (
+                "aggregate",
+                a.clone(),
+                key_path!["resources", key, "aggregates", a].to_vec(),
+            )
+        }));
+        report_collisions(cx, &names);
     }
 }
 
-fn report_collisions(cx: &mut Ctx, kind: &str, names: &[(String, Vec<String>)]) {
-    let mut seen: HashMap<String, &str> = HashMap::new();
-    for (name, at) in names {
+/// What a name names, the name, and where it is written.
+type Named = (&'static str, String, Vec<String>);
+
+fn report_collisions(cx: &mut Ctx, names: &[Named]) {
+    let mut seen: HashMap<String, (&str, &str)> = HashMap::new();
+    for (kind, name, at) in names {
         let camel = name.to_upper_camel_case();
-        if let Some(first) = seen.get(&camel) {
-            if first != name {
-                let message = format!(
-                    "{kind} `{name}` and `{first}` both become `{camel}` in generated code; rename one"
-                );
-                cx.error_key(at, message);
-            } else {
-                let message = format!("{kind} `{name}` is declared twice (a field and an aggregate?)");
+        match seen.get(&camel) {
+            Some((first_kind, first)) if first == name => {
+                let message = format!("{kind} `{name}` has the name of a {first_kind}; rename it");
                 cx.error_key(at, message);
             }
-        } else {
-            seen.insert(camel, name);
+            Some((first_kind, first)) => {
+                let message = format!(
+                    "{kind} `{name}` and {first_kind} `{first}` both become `{camel}` in generated code; rename one"
+                );
+                cx.error_key(at, message);
+            }
+            None => {
+                seen.insert(camel, (kind, name));
+            }
         }
     }
 }

@@ -14,9 +14,21 @@ pub fn check(cx: &mut Ctx, key: &str, res: &Resource) {
     }
     for (name, ranking) in &res.rankings {
         let at = |k: &str| key_path!["resources", key, "rankings", name, k].to_vec();
-        check_ident(cx, key_path!["resources", key, "rankings", name], "ranking", name);
+        check_ident(
+            cx,
+            key_path!["resources", key, "rankings", name],
+            "ranking",
+            name,
+        );
         let partition = &ranking.partition;
-        if let Some(f) = field_of(cx, key, res, &at("partition"), partition, "ranking partition") {
+        if let Some(f) = field_of(
+            cx,
+            key,
+            res,
+            &at("partition"),
+            partition,
+            "ranking partition",
+        ) {
             if f.hidden || f.ty == crate::spec::FieldType::Json {
                 cx.error_value(
                     &at("partition"),
@@ -51,7 +63,10 @@ fn field_of<'r>(
     let f = res.fields.get(name);
     if f.is_none() && !cx.field_known(key, name) {
         let h = hint(name, res.fields.keys().map(String::as_str));
-        cx.error_value(at, format!("{what} names `{name}`, which is not a field of `{key}`{h}"));
+        cx.error_value(
+            at,
+            format!("{what} names `{name}`, which is not a field of `{key}`{h}"),
+        );
     }
     f
 }
@@ -110,14 +125,21 @@ fn check_aggregate(cx: &mut Ctx, key: &str, name: &str, agg: &crate::spec::Aggre
     };
     match (func, field) {
         (AggregateFn::Count, Some(_)) => {
-            cx.error_value(at, format!("`count` takes a child resource, not a field: `count: {child}`"));
+            cx.error_value(
+                at,
+                format!("`count` takes a child resource, not a field: `count: {child}`"),
+            );
             return;
         }
         (AggregateFn::Count, None) => {}
         (_, None) => {
             cx.error_value(
                 at,
-                format!("`{}` needs `child.field`, e.g. `{}: {child}.rating`", func.sql(), func.sql()),
+                format!(
+                    "`{}` needs `child.field`, e.g. `{}: {child}.rating`",
+                    func.sql(),
+                    func.sql()
+                ),
             );
             return;
         }
@@ -127,7 +149,10 @@ fn check_aggregate(cx: &mut Ctx, key: &str, name: &str, agg: &crate::spec::Aggre
     let Some(child_res) = spec.resources.get(child) else {
         if !cx.resource_known(child) {
             let h = hint(child, spec.resources.keys().map(String::as_str));
-            cx.error_value(at, format!("aggregate names `{child}`, which is not a resource{h}"));
+            cx.error_value(
+                at,
+                format!("aggregate names `{child}`, which is not a resource{h}"),
+            );
         }
         return;
     };
@@ -161,16 +186,26 @@ fn check_aggregate(cx: &mut Ctx, key: &str, name: &str, agg: &crate::spec::Aggre
     let Some(f) = child_res.fields.get(field) else {
         if !cx.field_known(child, field) {
             let h = hint(field, child_res.fields.keys().map(String::as_str));
-            cx.error_value(at, format!("aggregate names `{child}.{field}`, which is not a field of `{child}`{h}"));
+            cx.error_value(
+                at,
+                format!("aggregate names `{child}.{field}`, which is not a field of `{child}`{h}"),
+            );
         }
         return;
     };
     if f.hidden {
-        cx.error_value(at, format!("`{child}.{field}` is hidden; hidden fields cannot be aggregated"));
+        cx.error_value(
+            at,
+            format!("`{child}.{field}` is hidden; hidden fields cannot be aggregated"),
+        );
     } else if matches!(func, AggregateFn::Avg | AggregateFn::Sum) && !is_numeric(f.ty) {
         cx.error_value(
             at,
-            format!("`{}` needs a numeric field; `{child}.{field}` is {}", func.sql(), kinds::name(f.ty)),
+            format!(
+                "`{}` needs a numeric field; `{child}.{field}` is {}",
+                func.sql(),
+                kinds::name(f.ty)
+            ),
         );
     } else if !is_ranged(f.ty) {
         cx.error_value(

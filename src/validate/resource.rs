@@ -16,7 +16,12 @@ pub fn check(cx: &mut Ctx, key: &str, res: &Resource) {
         check_ident(cx, key_path!["resources", key, "table"], "table", table);
     }
     if let Some(old) = &res.renamed_from {
-        check_ident(cx, key_path!["resources", key, "renamed_from"], "old table", old);
+        check_ident(
+            cx,
+            key_path!["resources", key, "renamed_from"],
+            "old table",
+            old,
+        );
         let spec = cx.spec;
         if let Some((other, _)) = spec
             .resources
@@ -55,14 +60,24 @@ pub fn check(cx: &mut Ctx, key: &str, res: &Resource) {
 
 fn check_field(cx: &mut Ctx, key: &str, res: &Resource, name: &str, f: &Field) {
     let at = |k: &str| key_path!["resources", key, "fields", name, k].to_vec();
-    check_ident(cx, key_path!["resources", key, "fields", name], "field", name);
+    check_ident(
+        cx,
+        key_path!["resources", key, "fields", name],
+        "field",
+        name,
+    );
     let tn = kinds::name(f.ty);
-    let misplaced = |option: &str, fits: &str| format!("`{option}` applies to {fits} fields, not {tn}");
+    let misplaced =
+        |option: &str, fits: &str| format!("`{option}` applies to {fits} fields, not {tn}");
     if f.max_length.is_some() && f.ty != FieldType::String {
         cx.error_key(&at("max_length"), misplaced("max_length", "string"));
     }
     for option in ["precision", "scale"] {
-        let set = if option == "precision" { f.precision.is_some() } else { f.scale.is_some() };
+        let set = if option == "precision" {
+            f.precision.is_some()
+        } else {
+            f.scale.is_some()
+        };
         if set && f.ty != FieldType::Decimal {
             cx.error_key(&at(option), misplaced(option, "decimal"));
         }
@@ -92,13 +107,19 @@ fn check_field(cx: &mut Ctx, key: &str, res: &Resource, name: &str, f: &Field) {
     if let Some((lo, hi)) = kinds::int_bounds(f.ty) {
         for (option, v) in [("min", f.min), ("max", f.max)] {
             if let Some(v) = v.filter(|v| v.fract() != 0.0 || *v < lo || *v > hi) {
-                cx.error_value(&at(option), format!("`{option}: {v}` is not a whole number within the range of {tn}"));
+                cx.error_value(
+                    &at(option),
+                    format!("`{option}: {v}` is not a whole number within the range of {tn}"),
+                );
             }
         }
     }
     if let (Some(min), Some(max)) = (f.min, f.max) {
         if min > max {
-            cx.error_value(&at("min"), format!("`min` ({min}) is greater than `max` ({max})"));
+            cx.error_value(
+                &at("min"),
+                format!("`min` ({min}) is greater than `max` ({max})"),
+            );
         }
     }
     match f.max_length {
@@ -149,12 +170,11 @@ fn check_field(cx: &mut Ctx, key: &str, res: &Resource, name: &str, f: &Field) {
         }
     }
     if let Some(value) = &f.default {
-        let target_key = f
-            .to
-            .as_ref()
-            .and_then(|t| cx.spec.resources.get(t))
-            .and_then(super::primary_key)
-            .map(|(_, k)| k);
+        let target_key =
+            f.to.as_ref()
+                .and_then(|t| cx.spec.resources.get(t))
+                .and_then(super::primary_key)
+                .map(|(_, k)| k);
         if let Some(problem) = kinds::default_problem(f, value, target_key) {
             cx.error_value(&at("default"), problem);
         }
@@ -176,15 +196,25 @@ fn check_enum_values(cx: &mut Ctx, key: &str, name: &str, f: &Field) {
     let values_path = key_path!["resources", key, "fields", name, "values"];
     if values.is_empty() {
         if !cx.dropped(values_path) {
-            let at = if f.values.is_some() { values_path } else { key_path!["resources", key, "fields", name] };
-            cx.error_key(at, "an enum field needs at least one value: `values: [a, b]`");
+            let at = if f.values.is_some() {
+                values_path
+            } else {
+                key_path!["resources", key, "fields", name]
+            };
+            cx.error_key(
+                at,
+                "an enum field needs at least one value: `values: [a, b]`",
+            );
         }
         return;
     }
     for (i, v) in values.iter().enumerate() {
         let at = key_path!["resources", key, "fields", name, "values", i];
         if !super::names::is_snake_ident(v) {
-            cx.error_value(at, format!("enum value `{v}` must be snake_case (`[a-z][a-z0-9_]*`)"));
+            cx.error_value(
+                at,
+                format!("enum value `{v}` must be snake_case (`[a-z][a-z0-9_]*`)"),
+            );
         } else if values[..i].contains(v) {
             cx.error_value(at, format!("enum value `{v}` is listed twice"));
         } else if let Some(other) = values[..i]
@@ -196,7 +226,10 @@ fn check_enum_values(cx: &mut Ctx, key: &str, name: &str, f: &Field) {
                 format!("enum values `{other}` and `{v}` become the same Rust variant; rename one"),
             );
         } else if v == "self" {
-            cx.error_value(at, "enum value `self` would become the Rust keyword `Self`; rename it");
+            cx.error_value(
+                at,
+                "enum value `self` would become the Rust keyword `Self`; rename it",
+            );
         }
     }
 }
@@ -255,13 +288,23 @@ fn check_primary_key(cx: &mut Ctx, key: &str, res: &Resource) {
 }
 
 /// Report a name that is not a field of the resource; `true` when it is one.
-fn known_field(cx: &mut Ctx, res_key: &str, res: &Resource, at: &[String], name: &str, what: &str) -> bool {
+fn known_field(
+    cx: &mut Ctx,
+    res_key: &str,
+    res: &Resource,
+    at: &[String],
+    name: &str,
+    what: &str,
+) -> bool {
     if res.fields.contains_key(name) {
         return true;
     }
     if !cx.field_known(res_key, name) {
         let h = hint(name, res.fields.keys().map(String::as_str));
-        cx.error_value(at, format!("{what} names `{name}`, which is not a field of `{res_key}`{h}"));
+        cx.error_value(
+            at,
+            format!("{what} names `{name}`, which is not a field of `{res_key}`{h}"),
+        );
     }
     false
 }
@@ -285,10 +328,13 @@ fn check_indexes(cx: &mut Ctx, key: &str, res: &Resource) {
             }
         }
         if let Some(j) = res.indexes[..i].iter().position(|o| o.columns() == cols) {
-            let line = cx.line_of(key_path!["resources", key, "indexes", j]);
+            let first = cx.pos_of(key_path!["resources", key, "indexes", j]);
             cx.error_value(
                 key_path!["resources", key, "indexes", i],
-                format!("duplicate index [{}] (also at line {line})", cols.join(", ")),
+                format!(
+                    "duplicate index [{}] (the same columns as the index at {first})",
+                    cols.join(", ")
+                ),
             );
         }
         if let Some(name) = index.name() {
@@ -302,7 +348,10 @@ fn check_indexes(cx: &mut Ctx, key: &str, res: &Resource) {
                 .take_while(|(k, n, _)| !(k.as_str() == key && *n == i))
                 .any(|(_, _, ix)| ix.name() == Some(name));
             if clash {
-                cx.error_value(at, format!("index name `{name}` is used twice (index names are per database)"));
+                cx.error_value(
+                    at,
+                    format!("index name `{name}` is used twice (index names are per database)"),
+                );
             }
         }
     }
@@ -331,9 +380,15 @@ fn check_filters(cx: &mut Ctx, key: &str, res: &Resource) {
         }
         let f = &res.fields[name];
         if f.hidden {
-            cx.error_value(at, format!("filter `{name}` is a hidden field; hidden fields cannot be filtered on"));
+            cx.error_value(
+                at,
+                format!("filter `{name}` is a hidden field; hidden fields cannot be filtered on"),
+            );
         } else if f.ty == FieldType::Json {
-            cx.error_value(at, format!("filter `{name}` is a json field; json fields cannot be filtered on"));
+            cx.error_value(
+                at,
+                format!("filter `{name}` is a json field; json fields cannot be filtered on"),
+            );
         }
         if kinds::is_ranged(f.ty) {
             for suffix in ["min", "max"] {
@@ -379,9 +434,15 @@ fn check_sort(cx: &mut Ctx, key: &str, res: &Resource) {
 
 fn sortable(cx: &mut Ctx, at: &[String], name: &str, f: &Field) {
     if f.hidden {
-        cx.error_value(at, format!("sort field `{name}` is hidden; hidden fields cannot be sorted on"));
+        cx.error_value(
+            at,
+            format!("sort field `{name}` is hidden; hidden fields cannot be sorted on"),
+        );
     } else if f.ty == FieldType::Json {
-        cx.error_value(at, format!("sort field `{name}` is a json field, which has no order"));
+        cx.error_value(
+            at,
+            format!("sort field `{name}` is a json field, which has no order"),
+        );
     }
 }
 
@@ -406,18 +467,31 @@ fn check_cache(cx: &mut Ctx, key: &str, res: &Resource) {
     let Some(cache) = &res.cache else { return };
     if let Some(m) = &cache.memory {
         if m.max_entries == 0 {
-            cx.error_value(key_path!["resources", key, "cache", "memory", "max_entries"], "`max_entries` must be at least 1");
+            cx.error_value(
+                key_path!["resources", key, "cache", "memory", "max_entries"],
+                "`max_entries` must be at least 1",
+            );
         }
         if m.ttl.0.is_zero() {
-            cx.error_value(key_path!["resources", key, "cache", "memory", "ttl"], "a cache `ttl` must be more than 0");
+            cx.error_value(
+                key_path!["resources", key, "cache", "memory", "ttl"],
+                "a cache `ttl` must be more than 0",
+            );
         }
     }
     if cache.redis.as_ref().is_some_and(|r| r.ttl.0.is_zero()) {
-        cx.error_value(key_path!["resources", key, "cache", "redis", "ttl"], "a cache `ttl` must be more than 0");
+        cx.error_value(
+            key_path!["resources", key, "cache", "redis", "ttl"],
+            "a cache `ttl` must be more than 0",
+        );
     }
-    let Some(field) = cache.http.as_ref().and_then(|h| h.immutable_when.as_ref()) else { return };
+    let Some(field) = cache.http.as_ref().and_then(|h| h.immutable_when.as_ref()) else {
+        return;
+    };
     let at = key_path!["resources", key, "cache", "http", "immutable_when"];
-    if known_field(cx, key, res, at, field, "`immutable_when`") && res.fields[field].ty != FieldType::Bool {
+    if known_field(cx, key, res, at, field, "`immutable_when`")
+        && res.fields[field].ty != FieldType::Bool
+    {
         cx.error_value(
             at,
             format!(
@@ -432,22 +506,33 @@ fn check_budgets(cx: &mut Ctx, key: &str, res: &Resource) {
     for (op, b) in res.budgets.iter() {
         let at = key_path!["resources", key, "budgets", op.as_str()];
         match (b.p95, b.p99) {
-            (None, None) => cx.error_key(at, format!("budget `{}` sets neither `p95` nor `p99`", op.as_str())),
+            (None, None) => cx.error_key(
+                at,
+                format!("budget `{}` sets neither `p95` nor `p99`", op.as_str()),
+            ),
             (Some(p95), Some(p99)) if p95 > p99 => cx.error_value(
                 key_path!["resources", key, "budgets", op.as_str(), "p95"],
-                format!("`p95` ({p95}) is above `p99` ({p99}); a 95th percentile cannot exceed the 99th"),
+                format!(
+                    "`p95` ({p95}) is above `p99` ({p99}); a 95th percentile cannot exceed the 99th"
+                ),
             ),
             _ => {}
         }
         for (q, d) in [("p95", b.p95), ("p99", b.p99)] {
             if d.is_some_and(|d| d.0.is_zero()) {
-                cx.error_value(key_path!["resources", key, "budgets", op.as_str(), q], format!("`{q}` must be more than 0"));
+                cx.error_value(
+                    key_path!["resources", key, "budgets", op.as_str(), q],
+                    format!("`{q}` must be more than 0"),
+                );
             }
         }
         if !res.operations.as_ref().is_none_or(|ops| ops.contains(&op)) {
             cx.error_key(
                 at,
-                format!("budget for `{}`, an operation `operations` leaves out", op.as_str()),
+                format!(
+                    "budget for `{}`, an operation `operations` leaves out",
+                    op.as_str()
+                ),
             );
         }
     }

@@ -30,8 +30,9 @@ pub enum Shape {
     Any,
     /// A mapping with known keys; the str names it for messages ("a field").
     Map(&'static str, &'static [Key]),
-    /// A mapping from user-chosen names to values of one shape.
-    MapOf(&'static Shape),
+    /// A mapping from user-chosen names to values of one shape; the str says what the
+    /// names are ("field").
+    MapOf(&'static str, &'static Shape),
     SeqOf(&'static Shape),
     /// A list (`[a, b]`) or a mapping, with a hint for anything else.
     SeqOrMap(&'static Shape, &'static Shape, &'static str),
@@ -106,7 +107,10 @@ static POOL: Shape = Shape::Map(
 static DATABASE: Shape = Shape::Map(
     "`database`",
     &[
-        opt("engine", &Shape::Choice("database engine", &["postgres", "sqlite"])),
+        opt(
+            "engine",
+            &Shape::Choice("database engine", &["postgres", "sqlite"]),
+        ),
         opt("pool", &POOL),
         opt("slow_query", &DURATION),
         opt("statement_timeout", &DURATION),
@@ -130,7 +134,10 @@ static SERVER: Shape = Shape::Map(
         opt("port", &U16),
         opt(
             "compression",
-            &Shape::SeqOf(&Shape::Choice("compression", &["br", "gzip", "zstd", "deflate"])),
+            &Shape::SeqOf(&Shape::Choice(
+                "compression",
+                &["br", "gzip", "zstd", "deflate"],
+            )),
         ),
         opt("compression_min_size", &Shape::Size),
         opt("body_limit", &Shape::Size),
@@ -175,7 +182,10 @@ static FIELD: Shape = Shape::Map(
         opt("to", &STR),
         opt(
             "on_delete",
-            &Shape::Choice("on_delete", &["cascade", "restrict", "set_null", "no_action"]),
+            &Shape::Choice(
+                "on_delete",
+                &["cascade", "restrict", "set_null", "no_action"],
+            ),
         ),
     ],
 );
@@ -184,7 +194,11 @@ static INDEX: Shape = Shape::SeqOrMap(
     &STRS,
     &Shape::Map(
         "an index",
-        &[req("columns", &STRS), opt("unique", &BOOL), opt("name", &STR)],
+        &[
+            req("columns", &STRS),
+            opt("unique", &BOOL),
+            opt("name", &STR),
+        ],
     ),
     "an index is a list of columns (`- [category, created_at]`) or \
      `{ columns: [...], unique: true, name: ... }`",
@@ -249,7 +263,11 @@ static AGGREGATE: Shape = Shape::Map(
 
 static RANKING: Shape = Shape::Map(
     "a ranking",
-    &[req("partition", &STR), req("order", &STR), opt("limit", &U32)],
+    &[
+        req("partition", &STR),
+        req("order", &STR),
+        opt("limit", &U32),
+    ],
 );
 
 static RESOURCE: Shape = Shape::Map(
@@ -257,16 +275,19 @@ static RESOURCE: Shape = Shape::Map(
     &[
         opt("table", &STR),
         opt("renamed_from", &STR),
-        req("fields", &Shape::MapOf(&FIELD)),
+        req("fields", &Shape::MapOf("field", &FIELD)),
         opt("indexes", &Shape::SeqOf(&INDEX)),
         opt("filters", &STRS),
         opt("sort", &SORT),
         opt("pagination", &PAGINATION),
         opt("cache", &RESOURCE_CACHE),
         opt("budgets", &BUDGETS),
-        opt("aggregates", &Shape::MapOf(&AGGREGATE)),
-        opt("rankings", &Shape::MapOf(&RANKING)),
-        opt("operations", &Shape::SeqOf(&Shape::Choice("operation", OPERATIONS))),
+        opt("aggregates", &Shape::MapOf("aggregate", &AGGREGATE)),
+        opt("rankings", &Shape::MapOf("ranking", &RANKING)),
+        opt(
+            "operations",
+            &Shape::SeqOf(&Shape::Choice("operation", OPERATIONS)),
+        ),
     ],
 );
 
@@ -281,7 +302,7 @@ pub static SPEC: Shape = Shape::Map(
         opt("server", &SERVER),
         opt("monitoring", &MONITORING),
         opt("defaults", &DEFAULTS),
-        opt("resources", &Shape::MapOf(&RESOURCE)),
+        opt("resources", &Shape::MapOf("resource", &RESOURCE)),
     ],
 );
 
@@ -329,13 +350,32 @@ impl Walker {
         let null = matches!(&node.kind, Kind::Scalar(s) if s.resolve() == Resolved::Null);
         match shape {
             Shape::Map(what, keys) if null => self.map(&[], what, keys, at),
-            Shape::MapOf(_) if null => Some(Value::Mapping(Mapping::new())),
+            Shape::MapOf(..) if null => Some(Value::Mapping(Mapping::new())),
             Shape::SeqOf(_) if null => Some(Value::Sequence(Vec::new())),
             Shape::Map(what, keys) => match &node.kind {
                 Kind::Map(entries) => self.map(entries, what, keys, at),
-                _ => self.wrong(node, &format!("{what} (a mapping of keys)")),
+                _ => {
+                    // `email: string` for `email: { type: string }`.
+                    let hint = match &node.kind {
+                        Kind::Scalar(s) => keys
+                            .iter()
+                            .filter(|k| k.required)
+                            .find(|k| matches!(k.shape, Shape::Choice(_, words) if words.contains(&s.text.as_str())))
+                            .map(|k| format!("; did you mean `{{ {}: {} }}`?", k.name, s.text))
+                            .unwrap_or_default(),
+                        _ => String::new(),
+                    };
+                    self.error(
+                        node.pos,
+                        format!(
+                            "expected {what} (a mapping of keys), found {}{hint}",
+                            node.describe()
+                        ),
+                    );
+                    None
+                }
             },
-            Shape::MapOf(elem) => match &node.kind {
+            Shape::MapOf(names, elem) => match &node.kind {
                 Kind::Map(entries) => {
                     let mut out = Mapping::new();
                     for e in entries {
@@ -350,7 +390,10 @@ impl Walker {
                     }
                     Some(Value::Mapping(out))
                 }
-                _ => self.wrong(node, "a mapping of names"),
+                _ => self.wrong(
+                    node,
+                    &format!("a mapping of {names} names to their definitions"),
+                ),
             },
             Shape::SeqOf(elem) => match &node.kind {
                 Kind::Seq(items) => {
@@ -363,7 +406,9 @@ impl Walker {
                     }
                     // One bad item drops the whole list, so list indexes keep pointing at
                     // the same items in the tree and in the typed spec.
-                    out.into_iter().collect::<Option<Vec<_>>>().map(Value::Sequence)
+                    out.into_iter()
+                        .collect::<Option<Vec<_>>>()
+                        .map(Value::Sequence)
                 }
                 Kind::Scalar(_) => self.wrong(node, "a list (`[a, b]`)"),
                 Kind::Map(_) => self.wrong(node, "a list (`[a, b]`)"),
@@ -371,8 +416,15 @@ impl Walker {
             Shape::SeqOrMap(seq, map, hint) => match &node.kind {
                 Kind::Seq(_) => self.check(node, seq, at),
                 Kind::Map(_) => self.check(node, map, at),
-                Kind::Scalar(_) => {
-                    self.error(node.pos, format!("{hint}; found {}", node.describe()));
+                Kind::Scalar(s) => {
+                    self.error(
+                        node.pos,
+                        format!(
+                            "{hint}; found {}, did you mean `[{}]`?",
+                            node.describe(),
+                            s.text
+                        ),
+                    );
                     None
                 }
             },
@@ -381,14 +433,24 @@ impl Walker {
         }
     }
 
-    fn map(&mut self, entries: &[crate::spec::yaml::Entry], what: &str, keys: &[Key], at: Pos) -> Option<Value> {
+    fn map(
+        &mut self,
+        entries: &[crate::spec::yaml::Entry],
+        what: &str,
+        keys: &[Key],
+        at: Pos,
+    ) -> Option<Value> {
         let mut out = Mapping::new();
         let mut usable = true;
+        let mut suggested = Vec::new();
         for e in entries {
             let Some(key) = keys.iter().find(|k| k.name == e.key) else {
                 let names: Vec<&str> = keys.iter().map(|k| k.name).collect();
                 let message = match did_you_mean(&e.key, names.iter().copied()) {
-                    Some(s) => format!("unknown key `{}` in {what}; did you mean `{s}`?", e.key),
+                    Some(s) => {
+                        suggested.push(s);
+                        format!("unknown key `{}` in {what}; did you mean `{s}`?", e.key)
+                    }
                     None => format!(
                         "unknown key `{}` in {what}; expected one of: {}",
                         e.key,
@@ -412,7 +474,10 @@ impl Walker {
         }
         for key in keys.iter().filter(|k| k.required) {
             if !entries.iter().any(|e| e.key == key.name) {
-                self.error(at, format!("{what} needs `{}`", key.name));
+                // A misspelt key already said "did you mean" this one.
+                if !suggested.contains(&key.name) {
+                    self.error(at, format!("{what} needs `{}`", key.name));
+                }
                 usable = false;
             }
         }
@@ -434,7 +499,9 @@ impl Walker {
                 Shape::UInt(_) | Shape::Number => "a number",
                 Shape::Duration => "a duration such as `250ms`",
                 Shape::Size => "a size such as `1MiB`",
-                Shape::Choice(what, _) => what,
+                Shape::Choice(what, words) => {
+                    &format!("a single {what} (one of: {})", words.join(", "))
+                }
                 _ => "a single value",
             };
             return self.wrong(node, expected);
@@ -467,7 +534,10 @@ impl Walker {
             Shape::Number => match resolved {
                 Resolved::Int(n) => Ok(int_value(n)),
                 Resolved::Float(f) if f.is_finite() => Ok(Value::Number(f.into())),
-                _ => Err(fail(format!("expected a number, found {}", node.describe()))),
+                _ => Err(fail(format!(
+                    "expected a number, found {}",
+                    node.describe()
+                ))),
             },
             Shape::Duration => match resolved {
                 Resolved::Null => Err(fail(
