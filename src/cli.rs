@@ -7,9 +7,74 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::commands;
 
+/// Shown under `apiforge --help`.
+const MAIN_HELP: &str = "\
+Getting started:
+  apiforge validate examples/shop.yaml          check a spec; every problem as FILE:LINE:COL
+  apiforge new shop --spec examples/shop.yaml   scaffold an API project in ./shop
+  cd shop && cargo run                          serve it (DATABASE_URL, optional REDIS_URL)
+  apiforge generate                             after editing shop/apiforge.yaml: regenerate
+
+The spec format is documented in docs/spec.md. `apiforge help <command>` explains each command.
+Exit status: 0 ok, 1 a check failed (generate --check, budget), 2 bad input (spec errors).";
+
+const VALIDATE_HELP: &str = "\
+Examples:
+  apiforge validate apiforge.yaml
+  apiforge validate examples/*.yaml
+  apiforge validate --deny-warnings apiforge.yaml     # in CI: warnings fail too
+
+Output (stderr), one line per problem, in file order:
+  shop.yaml:12:21: error: unknown field type `strng`; did you mean `string`? ...
+  shop.yaml:40:15: warning: filter `brand` has no index that starts with it, ...; add index [brand]
+
+Exit status: 0 when every file is valid (warnings allowed), 2 when any file has an error
+(or any warning, with --deny-warnings). Nothing is written.";
+
+const NEW_HELP: &str = "\
+Examples:
+  apiforge new shop --spec examples/shop.yaml
+  apiforge new api --spec blog.yaml --runtime-version 0.1
+
+The spec is validated first (as by `apiforge validate`); on errors nothing is written.";
+
+const GENERATE_HELP: &str = "\
+Examples:
+  apiforge generate                     # after editing apiforge.yaml
+  apiforge generate --check             # in CI: exit 1 when generated code is stale
+  apiforge generate --allow-destructive # the spec dropped a column or table";
+
+const PLAN_HELP: &str = "\
+Examples:
+  apiforge plan                   # ./apiforge.yaml against the project in this folder
+  apiforge plan new-spec.yaml";
+
+const BUDGET_HELP: &str = "\
+Examples:
+  apiforge budget --url http://127.0.0.1:8080
+  apiforge budget --url http://127.0.0.1:8080 --duration 30s --concurrency 32
+
+Budgets come from `budgets:` of each resource (p95/p99 per operation).";
+
+const EXPLAIN_HELP: &str = "\
+Examples:
+  apiforge explain --database-url postgres://postgres@127.0.0.1/shop
+  DATABASE_URL=postgres://postgres@127.0.0.1/shop apiforge explain --analyze";
+
 /// Generate fast axum + sqlx + Postgres HTTP APIs from a YAML resource spec.
+///
+/// apiforge reads a resource spec (fields, indexes, relations, cache tiers, latency
+/// budgets) and writes a complete Rust API project: migrations, batch loaders, in-process
+/// and Redis caches, HTTP caching, field selection, compression, streaming exports and
+/// monitoring. Regenerating after a spec change writes the next migration.
 #[derive(Debug, Parser)]
-#[command(name = "apiforge", version, about, long_about = None, arg_required_else_help = true)]
+#[command(
+    name = "apiforge",
+    version,
+    about,
+    arg_required_else_help = true,
+    after_help = MAIN_HELP
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -18,16 +83,35 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Scaffold a new API project from a spec.
+    ///
+    /// Creates DIR with the generated project (Cargo.toml, migrations, src/generated,
+    /// hooks, tests) and copies the spec to DIR/apiforge.yaml.
+    #[command(after_help = NEW_HELP)]
     New(NewArgs),
     /// Regenerate the project in the current folder after `apiforge.yaml` changed.
+    ///
+    /// Rewrites generated files, writes the next migration for the schema change, and
+    /// refuses to overwrite generated files edited by hand (see --force).
+    #[command(after_help = GENERATE_HELP)]
     Generate(GenerateArgs),
     /// Parse and check a spec; print every problem as FILE:LINE:COL.
+    ///
+    /// Reports every error at once: YAML syntax, unknown keys (with "did you mean"), values
+    /// of the wrong kind, unknown field types, names that do not resolve (refs, indexes,
+    /// filters, sort, rankings, aggregates), primary keys, defaults that do not fit their
+    /// type, identifiers that are not snake_case or are Rust keywords, and more (see
+    /// docs/spec.md). Warnings point at missing or redundant indexes and caches without a
+    /// budget.
+    #[command(after_help = VALIDATE_HELP)]
     Validate(ValidateArgs),
     /// Print what `generate` would change (files, migration SQL) without writing.
+    #[command(after_help = PLAN_HELP)]
     Plan(PlanArgs),
     /// Load each budgeted route of a running API and fail when p95/p99 exceed the budget.
+    #[command(after_help = BUDGET_HELP)]
     Budget(BudgetArgs),
     /// EXPLAIN every generated query shape and flag sequential scans / missing indexes.
+    #[command(after_help = EXPLAIN_HELP)]
     Explain(ExplainArgs),
 }
 
@@ -64,8 +148,8 @@ pub struct GenerateArgs {
 
 #[derive(Debug, Args)]
 pub struct ValidateArgs {
-    /// Spec files to check.
-    #[arg(required = true)]
+    /// Spec files to check (each is checked; problems of all are printed).
+    #[arg(required = true, value_name = "FILE")]
     pub files: Vec<PathBuf>,
     /// Treat warnings as errors (exit 2 when any warning is printed).
     #[arg(long)]

@@ -156,3 +156,15 @@ fn unreadable_file_is_reported() {
         "{stderr}"
     );
 }
+
+#[test]
+fn help_teaches_with_examples() {
+    for args in [&["--help"][..], &["help", "validate"], &["validate", "--help"]] {
+        let (code, stdout, stderr) = apiforge(args);
+        assert_eq!(code, 0, "{args:?}: {stderr}");
+        assert!(stdout.contains("apiforge validate examples/"), "{args:?}: {stdout}");
+    }
+    let (_, stdout, _) = apiforge(&["help", "validate"]);
+    assert!(stdout.contains("--deny-warnings"), "{stdout}");
+    assert!(stdout.contains("Exit status: 0"), "{stdout}");
+}
