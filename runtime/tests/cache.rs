@@ -644,3 +644,45 @@ async fn an_unreachable_redis_is_skipped_and_the_loader_serves() {
 async fn a_malformed_url_is_an_error() {
     assert!(Redis::connect("not a url", TIMEOUT).await.is_err());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redis_that_never_answers_does_not_stall_requests() {
+    // Accepts connections and never answers: the worst case, a hung server.
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = silent.local_addr().unwrap().port();
+    let held = tokio::spawn(async move {
+        let mut sockets = Vec::new();
+        while let Ok((socket, _)) = silent.accept().await {
+            sockets.push(socket);
+        }
+    });
+    let hung = Redis::connect(
+        &format!("redis://127.0.0.1:{port}"),
+        Duration::from_millis(100),
+    )
+    .await
+    .unwrap();
+    let cache = ResourceCache::new("products", both_tiers(Duration::from_secs(60)), Some(hung));
+    let loader = Counting::default();
+    // 200 concurrent requests for distinct keys: were each to wait for its own connection
+    // attempt in turn, this would take 200 × 100 ms.
+    let requests: Vec<_> = (0..200)
+        .map(|i| {
+            let (cache, loader) = (cache.clone(), loader.clone());
+            tokio::spawn(async move {
+                cache
+                    .get_or_load(&format!("row:{i}"), || loader.load())
+                    .await
+            })
+        })
+        .collect();
+    tokio::time::timeout(Duration::from_secs(5), async {
+        for request in requests {
+            assert!(request.await.unwrap().unwrap().is_some());
+        }
+    })
+    .await
+    .expect("requests are served from the loader while Redis hangs");
+    assert_eq!(loader.calls(), 200);
+    held.abort();
+}

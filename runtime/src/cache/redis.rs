@@ -245,21 +245,28 @@ impl Redis {
             self.inner.timeout,
             ConnectionManager::new_with_config(self.inner.client.clone(), config),
         );
+        // Waiters queue on the cell and retry a failed init one after another: after the
+        // first failure the breaker is open and they give up at once instead.
         let result = self
             .inner
             .conn
             .get_or_try_init(|| async {
+                if !self.available() {
+                    return Err(None);
+                }
                 match init.await {
                     Ok(Ok(conn)) => Ok(conn),
-                    Ok(Err(e)) => Err(e.to_string()),
-                    Err(_) => Err("connect timed out".to_owned()),
+                    Ok(Err(e)) => Err(Some(e.to_string())),
+                    Err(_) => Err(Some("connect timed out".to_owned())),
                 }
             })
             .await;
         match result {
             Ok(conn) => Some(conn.clone()),
             Err(e) => {
-                self.trip("connect", &e);
+                if let Some(e) = e {
+                    self.trip("connect", &e);
+                }
                 None
             }
         }
