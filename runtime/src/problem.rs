@@ -249,7 +249,7 @@ impl Problem {
     /// | error | status |
     /// |---|---|
     /// | `RowNotFound` | 404 |
-    /// | unique violation (23505), or a delete/update of a row still referenced (23503) | 409 |
+    /// | unique violation (23505), or deleting/re-keying a row still referenced (23503) | 409 |
     /// | foreign key (23503), check (23514), not-null (23502), value too long / out of range (22001, 22003) | 422 |
     /// | invalid input syntax (22P02) | 400 |
     /// | pool timed out or closed, I/O, TLS, connection errors (class 08), too many connections, statement timeout, shutdown | 503 |
@@ -307,29 +307,25 @@ fn from_database_error(
             let words = told.map_or_else(|| format!("{field} must be unique"), str::to_owned);
             with_field(Problem::conflict(words), columns, "must be unique")
         }
+        (ErrorKind::ForeignKeyViolation, _) if is_still_referenced(db.message(), pg) => {
+            let words = told.map_or_else(
+                || "the resource is still referenced by other rows".to_owned(),
+                str::to_owned,
+            );
+            Problem::conflict(words)
+        }
         (ErrorKind::ForeignKeyViolation, _) => {
-            match constraint.and_then(|c| constraint_columns(c, table, "_fkey")) {
-                // The violating row is in `table`: it references a row that does not exist.
-                Some(columns) => {
-                    let words = told.map_or_else(
-                        || format!("{columns} does not reference an existing row"),
-                        str::to_owned,
-                    );
-                    with_field(
-                        Problem::unprocessable(words),
-                        Some(columns),
-                        "does not reference an existing row",
-                    )
-                }
-                // `table` is the referenced side: the row is still referenced elsewhere.
-                None => {
-                    let words = told.map_or_else(
-                        || "the resource is still referenced by other rows".to_owned(),
-                        str::to_owned,
-                    );
-                    Problem::conflict(words)
-                }
-            }
+            let columns = constraint.and_then(|c| constraint_columns(c, table, "_fkey"));
+            let field = columns.unwrap_or("a reference");
+            let words = told.map_or_else(
+                || format!("{field} does not reference an existing row"),
+                str::to_owned,
+            );
+            with_field(
+                Problem::unprocessable(words),
+                columns,
+                "does not reference an existing row",
+            )
         }
         (ErrorKind::CheckViolation, _) => {
             let columns = constraint.and_then(|c| constraint_columns(c, table, "_check"));
@@ -375,6 +371,17 @@ fn from_database_error(
         }
         _ => internal_logged(err),
     }
+}
+
+/// Whether a foreign-key violation comes from deleting (or re-keying) a referenced row
+/// rather than from pointing at a missing one. Postgres reports both as 23503 on the
+/// referencing table; only its (English, the server default) text tells them apart, and
+/// an unrecognised text falls back to the 422 of a missing parent.
+fn is_still_referenced(message: &str, pg: Option<&PgDatabaseError>) -> bool {
+    message.starts_with("update or delete on table")
+        || pg
+            .and_then(PgDatabaseError::detail)
+            .is_some_and(|d| d.contains("is still referenced"))
 }
 
 fn with_field(problem: Problem, field: Option<&str>, message: &str) -> Problem {

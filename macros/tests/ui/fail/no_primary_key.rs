@@ -1,0 +1,10 @@
+use apiforge_runtime::prelude::*;
+
+#[derive(Resource)]
+#[resource(table = "users")]
+struct User {
+    id: i64,
+    name: String,
+}
+
+fn main() {}
