@@ -53,9 +53,9 @@ return r
 /// Keys live under `apiforge:{namespace}:{resource}:`, so apps sharing a Redis never collide;
 /// set the namespace (the app name) with [`Redis::with_namespace`] before building caches.
 ///
-/// While a Tokio runtime is running, the handle keeps a subscriber on the app's invalidation
-/// channel: writes on other instances drop the matching entries of this instance's memory
-/// tiers. After a reconnect (Redis restarted, messages possibly missed) every memory tier
+/// From the first cache built on it (inside a Tokio runtime), the handle keeps a subscriber
+/// on the app's invalidation channel: writes on other instances drop the matching entries of
+/// this instance's memory tiers. After a reconnect (Redis restarted, messages possibly missed) every memory tier
 /// registered on this handle is cleared and generations are re-synchronised.
 #[derive(Clone)]
 pub struct Redis {
@@ -110,14 +110,13 @@ impl Redis {
     /// `timeout` (50 ms is a good default). Fails only on a malformed URL; an unreachable
     /// server is tried again later. Uses the namespace `default`.
     ///
-    /// Called inside a Tokio runtime, it also starts the invalidation listener and makes
-    /// a first connection attempt (bounded by `timeout`).
+    /// Makes a first connection attempt (bounded by `timeout`); the invalidation listener
+    /// starts with the first [`ResourceCache`](super::ResourceCache) built on the handle.
     pub async fn connect(url: &str, timeout: Duration) -> Result<Self, RedisError> {
         let client = Client::open(url)?;
         let redis = Self::from_client(client, timeout, "default".to_owned());
         // A failure is logged and remembered by the breaker; requests will not wait on it.
         let _ = redis.connection().await;
-        redis.start_listener();
         Ok(redis)
     }
 
@@ -147,8 +146,8 @@ impl Redis {
         }
     }
 
-    /// The same server with another key namespace (usually the app name), returning a new
-    /// handle with its own listener. Call it before building caches on the handle.
+    /// The same server with another key namespace (usually the app name): a new handle
+    /// (sharing the connection). Call it before building caches on the handle.
     pub fn with_namespace(self, namespace: &str) -> Self {
         let redis = Self::from_client(
             self.inner.client.clone(),
@@ -158,7 +157,6 @@ impl Redis {
         if let Some(conn) = self.inner.conn.get() {
             let _ = redis.inner.conn.set(conn.clone());
         }
-        redis.start_listener();
         redis
     }
 
@@ -181,6 +179,7 @@ impl Redis {
     /// it is. Useful at start-up and in tests: messages published before the subscription
     /// are not seen.
     pub async fn wait_subscribed(&self, limit: Duration) -> bool {
+        self.ensure_listener();
         let mut rx = self.inner.subscribed.subscribe();
         tokio::time::timeout(limit, rx.wait_for(|s| *s))
             .await
@@ -331,6 +330,8 @@ impl Redis {
         let list = caches.entry(shared.resource.to_string()).or_default();
         list.retain(|w| w.strong_count() > 0);
         list.push(Arc::downgrade(shared));
+        drop(caches);
+        self.ensure_listener();
     }
 
     /// The live caches registered for `resource`.
@@ -351,15 +352,15 @@ impl Redis {
             .collect()
     }
 
-    fn start_listener(&self) {
-        if tokio::runtime::Handle::try_current().is_err() {
+    /// Starts the invalidation listener unless it runs (or no Tokio runtime is current).
+    fn ensure_listener(&self) {
+        if self.inner.listener.get().is_some() || tokio::runtime::Handle::try_current().is_err() {
             return;
         }
         let weak = Arc::downgrade(&self.inner);
-        let task = tokio::spawn(listen(weak));
-        if self.inner.listener.set(task).is_err() {
-            tracing::debug!("invalidation listener already running");
-        }
+        self.inner
+            .listener
+            .get_or_init(|| tokio::spawn(listen(weak)));
     }
 }
 
