@@ -71,3 +71,24 @@ fn shop_loads_with_defaults() {
         ["users", "products", "orders", "reviews"]
     );
 }
+
+/// The spec tour in README.md is a valid, lint-clean spec too.
+#[test]
+fn readme_tour_is_valid() {
+    let readme = include_str!("../README.md");
+    let start = readme
+        .find("## A tour of the spec")
+        .and_then(|i| {
+            readme[i..]
+                .find("```yaml\n")
+                .map(|j| i + j + "```yaml\n".len())
+        })
+        .expect("README has the tour");
+    let end = start + readme[start..].find("```").expect("closing fence");
+    let loaded = apiforge::spec::load_bytes(
+        std::path::Path::new("README.md"),
+        readme[start..end].as_bytes(),
+    )
+    .unwrap_or_else(|r| panic!("{r}"));
+    assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+}

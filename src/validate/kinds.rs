@@ -156,6 +156,8 @@ pub fn default_problem(field: &Field, value: &Value, target_key: Option<&Field>)
         FieldType::Enum => {
             let values = field.values.as_deref().unwrap_or_default();
             match value {
+                // Missing values are reported on their own.
+                _ if values.is_empty() => None,
                 Value::String(s) if values.contains(s) => None,
                 _ => Some(format!(
                     "default {found} is not one of the enum's values ({})",

@@ -53,7 +53,9 @@ fn keyword_alternative(word: &str, kind: &str) -> String {
 }
 
 /// Report a name that is not a usable identifier. `kind` says what it names ("field").
+/// Names that only reach SQL (tables, index names, old names) may be Rust keywords.
 pub fn check_ident(cx: &mut Ctx, at: &[String], kind: &str, name: &str) {
+    let sql_only = matches!(kind, "table" | "old table" | "old column" | "index");
     if !is_snake_ident(name) {
         let mut suggestion: String = name
             .to_snake_case()
@@ -70,7 +72,7 @@ pub fn check_ident(cx: &mut Ctx, at: &[String], kind: &str, name: &str) {
                  try `{suggestion}`"
             ),
         );
-    } else if RUST_KEYWORDS.contains(&name) {
+    } else if RUST_KEYWORDS.contains(&name) && !sql_only {
         cx.error_key(
             at,
             format!(

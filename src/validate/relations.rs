@@ -73,24 +73,37 @@ fn field_of<'r>(
 
 fn check_refs(cx: &mut Ctx, key: &str, res: &Resource) {
     let spec = cx.spec;
-    let mut includes: Vec<(String, &str)> = Vec::new();
     for (name, f) in res.fields.iter().filter(|(_, f)| f.ty == FieldType::Ref) {
         let Some(target) = &f.to else { continue };
-        let at = key_path!["resources", key, "fields", name, "to"];
         if !cx.resource_known(target) {
             let h = hint(target, spec.resources.keys().map(String::as_str));
-            cx.error_value(at, format!("`to: {target}` names no resource{h}"));
+            cx.error_value(
+                key_path!["resources", key, "fields", name, "to"],
+                format!("`to: {target}` names no resource{h}"),
+            );
         }
         // A target without exactly one primary key is reported on the target itself.
-        // `?include=user` for `user_id`: two refs must not share an include name.
-        let include = name.strip_suffix("_id").unwrap_or(name).to_string();
-        if let Some((_, other)) = includes.iter().find(|(i, _)| *i == include) {
+
+        // `?include=user` for `user_id` puts the user under `user` in the JSON object.
+        let include = name.strip_suffix("_id").unwrap_or(name);
+        if include == name {
+            continue;
+        }
+        let other = if res.fields.contains_key(include) {
+            Some("field")
+        } else if res.aggregates.contains_key(include) {
+            Some("aggregate")
+        } else {
+            None
+        };
+        if let Some(other) = other {
             cx.error_key(
                 key_path!["resources", key, "fields", name],
-                format!("refs `{other}` and `{name}` would both be included as `?include={include}`; rename one"),
+                format!(
+                    "ref `{name}` is included as `{include}` (`?include={include}`), \
+                     the name of {other} `{include}` too; rename one"
+                ),
             );
-        } else {
-            includes.push((include, name));
         }
     }
 }
