@@ -87,7 +87,7 @@ fn readme_tour_is_valid() {
     let end = start + readme[start..].find("```").expect("closing fence");
     let loaded = apiforge::spec::load_bytes(
         std::path::Path::new("README.md"),
-        readme[start..end].as_bytes(),
+        &readme.as_bytes()[start..end],
     )
     .unwrap_or_else(|r| panic!("{r}"));
     assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
