@@ -114,7 +114,31 @@ pub fn render(findings: &[Finding], analyze: bool) -> String {
             let _ = writeln!(out, "ERROR {}: {e}", f.shape.name);
         }
     }
+    let add = suggestions(findings);
+    if !add.is_empty() {
+        out.push_str("indexes to add to the spec:\n");
+        for (resource, cols) in add {
+            let _ = writeln!(out, "  resources.{resource}.indexes: [{}]", cols.join(", "));
+        }
+    }
     out
+}
+
+/// The distinct indexes the warnings ask for, without those that a longer suggested
+/// index of the same resource starts with (`[name, created_at]` also serves `[name]`).
+pub fn suggestions(findings: &[Finding]) -> Vec<(String, Vec<String>)> {
+    let mut all: Vec<(String, Vec<String>)> = Vec::new();
+    for f in findings.iter().filter(|f| f.warning().is_some()) {
+        let s = (f.shape.resource.clone(), f.shape.suggested_index());
+        if !all.contains(&s) {
+            all.push(s);
+        }
+    }
+    let covered = |(res, cols): &(String, Vec<String>)| {
+        all.iter()
+            .any(|(r, c)| r == res && c.len() > cols.len() && c.starts_with(cols))
+    };
+    all.iter().filter(|s| !covered(s)).cloned().collect()
 }
 
 #[cfg(test)]
@@ -183,6 +207,23 @@ mod tests {
         assert!(
             out.contains("ERROR products.list?category: relation"),
             "{out}"
+        );
+        assert!(out.ends_with("indexes to add to the spec:\n  resources.products.indexes: [category, created_at]\n"), "{out}");
+    }
+
+    #[test]
+    fn suggestions_drop_prefixes_of_longer_ones() {
+        let mut by_sort = finding(true, &[]);
+        by_sort.shape.filters.clear();
+        by_sort.shape.sort = Some("category".into());
+        let again = finding(true, &[]);
+        let got = suggestions(&[by_sort, finding(true, &[]), again]);
+        assert_eq!(
+            got,
+            [(
+                "products".to_owned(),
+                vec!["category".to_owned(), "created_at".to_owned()]
+            )]
         );
     }
 }
