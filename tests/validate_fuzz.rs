@@ -5,7 +5,10 @@ use std::path::Path;
 
 use proptest::prelude::*;
 
-const SHOP: &str = include_str!("../examples/shop.yaml");
+const EXAMPLES: &[&str] = &[
+    include_str!("../examples/shop.yaml"),
+    include_str!("../examples/blog.yaml"),
+];
 
 /// Words that steer the input into the spec's keys, types and values.
 const VOCABULARY: &[&str] = &[
@@ -215,8 +218,11 @@ proptest! {
     }
 
     #[test]
-    fn edited_shop_spec(edits in proptest::collection::vec(edit(), 1..6)) {
-        check(apply(SHOP, &edits).as_bytes());
+    fn edited_example_spec(
+        base in proptest::sample::select(EXAMPLES),
+        edits in proptest::collection::vec(edit(), 1..6),
+    ) {
+        check(apply(base, &edits).as_bytes());
     }
 }
 

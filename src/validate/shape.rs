@@ -13,8 +13,8 @@ use super::suggest::did_you_mean;
 use crate::spec::units::{ByteSize, Duration};
 use crate::spec::yaml::{Kind, Node, Pos, Problem, Resolved, int_value};
 
-/// The kind of value expected at one place of the spec.
-pub enum Shape {
+/// A single value (a YAML scalar) of some kind.
+pub enum Leaf {
     /// Any scalar but null, taken as text (`123` is the string "123").
     Str,
     Bool,
@@ -26,6 +26,11 @@ pub enum Shape {
     Size,
     /// One of a fixed list of words; the str names what it is ("field type").
     Choice(&'static str, &'static [&'static str]),
+}
+
+/// The kind of value expected at one place of the spec.
+pub enum Shape {
+    Leaf(Leaf),
     /// Anything (a field's `default`, checked against its type later).
     Any,
     /// A mapping with known keys; the str names it for messages ("a field").
@@ -84,12 +89,14 @@ pub const FIELD_TYPES: &[&str] = &[
 /// Operations, as written in specs.
 pub const OPERATIONS: &[&str] = &["list", "get", "create", "update", "delete", "export"];
 
-const DURATION: Shape = Shape::Duration;
-const STR: Shape = Shape::Str;
-const BOOL: Shape = Shape::Bool;
-const U16: Shape = Shape::UInt(u16::MAX as u64);
-const U32: Shape = Shape::UInt(u32::MAX as u64);
-const U64: Shape = Shape::UInt(u64::MAX);
+const DURATION: Shape = Shape::Leaf(Leaf::Duration);
+const STR: Shape = Shape::Leaf(Leaf::Str);
+const BOOL: Shape = Shape::Leaf(Leaf::Bool);
+const U16: Shape = Shape::Leaf(Leaf::UInt(u16::MAX as u64));
+const U32: Shape = Shape::Leaf(Leaf::UInt(u32::MAX as u64));
+const U64: Shape = Shape::Leaf(Leaf::UInt(u64::MAX));
+const NUMBER: Shape = Shape::Leaf(Leaf::Number);
+const SIZE: Shape = Shape::Leaf(Leaf::Size);
 const STRS: Shape = Shape::SeqOf(&STR);
 
 static POOL: Shape = Shape::Map(
@@ -109,7 +116,7 @@ static DATABASE: Shape = Shape::Map(
     &[
         opt(
             "engine",
-            &Shape::Choice("database engine", &["postgres", "sqlite"]),
+            &Shape::Leaf(Leaf::Choice("database engine", &["postgres", "sqlite"])),
         ),
         opt("pool", &POOL),
         opt("slow_query", &DURATION),
@@ -134,13 +141,13 @@ static SERVER: Shape = Shape::Map(
         opt("port", &U16),
         opt(
             "compression",
-            &Shape::SeqOf(&Shape::Choice(
+            &Shape::SeqOf(&Shape::Leaf(Leaf::Choice(
                 "compression",
                 &["br", "gzip", "zstd", "deflate"],
-            )),
+            ))),
         ),
-        opt("compression_min_size", &Shape::Size),
-        opt("body_limit", &Shape::Size),
+        opt("compression_min_size", &SIZE),
+        opt("body_limit", &SIZE),
         opt("request_timeout", &DURATION),
     ],
 );
@@ -165,13 +172,16 @@ static DEFAULTS: Shape = Shape::Map("`defaults`", &[opt("pagination", &PAGINATIO
 static FIELD: Shape = Shape::Map(
     "a field",
     &[
-        req("type", &Shape::Choice("field type", FIELD_TYPES)),
+        req(
+            "type",
+            &Shape::Leaf(Leaf::Choice("field type", FIELD_TYPES)),
+        ),
         opt("primary_key", &BOOL),
         opt("nullable", &BOOL),
         opt("unique", &BOOL),
         opt("default", &Shape::Any),
-        opt("min", &Shape::Number),
-        opt("max", &Shape::Number),
+        opt("min", &NUMBER),
+        opt("max", &NUMBER),
         opt("max_length", &U32),
         opt("readonly", &BOOL),
         opt("hidden", &BOOL),
@@ -182,10 +192,10 @@ static FIELD: Shape = Shape::Map(
         opt("to", &STR),
         opt(
             "on_delete",
-            &Shape::Choice(
+            &Shape::Leaf(Leaf::Choice(
                 "on_delete",
                 &["cascade", "restrict", "set_null", "no_action"],
-            ),
+            )),
         ),
     ],
 );
@@ -227,7 +237,7 @@ static RESOURCE_CACHE: Shape = Shape::Map(
                     opt("max_age", &U32),
                     opt(
                         "visibility",
-                        &Shape::Choice("visibility", &["public", "private"]),
+                        &Shape::Leaf(Leaf::Choice("visibility", &["public", "private"])),
                     ),
                     opt("immutable_when", &STR),
                 ],
@@ -286,7 +296,7 @@ static RESOURCE: Shape = Shape::Map(
         opt("rankings", &Shape::MapOf("ranking", &RANKING)),
         opt(
             "operations",
-            &Shape::SeqOf(&Shape::Choice("operation", OPERATIONS)),
+            &Shape::SeqOf(&Shape::Leaf(Leaf::Choice("operation", OPERATIONS))),
         ),
     ],
 );
@@ -360,7 +370,7 @@ impl Walker {
                         Kind::Scalar(s) => keys
                             .iter()
                             .filter(|k| k.required)
-                            .find(|k| matches!(k.shape, Shape::Choice(_, words) if words.contains(&s.text.as_str())))
+                            .find(|k| matches!(k.shape, Shape::Leaf(Leaf::Choice(_, words)) if words.contains(&s.text.as_str())))
                             .map(|k| format!("; did you mean `{{ {}: {} }}`?", k.name, s.text))
                             .unwrap_or_default(),
                         _ => String::new(),
@@ -429,7 +439,7 @@ impl Walker {
                 }
             },
             Shape::Any => Some(node.to_value()),
-            scalar => self.scalar(node, scalar),
+            Shape::Leaf(leaf) => self.scalar(node, leaf),
         }
     }
 
@@ -492,17 +502,17 @@ impl Walker {
         None
     }
 
-    fn scalar(&mut self, node: &Node, shape: &Shape) -> Option<Value> {
+    fn scalar(&mut self, node: &Node, leaf: &Leaf) -> Option<Value> {
         let Kind::Scalar(s) = &node.kind else {
-            let expected = match shape {
-                Shape::Bool => "`true` or `false`",
-                Shape::UInt(_) | Shape::Number => "a number",
-                Shape::Duration => "a duration such as `250ms`",
-                Shape::Size => "a size such as `1MiB`",
-                Shape::Choice(what, words) => {
+            let expected = match leaf {
+                Leaf::Str => "a single name or text",
+                Leaf::Bool => "`true` or `false`",
+                Leaf::UInt(_) | Leaf::Number => "a number",
+                Leaf::Duration => "a duration such as `250ms`",
+                Leaf::Size => "a size such as `1MiB`",
+                Leaf::Choice(what, words) => {
                     &format!("a single {what} (one of: {})", words.join(", "))
                 }
-                _ => "a single value",
             };
             return self.wrong(node, expected);
         };
@@ -512,26 +522,26 @@ impl Walker {
             pos: node.pos,
             message,
         };
-        let result = match shape {
-            Shape::Str => match resolved {
+        let result = match leaf {
+            Leaf::Str => match resolved {
                 Resolved::Null => Err(fail("expected a name or text, found nothing (null)".into())),
                 _ => Ok(Value::String(text.to_owned())),
             },
-            Shape::Bool => match resolved {
+            Leaf::Bool => match resolved {
                 Resolved::Bool(b) => Ok(Value::Bool(b)),
                 _ => Err(fail(format!(
                     "expected `true` or `false`, found {}",
                     node.describe()
                 ))),
             },
-            Shape::UInt(max) => match resolved {
+            Leaf::UInt(max) => match resolved {
                 Resolved::Int(n) if (0..=i128::from(*max)).contains(&n) => Ok(int_value(n)),
                 _ => Err(fail(format!(
                     "expected a whole number from 0 to {max}, found {}",
                     node.describe()
                 ))),
             },
-            Shape::Number => match resolved {
+            Leaf::Number => match resolved {
                 Resolved::Int(n) => Ok(int_value(n)),
                 Resolved::Float(f) if f.is_finite() => Ok(Value::Number(f.into())),
                 _ => Err(fail(format!(
@@ -539,7 +549,7 @@ impl Walker {
                     node.describe()
                 ))),
             },
-            Shape::Duration => match resolved {
+            Leaf::Duration => match resolved {
                 Resolved::Null => Err(fail(
                     "expected a duration such as `250ms`, found nothing (null)".into(),
                 )),
@@ -548,7 +558,7 @@ impl Walker {
                     .map(|_| Value::String(text.to_owned()))
                     .map_err(fail),
             },
-            Shape::Size => match resolved {
+            Leaf::Size => match resolved {
                 Resolved::Int(n) if n >= 0 => Ok(int_value(n)),
                 Resolved::Null => Err(fail(
                     "expected a size such as `1MiB`, found nothing (null)".into(),
@@ -558,7 +568,7 @@ impl Walker {
                     .map(|_| Value::String(text.to_owned()))
                     .map_err(fail),
             },
-            Shape::Choice(what, words) => {
+            Leaf::Choice(what, words) => {
                 if words.contains(&text) && !matches!(resolved, Resolved::Null) {
                     Ok(Value::String(text.to_owned()))
                 } else {
@@ -572,7 +582,6 @@ impl Walker {
                     )))
                 }
             }
-            _ => unreachable!("non-scalar shapes are handled by `check`"),
         };
         result.map_err(|p| self.problems.push(p)).ok()
     }
