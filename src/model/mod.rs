@@ -27,6 +27,8 @@ pub struct Model {
     pub server: ServerModel,
     /// Environment variable holding the Redis URL, when the spec declares a shared tier.
     pub redis_url_env: Option<String>,
+    /// Upper bound of one Redis round trip, in ms.
+    pub redis_timeout_ms: u64,
     pub resources: Vec<ResourceModel>,
     /// Which optional crates the generated code needs.
     pub uses: Uses,
@@ -104,6 +106,26 @@ pub struct ResourceModel {
     pub sql: ResourceSql,
     /// Body fields refused as read-only on create / update (wire names).
     pub readonly_fields: Vec<String>,
+    pub cache: CacheModel,
+}
+
+/// Caching of a resource's responses.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct CacheModel {
+    /// In-process tier: `(max_entries, ttl in ms)`.
+    pub memory: Option<(u64, u64)>,
+    /// Redis tier TTL in ms.
+    pub redis_ttl_ms: Option<u64>,
+    /// `Cache-Control: max-age` of GET responses; `None` sends `no-cache` (ETag revalidation).
+    pub max_age: Option<u32>,
+    pub public: bool,
+}
+
+impl CacheModel {
+    /// Whether any cache tier is configured.
+    pub fn any_tier(&self) -> bool {
+        self.memory.is_some() || self.redis_ttl_ms.is_some()
+    }
 }
 
 /// Which routes exist.
@@ -230,6 +252,9 @@ pub struct SortShape {
     pub sql_offset: String,
     /// Keyset paging after a cursor: filters, then the cursor (`$n`, JSON `[value, key]`), `LIMIT $n+1`.
     pub sql_after: String,
+    /// `sql_offset` / `sql_after` after their `SELECT … FROM "table"` (for field selection).
+    pub tail_offset: String,
+    pub tail_after: String,
 }
 
 /// A belongs-to or has-many link.
@@ -288,6 +313,8 @@ pub struct ResourceSql {
     pub delete: String,
     pub export: String,
     pub create_table: String,
+    /// `get` after its `SELECT … FROM "table"` (for field selection).
+    pub get_tail: String,
     /// `ALTER TABLE … ADD CONSTRAINT … FOREIGN KEY …;`, applied after every table exists.
     pub foreign_keys: Vec<String>,
 }
@@ -336,6 +363,7 @@ impl Model {
                 compression_min_size: spec.server.compression_min_size.0,
             },
             redis_url_env: spec.cache.redis.as_ref().map(|r| r.url_env.clone()),
+            redis_timeout_ms: spec.cache.redis.as_ref().map_or(50, |r| ms(r.timeout)),
             resources,
             uses,
         }
@@ -453,6 +481,7 @@ fn resource_model(spec: &Spec, key: &str, res: &spec::Resource, uses: &mut Uses)
             .filter(|f| f.readonly)
             .map(|f| f.name.clone())
             .collect(),
+        cache: cache_model(res),
         fields,
         pk,
         ops,
@@ -475,6 +504,7 @@ fn resource_model(spec: &Spec, key: &str, res: &spec::Resource, uses: &mut Uses)
             delete: String::new(),
             export: String::new(),
             create_table: String::new(),
+            get_tail: String::new(),
             foreign_keys: Vec::new(),
         },
         table,
@@ -485,6 +515,21 @@ fn resource_model(spec: &Spec, key: &str, res: &spec::Resource, uses: &mut Uses)
         .collect();
     model.sql = sql::resource_sql(&model);
     model
+}
+
+fn cache_model(res: &spec::Resource) -> CacheModel {
+    let Some(c) = &res.cache else {
+        return CacheModel::default();
+    };
+    CacheModel {
+        memory: c.memory.as_ref().map(|m| (m.max_entries, ms(m.ttl))),
+        redis_ttl_ms: c.redis.as_ref().map(|r| ms(r.ttl)),
+        max_age: c.http.as_ref().map(|h| h.max_age),
+        public: c
+            .http
+            .as_ref()
+            .is_some_and(|h| h.visibility == spec::Visibility::Public),
+    }
 }
 
 fn field_model(

@@ -248,21 +248,25 @@ pub fn sort_shape(r: &ResourceModel, field_name: &str, desc: bool) -> SortShape 
             f.column, pk.column, f.cast_type, pk.cast_type
         )
     };
+    let tail_offset = format!(
+        "{} ORDER BY {order} LIMIT ${} OFFSET ${}",
+        where_clause(None),
+        n + 1,
+        n + 2
+    );
+    let tail_after = format!(
+        "{} ORDER BY {order} LIMIT ${}",
+        where_clause(Some(keyset)),
+        n + 2
+    );
     SortShape {
         key: format!("{}{}", if desc { "-" } else { "" }, f.name),
         field: f.name.clone(),
         descending: desc,
-        sql_offset: format!(
-            "{from}{} ORDER BY {order} LIMIT ${} OFFSET ${}",
-            where_clause(None),
-            n + 1,
-            n + 2
-        ),
-        sql_after: format!(
-            "{from}{} ORDER BY {order} LIMIT ${}",
-            where_clause(Some(keyset)),
-            n + 2
-        ),
+        sql_offset: format!("{from}{tail_offset}"),
+        sql_after: format!("{from}{tail_after}"),
+        tail_offset,
+        tail_after,
     }
 }
 
@@ -314,6 +318,7 @@ pub fn resource_sql(r: &ResourceModel) -> ResourceSql {
     );
     ResourceSql {
         get: format!("SELECT {cols} FROM {table} WHERE {pk} = $1"),
+        get_tail: format!(" WHERE {pk} = $1"),
         insert,
         update,
         delete: format!("DELETE FROM {table} WHERE {pk} = $1"),

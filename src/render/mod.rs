@@ -131,6 +131,7 @@ struct GeneratedMod<'a> {
 struct AppRs<'a> {
     m: &'a Model,
     compression_min_size: u16,
+    redis_env: &'a str,
 }
 
 #[derive(Template)]
@@ -212,6 +213,7 @@ pub fn render_project(m: &Model, opts: &RenderOptions) -> anyhow::Result<Vec<Out
                 m,
                 compression_min_size: u16::try_from(m.server.compression_min_size)
                     .unwrap_or(u16::MAX),
+                redis_env: m.redis_url_env.as_deref().unwrap_or("REDIS_URL"),
             }
             .render()?,
             Generated,
@@ -309,7 +311,8 @@ fn route_rs(r: &ResourceModel) -> RouteRs<'_> {
         (r.ops.update, "patch", "update_row"),
         (r.ops.delete, "delete", "delete_row"),
     ]);
-    let mut imports: Vec<&str> = c_first.into_iter().chain(i_first).collect();
+    let export = r.ops.export.then_some("get");
+    let mut imports: Vec<&str> = c_first.into_iter().chain(i_first).chain(export).collect();
     imports.sort_unstable();
     imports.dedup();
     let routing_imports = match imports.as_slice() {
