@@ -19,6 +19,8 @@ pub struct PlanSummary {
     pub indexes: Vec<String>,
     /// Relations read by a Seq Scan.
     pub seq_scans: Vec<String>,
+    /// The `Filter` of each Seq Scan that has one (what it tests on every row).
+    pub seq_filters: Vec<String>,
     /// Every `Index Cond` and `Recheck Cond` text: what the indexes actually served.
     pub index_conds: Vec<String>,
 }
@@ -44,6 +46,7 @@ impl PlanSummary {
             execution_ms: top.get("Execution Time").and_then(Value::as_f64),
             indexes: Vec::new(),
             seq_scans: Vec::new(),
+            seq_filters: Vec::new(),
             index_conds: Vec::new(),
         };
         summary.walk(plan);
@@ -56,7 +59,10 @@ impl PlanSummary {
             "Index Scan" | "Index Only Scan" | "Bitmap Index Scan" => {
                 self.indexes.extend(text("Index Name"));
             }
-            "Seq Scan" => self.seq_scans.extend(text("Relation Name")),
+            "Seq Scan" => {
+                self.seq_scans.extend(text("Relation Name"));
+                self.seq_filters.extend(text("Filter"));
+            }
             _ => {}
         }
         self.index_conds.extend(text("Index Cond"));
@@ -113,7 +119,7 @@ mod tests {
                         "Recheck Cond": "(category = 'x'::text)",
                         "Plans": [{ "Node Type": "Bitmap Index Scan", "Index Name": "products_category_idx",
                                     "Index Cond": "(category = 'x'::text)" }]
-                    }, { "Node Type": "Seq Scan", "Relation Name": "reviews" }]
+                    }, { "Node Type": "Seq Scan", "Relation Name": "reviews", "Filter": "(product_id = ANY ($1))" }]
                 }]
             },
             "Execution Time": 0.5
@@ -124,6 +130,7 @@ mod tests {
         assert_eq!(s.execution_ms, Some(0.5));
         assert_eq!(s.indexes, ["products_category_idx"]);
         assert_eq!(s.seq_scans, ["reviews"]);
+        assert_eq!(s.seq_filters, ["(product_id = ANY ($1))"]);
         assert!(s.uses_index());
         assert!(s.index_serves("category"));
         assert!(!s.index_serves("categ"));

@@ -20,7 +20,20 @@ impl Finding {
         let plan = self.plan.as_ref().ok()?;
         let shape = &self.shape;
         if !shape.needs_index() {
-            return None;
+            // Other shapes (by key, loaders, …): a parameterised statement that still
+            // reads the whole table has no index for its condition.
+            let rel = plan
+                .seq_scans
+                .first()
+                .filter(|_| !shape.params.is_empty())?;
+            let filter = plan
+                .seq_filters
+                .first()
+                .map_or(String::new(), |f| format!(" (Filter: {f})"));
+            return Some(format!(
+                "Seq Scan on {rel}{filter}; add an index on the filtered columns to resources.{}.indexes",
+                shape.resource
+            ));
         }
         let problem = if let Some(rel) = plan.seq_scans.first() {
             let mut what: Vec<String> = shape
@@ -130,7 +143,7 @@ pub fn suggestions(findings: &[Finding]) -> Vec<(String, Vec<String>)> {
     let mut all: Vec<(String, Vec<String>)> = Vec::new();
     for f in findings.iter().filter(|f| f.warning().is_some()) {
         let s = (f.shape.resource.clone(), f.shape.suggested_index());
-        if !all.contains(&s) {
+        if !s.1.is_empty() && !all.contains(&s) {
             all.push(s);
         }
     }
@@ -144,7 +157,7 @@ pub fn suggestions(findings: &[Finding]) -> Vec<(String, Vec<String>)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::explain::shape::Filter;
+    use crate::explain::shape::{Filter, Param};
 
     fn finding(seq: bool, conds: &[&str]) -> Finding {
         Finding {
@@ -169,6 +182,7 @@ mod tests {
                     vec!["products_created_at_idx".into()]
                 },
                 seq_scans: if seq { vec!["products".into()] } else { vec![] },
+                seq_filters: Vec::new(),
                 index_conds: conds.iter().map(|c| (*c).into()).collect(),
             }),
         }
@@ -209,6 +223,32 @@ mod tests {
             "{out}"
         );
         assert!(out.ends_with("indexes to add to the spec:\n  resources.products.indexes: [category, created_at]\n"), "{out}");
+    }
+
+    #[test]
+    fn other_parameterised_shapes_warn_on_a_seq_scan() {
+        let mut loader = finding(true, &[]);
+        loader.shape.name = "reviews.by_product".into();
+        loader.shape.filters.clear();
+        loader.shape.sort = None;
+        assert!(
+            loader.warning().is_none(),
+            "no parameters: a full read is expected"
+        );
+        loader.shape.params.push(Param {
+            name: "ids".into(),
+            cast: "bigint[]".into(),
+            sample: Some("{1}".into()),
+        });
+        if let Ok(plan) = &mut loader.plan {
+            plan.seq_filters.push("(product_id = ANY ($1))".into());
+        }
+        let w = loader.warning().unwrap();
+        assert!(
+            w.starts_with("Seq Scan on products (Filter: (product_id = ANY ($1)))"),
+            "{w}"
+        );
+        assert!(suggestions(&[loader]).is_empty());
     }
 
     #[test]
