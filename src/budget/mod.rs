@@ -76,6 +76,8 @@ pub async fn run(spec: &Spec, http: &Http, opts: Options) -> Vec<RouteResult> {
                 stats: None,
                 problem: None,
             };
+            // Progress on stderr: a full run takes routes × duration.
+            eprintln!("loading {} …", result.route);
             match prepare(&mut fixtures, t, op).await {
                 Ok(()) => {
                     let route = Arc::new(Route {
