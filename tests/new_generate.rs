@@ -1,0 +1,187 @@
+//! `apiforge new` / `generate` / `plan` on disk (no build): atomic writes, the manifest,
+//! `generate --check`, refusing hand-edited generated files, and the honest error for
+//! schema changes (schema-diff migrations are a later feature).
+
+use std::fs;
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn apiforge(cwd: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_apiforge"))
+        .args(args)
+        .current_dir(cwd)
+        .output()
+        .expect("run apiforge")
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+fn new_shop(tmp: &Path) -> std::path::PathBuf {
+    let spec = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/shop.yaml");
+    let out = apiforge(tmp, &["new", "shop", "--spec", spec.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out));
+    tmp.join("shop")
+}
+
+#[test]
+fn new_writes_everything_once_and_refuses_a_non_empty_folder() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = new_shop(tmp.path());
+    for f in [
+        "Cargo.toml",
+        "apiforge.yaml",
+        "src/main.rs",
+        "src/hooks.rs",
+        "migrations/0001_init.sql",
+        ".apiforge/manifest.json",
+        ".apiforge/schema.json",
+        "tests/api.rs",
+    ] {
+        assert!(dir.join(f).is_file(), "{f} missing");
+    }
+    let manifest: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(dir.join(".apiforge/manifest.json")).unwrap())
+            .unwrap();
+    assert_eq!(manifest["files"]["src/main.rs"]["owner"], "user");
+    assert_eq!(
+        manifest["files"]["src/generated/app.rs"]["owner"],
+        "generated"
+    );
+    let cargo = fs::read_to_string(dir.join("Cargo.toml")).unwrap();
+    let runtime = Path::new(env!("CARGO_MANIFEST_DIR")).join("runtime");
+    assert!(
+        cargo.contains(&format!("path = \"{}\"", runtime.display())),
+        "{cargo}"
+    );
+
+    let spec = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/shop.yaml");
+    let again = apiforge(
+        tmp.path(),
+        &["new", "shop", "--spec", spec.to_str().unwrap()],
+    );
+    assert_eq!(again.status.code(), Some(2));
+    assert!(text(&again).contains("not empty"), "{}", text(&again));
+    let leftovers: Vec<_> = fs::read_dir(tmp.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(leftovers, ["shop"], "no staging folder left behind");
+
+    let versioned = apiforge(
+        tmp.path(),
+        &[
+            "new",
+            "v",
+            "--spec",
+            spec.to_str().unwrap(),
+            "--runtime-version",
+            "0.1",
+        ],
+    );
+    assert!(versioned.status.success(), "{}", text(&versioned));
+    let cargo = fs::read_to_string(tmp.path().join("v/Cargo.toml")).unwrap();
+    assert!(cargo.contains("apiforge-runtime = \"0.1\""), "{cargo}");
+}
+
+#[test]
+fn a_bad_spec_writes_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    fs::write(
+        tmp.path().join("bad.yaml"),
+        "name: bad\nresources:\n  things:\n    fields:\n      id: { type: nope }\n",
+    )
+    .unwrap();
+    let out = apiforge(tmp.path(), &["new", "out", "--spec", "bad.yaml"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        text(&out).contains("bad.yaml:"),
+        "located errors: {}",
+        text(&out)
+    );
+    assert!(!tmp.path().join("out").exists());
+}
+
+#[test]
+fn generate_checks_regenerates_and_protects_hand_edits() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = new_shop(tmp.path());
+    let check = apiforge(&dir, &["generate", "--check"]);
+    assert_eq!(check.status.code(), Some(0), "{}", text(&check));
+
+    // A hand edit of a generated file: --check fails naming it, generate refuses it.
+    let app = dir.join("src/generated/app.rs");
+    let original = fs::read_to_string(&app).unwrap();
+    fs::write(&app, format!("{original}\n// mine\n")).unwrap();
+    let check = apiforge(&dir, &["generate", "--check"]);
+    assert_eq!(check.status.code(), Some(1));
+    assert!(
+        text(&check).contains("src/generated/app.rs (edited by hand)"),
+        "{}",
+        text(&check)
+    );
+    let refused = apiforge(&dir, &["generate"]);
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(
+        text(&refused).contains("src/generated/app.rs"),
+        "{}",
+        text(&refused)
+    );
+    assert!(fs::read_to_string(&app).unwrap().ends_with("// mine\n"));
+    let forced = apiforge(&dir, &["generate", "--force"]);
+    assert!(forced.status.success(), "{}", text(&forced));
+    assert_eq!(fs::read_to_string(&app).unwrap(), original);
+
+    // A spec change that keeps the schema: generated files follow, user files stay.
+    let hooks = dir.join("src/hooks.rs");
+    fs::write(&hooks, "// my hooks\n").unwrap();
+    let spec = dir.join("apiforge.yaml");
+    let yaml = fs::read_to_string(&spec).unwrap();
+    let changed = yaml.replacen(
+        "pagination: { default_limit: 50, max_limit: 200 }",
+        "pagination: { default_limit: 25, max_limit: 200 }",
+        1,
+    );
+    assert_ne!(yaml, changed, "the example still has this line");
+    fs::write(&spec, &changed).unwrap();
+    assert_eq!(
+        apiforge(&dir, &["generate", "--check"]).status.code(),
+        Some(1)
+    );
+    let plan = apiforge(&dir, &["plan"]);
+    assert!(
+        text(&plan).contains("update src/generated/services/products.rs"),
+        "{}",
+        text(&plan)
+    );
+    let regenerated = apiforge(&dir, &["generate"]);
+    assert!(regenerated.status.success(), "{}", text(&regenerated));
+    let service = fs::read_to_string(dir.join("src/generated/services/products.rs")).unwrap();
+    assert!(service.contains("DEFAULT_LIMIT: i64 = 25"));
+    assert_eq!(fs::read_to_string(&hooks).unwrap(), "// my hooks\n");
+    assert_eq!(
+        apiforge(&dir, &["generate", "--check"]).status.code(),
+        Some(0)
+    );
+
+    // A schema change needs a schema-diff migration: said so, nothing written.
+    let with_column = changed.replacen("      rating: { type: int, min: 1, max: 5 }", "      rating: { type: int, min: 1, max: 5 }\n      title: { type: string, nullable: true }", 1);
+    fs::write(&spec, with_column).unwrap();
+    let before = fs::read_to_string(dir.join("src/generated/models/reviews.rs")).unwrap();
+    let refused = apiforge(&dir, &["generate"]);
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(
+        text(&refused).contains("not implemented yet"),
+        "{}",
+        text(&refused)
+    );
+    assert_eq!(
+        fs::read_to_string(dir.join("src/generated/models/reviews.rs")).unwrap(),
+        before
+    );
+}
