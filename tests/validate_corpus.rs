@@ -41,6 +41,7 @@ corpus!(
     aggregates,
     bad_defaults,
     budgets,
+    crate_name,
     decimals,
     empty,
     enums,
@@ -159,10 +160,17 @@ fn unreadable_file_is_reported() {
 
 #[test]
 fn help_teaches_with_examples() {
-    for args in [&["--help"][..], &["help", "validate"], &["validate", "--help"]] {
+    for args in [
+        &["--help"][..],
+        &["help", "validate"],
+        &["validate", "--help"],
+    ] {
         let (code, stdout, stderr) = apiforge(args);
         assert_eq!(code, 0, "{args:?}: {stderr}");
-        assert!(stdout.contains("apiforge validate examples/"), "{args:?}: {stdout}");
+        assert!(
+            stdout.contains("apiforge validate examples/"),
+            "{args:?}: {stdout}"
+        );
     }
     let (_, stdout, _) = apiforge(&["help", "validate"]);
     assert!(stdout.contains("--deny-warnings"), "{stdout}");

@@ -89,18 +89,48 @@ pub fn check_ident(cx: &mut Ctx, at: &[String], kind: &str, name: &str) {
     }
 }
 
+/// Why `name` cannot be the generated crate's name, if it cannot.
+fn reserved_crate_name(name: &str) -> Option<&'static str> {
+    const STD: &[&str] = &["std", "core", "alloc", "proc_macro", "test"];
+    // Cargo refuses these as package names (they are its build directories).
+    const CARGO: &[&str] = &["build", "deps", "examples", "incremental"];
+    // Crates the generated project depends on (a package cannot share a dependency's name).
+    const DEPENDENCIES: &[&str] = &[
+        "apiforge_runtime",
+        "axum",
+        "chrono",
+        "futures_util",
+        "log",
+        "rust_decimal",
+        "serde",
+        "serde_json",
+        "sqlx",
+        "tokio",
+        "tower_http",
+        "tracing",
+        "tracing_subscriber",
+        "uuid",
+    ];
+    if STD.contains(&name) {
+        Some("is the name of a Rust standard crate")
+    } else if CARGO.contains(&name) {
+        Some("is reserved by Cargo")
+    } else if DEPENDENCIES.contains(&name) {
+        Some("is the name of a crate the generated project depends on")
+    } else {
+        None
+    }
+}
+
 /// The top-level sections: `name`, pool, pagination defaults, server, monitoring.
 pub fn check_spec_level(cx: &mut Ctx) {
     let spec = cx.spec;
     if !cx.dropped(key_path!["name"]) {
         check_ident(cx, key_path!["name"], "spec", &spec.name);
-        if ["std", "core", "alloc", "proc_macro", "test"].contains(&spec.name.as_str()) {
+        if let Some(why) = reserved_crate_name(&spec.name) {
             cx.error_value(
                 key_path!["name"],
-                format!(
-                    "spec name `{}` is the name of a Rust standard crate; choose another",
-                    spec.name
-                ),
+                format!("spec name `{}` {why}; choose another", spec.name),
             );
         }
     }
@@ -108,6 +138,12 @@ pub fn check_spec_level(cx: &mut Ctx) {
         cx.error_key(
             key_path!["resources"],
             "the spec declares no resources; add at least one under `resources:`",
+        );
+    }
+    if spec.database.engine == crate::spec::Engine::Sqlite {
+        cx.error_value(
+            key_path!["database", "engine"],
+            "engine `sqlite` is not supported yet; use `postgres`",
         );
     }
     let pool = &spec.database.pool;
