@@ -1,18 +1,77 @@
-//! Log set-up.
+//! Log set-up, and OpenTelemetry span export behind the `otel` feature.
 
-use tracing_subscriber::EnvFilter;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{EnvFilter, Layer, fmt};
 
 /// Installs the global `tracing` subscriber, once (later calls do nothing):
 /// JSON lines when `LOG_FORMAT=json`, human-readable text otherwise; levels from
 /// `RUST_LOG` (default `info`).
+///
+/// With the `otel` cargo feature and `OTEL_EXPORTER_OTLP_ENDPOINT` set (e.g.
+/// `http://127.0.0.1:4318`), spans are also exported over OTLP/HTTP (service name from
+/// `OTEL_SERVICE_NAME`); call [`shutdown_tracing`] before exiting to flush them.
 pub fn init_tracing() {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let json = std::env::var("LOG_FORMAT").is_ok_and(|v| v.eq_ignore_ascii_case("json"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
-    // Err only when a subscriber is already installed, which is fine.
-    let _ = if json {
-        builder.json().try_init()
+    let output = if json {
+        fmt::layer().json().boxed()
     } else {
-        builder.try_init()
+        fmt::layer().boxed()
     };
+    let registry = tracing_subscriber::registry().with(filter).with(output);
+    #[cfg(feature = "otel")]
+    let registry = registry.with(otel::layer());
+    // Err only when a subscriber is already installed, which is fine.
+    let _ = registry.try_init();
+}
+
+/// Flushes and stops the OpenTelemetry exporter, if one was started (a no-op otherwise).
+pub fn shutdown_tracing() {
+    #[cfg(feature = "otel")]
+    otel::shutdown();
+}
+
+#[cfg(feature = "otel")]
+mod otel {
+    use std::sync::OnceLock;
+
+    use opentelemetry::trace::TracerProvider as _;
+    use opentelemetry_sdk::trace::SdkTracerProvider;
+
+    static PROVIDER: OnceLock<SdkTracerProvider> = OnceLock::new();
+
+    /// The OTLP export layer, when `OTEL_EXPORTER_OTLP_ENDPOINT` is set.
+    pub(super) fn layer<S>()
+    -> Option<tracing_opentelemetry::OpenTelemetryLayer<S, opentelemetry_sdk::trace::Tracer>>
+    where
+        S: tracing::Subscriber + for<'span> tracing_subscriber::registry::LookupSpan<'span>,
+    {
+        std::env::var_os("OTEL_EXPORTER_OTLP_ENDPOINT")?;
+        let exporter = match opentelemetry_otlp::SpanExporter::builder()
+            .with_http()
+            .build()
+        {
+            Ok(exporter) => exporter,
+            Err(e) => {
+                eprintln!("apiforge: OpenTelemetry export disabled: {e}");
+                return None;
+            }
+        };
+        let provider = PROVIDER.get_or_init(|| {
+            SdkTracerProvider::builder()
+                .with_batch_exporter(exporter)
+                .with_resource(opentelemetry_sdk::Resource::builder().build())
+                .build()
+        });
+        Some(tracing_opentelemetry::layer().with_tracer(provider.tracer("apiforge")))
+    }
+
+    pub(super) fn shutdown() {
+        if let Some(provider) = PROVIDER.get() {
+            if let Err(e) = provider.shutdown() {
+                eprintln!("apiforge: OpenTelemetry shutdown: {e}");
+            }
+        }
+    }
 }

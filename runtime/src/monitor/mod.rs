@@ -32,6 +32,6 @@ mod recorder;
 mod stats;
 
 pub use layer::{RequestMetrics, RequestMetricsLayer};
-pub use logging::init_tracing;
+pub use logging::{init_tracing, shutdown_tracing};
 pub use recorder::{LATENCY_BUCKETS, install_recorder, metrics_handler, render_metrics};
 pub use stats::{Budget, BudgetReport, BudgetStatus, RouteReport, Stats, StatsReport};
