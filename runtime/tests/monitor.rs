@@ -55,6 +55,13 @@ fn app(stats: &Stats) -> Router {
                 "slow"
             }),
         )
+        .route(
+            "/mt-hang",
+            get(|| async {
+                tokio::time::sleep(Duration::from_secs(30)).await;
+                "late"
+            }),
+        )
         .route("/metrics", monitor::metrics_handler())
         .route("/_stats", stats.handler())
         .layer(stats.layer())
@@ -465,5 +472,37 @@ async fn cache_hits_and_misses_are_counted_per_resource_and_tier() {
     assert_eq!(
         sample(&text, "apiforge_cache_misses_total", &tier("memory")),
         Some(1.0)
+    );
+}
+
+#[tokio::test]
+async fn abandoned_requests_are_recorded_as_cancelled() {
+    monitor::install_recorder();
+    let stats = Stats::new(Duration::from_secs(60), vec![]);
+    let app = app(&stats);
+    // As a timeout layer outside the monitor would: give up and drop the request.
+    let abandoned =
+        tokio::time::timeout(Duration::from_millis(50), get_text(&app, "/mt-hang")).await;
+    assert!(abandoned.is_err());
+
+    let text = monitor::render_metrics();
+    assert_eq!(
+        sample(
+            &text,
+            "http_requests_total",
+            &[("route", "/mt-hang"), ("status_class", "cancelled")]
+        ),
+        Some(1.0)
+    );
+    let report = stats.report();
+    let hang = report
+        .routes
+        .iter()
+        .find(|r| r.route == "/mt-hang")
+        .unwrap();
+    assert_eq!(hang.count, 1);
+    assert!(
+        hang.min_ms >= 49.0,
+        "counted with the time it was waited for: {hang:?}"
     );
 }

@@ -18,7 +18,9 @@ use super::stats::UNMATCHED;
 /// method and status class. Apply it with `Router::layer` (axum runs it inside each route,
 /// where the matched path is known); requests no route matched are labelled `unmatched`.
 ///
-/// Latency is measured until the response head is ready (not while a body streams).
+/// Latency is measured until the response head is ready (not while a body streams). A
+/// request whose future is dropped first (a timeout layer outside this one gave up, or the
+/// client disconnected) is recorded with the status class `cancelled`.
 /// Per request it costs two reference-count increments, a few atomic adds and one
 /// histogram increment under a per-route lock; label sets are resolved once.
 #[derive(Clone)]
@@ -72,6 +74,7 @@ where
             route,
             method,
             stats: self.stats.clone(),
+            done: false,
         }
     }
 }
@@ -85,6 +88,17 @@ pin_project_lite::pin_project! {
         route: Option<MatchedPath>,
         method: Method,
         stats: Stats,
+        done: bool,
+    }
+
+    impl<F> PinnedDrop for ResponseFuture<F> {
+        fn drop(this: Pin<&mut Self>) {
+            let this = this.project();
+            if !*this.done {
+                let route = this.route.as_ref().map_or(UNMATCHED, MatchedPath::as_str);
+                this.stats.record_cancelled(route, this.method, this.start.elapsed());
+            }
+        }
     }
 }
 
@@ -101,6 +115,7 @@ where
             Ok(response) => response.status(),
             Err(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };
+        *this.done = true;
         let route = this.route.as_ref().map_or(UNMATCHED, MatchedPath::as_str);
         this.stats
             .record(route, this.method, status, this.start.elapsed());

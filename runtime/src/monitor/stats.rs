@@ -23,7 +23,10 @@ pub(super) const UNMATCHED: &str = "unmatched";
 const METHODS: [&str; 8] = [
     "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "OTHER",
 ];
-const STATUS_CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
+/// Status classes, plus `cancelled`: the response future was dropped before completing
+/// (a timeout layer outside gave up, or the client went away).
+const STATUS_CLASSES: [&str; 6] = ["1xx", "2xx", "3xx", "4xx", "5xx", "cancelled"];
+const CANCELLED: usize = 5;
 /// Highest latency tracked: one hour, in microseconds (higher values are clamped).
 const MAX_MICROS: u64 = 3_600_000_000;
 
@@ -144,7 +147,7 @@ struct RouteEntry {
 
 #[derive(Default)]
 struct MethodEntry {
-    requests: [OnceLock<Counter>; 5],
+    requests: [OnceLock<Counter>; 6],
     duration: OnceLock<Histogram>,
     budget: Option<Budget>,
     over: OnceLock<Gauge>,
@@ -199,10 +202,19 @@ impl Stats {
     /// Updates `http_requests_total{route,method,status_class}`,
     /// `http_request_duration_seconds{route,method}` and the window.
     pub fn record(&self, route: &str, method: &Method, status: StatusCode, elapsed: Duration) {
+        self.record_class(route, method, status_index(status), elapsed);
+    }
+
+    /// Records a request abandoned after `elapsed` (status class `cancelled`): it counts in
+    /// the latency figures, where such slow requests matter most.
+    pub fn record_cancelled(&self, route: &str, method: &Method, elapsed: Duration) {
+        self.record_class(route, method, CANCELLED, elapsed);
+    }
+
+    fn record_class(&self, route: &str, method: &Method, class: usize, elapsed: Duration) {
         let entry = self.entry(route);
         let m = method_index(method);
         let method_entry = &entry.methods[m];
-        let class = status_index(status);
         method_entry.requests[class]
             .get_or_init(|| {
                 metrics::counter!(
