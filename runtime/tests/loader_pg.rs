@@ -33,7 +33,7 @@ async fn users(n: i64) -> TestDb {
 #[tokio::test]
 async fn concurrent_loads_are_coalesced_into_one_query() {
     let db = users(50).await;
-    let (queries, _guard) = QueryCounter::install();
+    let queries = QueryCounter::install();
     // A window far wider than it takes to start 200 tasks, so a slow machine cannot split it.
     let loader: Loader<i64, User> =
         Loader::new(db.pool.clone()).with_window(Duration::from_millis(200));
@@ -66,7 +66,7 @@ async fn concurrent_loads_are_coalesced_into_one_query() {
 #[tokio::test]
 async fn a_full_batch_is_sent_without_waiting_for_the_window() {
     let db = users(10).await;
-    let (queries, _guard) = QueryCounter::install();
+    let queries = QueryCounter::install();
     let loader: Loader<i64, User> = Loader::new(db.pool.clone())
         .with_max_batch(4)
         .with_window(Duration::from_secs(3600));

@@ -2,7 +2,6 @@
 //! statements sqlx runs (from its `sqlx::query` log events) to assert batching.
 #![allow(dead_code)]
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use sqlx::postgres::{PgPool, PgPoolOptions};
@@ -89,35 +88,49 @@ impl Drop for TestDb {
     }
 }
 
-/// Counts the statements sqlx executes on the current thread (a `#[tokio::test]` runs its
-/// tasks, the loader's batch tasks included, on the test thread).
-#[derive(Clone, Default)]
-pub struct QueryCounter(Arc<AtomicUsize>);
+/// Counts the SQL statements sqlx runs on the current thread (from its `sqlx::query`
+/// events). A `#[tokio::test]` runs its tasks, spawned ones included, on the test thread.
+///
+/// The subscriber is global and the count thread-local: a scoped (`set_default`)
+/// subscriber would race with tests on other threads, which can register sqlx's
+/// callsites as uninteresting while only one dispatcher exists.
+#[derive(Clone, Copy)]
+pub struct QueryCounter;
+
+thread_local! {
+    static QUERIES: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+struct CountingSubscriber;
 
 impl QueryCounter {
-    /// Installs the counter for this thread until the guard drops.
-    pub fn install() -> (Self, tracing::subscriber::DefaultGuard) {
-        let counter = Self::default();
-        let guard = tracing::subscriber::set_default(counter.clone());
-        (counter, guard)
+    /// Installs the global subscriber (once per test binary) and zeroes this thread's count.
+    pub fn install() -> Self {
+        static INSTALL: std::sync::Once = std::sync::Once::new();
+        INSTALL.call_once(|| {
+            tracing::subscriber::set_global_default(CountingSubscriber)
+                .expect("no other global tracing subscriber in this test binary");
+        });
+        Self.reset();
+        Self
     }
 
     pub fn get(&self) -> usize {
-        self.0.load(Ordering::SeqCst)
+        QUERIES.with(std::cell::Cell::get)
     }
 
     pub fn reset(&self) {
-        self.0.store(0, Ordering::SeqCst);
+        QUERIES.with(|q| q.set(0));
     }
 }
 
-impl tracing::Subscriber for QueryCounter {
+impl tracing::Subscriber for CountingSubscriber {
     fn register_callsite(
         &self,
         meta: &'static tracing::Metadata<'static>,
     ) -> tracing::subscriber::Interest {
         if meta.target() == "sqlx::query" {
-            tracing::subscriber::Interest::sometimes()
+            tracing::subscriber::Interest::always()
         } else {
             tracing::subscriber::Interest::never()
         }
@@ -137,7 +150,7 @@ impl tracing::Subscriber for QueryCounter {
 
     fn event(&self, event: &tracing::Event<'_>) {
         if event.metadata().target() == "sqlx::query" {
-            self.0.fetch_add(1, Ordering::SeqCst);
+            QUERIES.with(|q| q.set(q.get() + 1));
         }
     }
 
