@@ -47,7 +47,16 @@ impl CacheControl {
 
     /// `public, max-age=31536000, immutable`: for rows that never change.
     pub fn immutable() -> Self {
-        Self::new(ONE_YEAR, Visibility::Public, true)
+        Self::from_static("public, max-age=31536000, immutable")
+    }
+
+    /// A value known at compile time, without allocating (e.g. rendered by the generator:
+    /// `CacheControl::from_static("private, max-age=60")`).
+    ///
+    /// # Panics
+    /// When `value` holds characters not allowed in a header value.
+    pub fn from_static(value: &'static str) -> Self {
+        Self(HeaderValue::from_static(value))
     }
 
     /// `no-cache`: caches must revalidate every time (cheap with the ETag: a 304).
@@ -137,6 +146,14 @@ mod tests {
             "private, max-age=0, immutable"
         );
         assert_eq!(CacheControl::no_cache().as_str(), "no-cache");
+        assert_eq!(
+            CacheControl::immutable(),
+            CacheControl::new(ONE_YEAR, Visibility::Public, true)
+        );
+        assert_eq!(
+            CacheControl::from_static("private, max-age=5").as_str(),
+            "private, max-age=5"
+        );
         assert_eq!(
             "no-store".parse::<CacheControl>().unwrap().as_str(),
             "no-store"
