@@ -686,3 +686,32 @@ async fn a_redis_that_never_answers_does_not_stall_requests() {
     assert_eq!(loader.calls(), 200);
     held.abort();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn caches_sharing_one_handle_invalidate_each_other_at_once() {
+    let ns = unique_namespace("samehandle");
+    let redis = redis(&ns).await;
+    let a = ResourceCache::new(
+        "products",
+        memory_only(Duration::from_secs(60)),
+        Some(redis.clone()),
+    );
+    let b = ResourceCache::new(
+        "products",
+        memory_only(Duration::from_secs(60)),
+        Some(redis),
+    );
+    let loader = Counting::default();
+    b.get_or_load("row:1", || loader.load()).await.unwrap();
+    a.invalidate("row:1").await;
+    // No waiting: the message of one's own handle is skipped, the peer is told directly.
+    let body = b
+        .get_or_load("row:1", || loader.load())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(version(&body), 2);
+    assert_eq!(a.generation(), b.generation());
+    assert_eq!(a.list_key("q"), b.list_key("q"));
+    cleanup(&ns, "products", &[]).await;
+}

@@ -361,14 +361,17 @@ impl Shared {
         let Some(redis) = &self.redis else {
             return;
         };
-        // Other caches of this resource on the same handle (same process) see it at once.
+        let generation = redis
+            .publish_invalidation(&self.resource, key, local)
+            .await
+            .unwrap_or(local);
+        self.generation.fetch_max(generation, Ordering::AcqRel);
+        // Other caches of this resource on the same handle skip the message (same origin):
+        // tell them here.
         for other in redis.caches_of(&self.resource) {
             if !Arc::ptr_eq(&other, self) {
-                other.apply_remote(key, local).await;
+                other.apply_remote(key, generation).await;
             }
-        }
-        if let Some(generation) = redis.publish_invalidation(&self.resource, key, local).await {
-            self.generation.fetch_max(generation, Ordering::AcqRel);
         }
     }
 
