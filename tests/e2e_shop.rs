@@ -377,8 +377,32 @@ fn http_caching_and_fields(server: &Server, products: &[Value]) {
     );
 }
 
-/// Compression, body limit, export.
+/// Compression, body limit, export, metrics and statistics.
 fn server_layers(server: &Server) {
+    let metrics = server.get("/metrics");
+    assert_eq!(metrics.status, 200);
+    let text = metrics.text();
+    assert!(
+        text.contains("apiforge_db_queries_total{query=\"products.get\"}"),
+        "{text}"
+    );
+    assert!(
+        text.contains("http_requests_total{route=\"/products/{id}\""),
+        "{text}"
+    );
+    let stats = server.get("/_stats").json();
+    let products = stats["routes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["route"] == "/products" && r["method"] == "GET")
+        .expect("/products in /_stats")
+        .clone();
+    assert!(products["count"].as_u64().unwrap() > 0, "{products}");
+    assert_eq!(
+        products["budget"]["p95_ms"], 200.0,
+        "the spec's list budget"
+    );
     let listed = server.get("/products?limit=200").json()["items"]
         .as_array()
         .unwrap()
@@ -465,6 +489,31 @@ fn orders_and_reviews(server: &Server, products: &[Value]) {
             .contains("does not refer to an existing product"),
         "{}",
         dangling.text()
+    );
+    // include=<ref>: the referenced rows, embedded (one `= ANY($1)` query per relation).
+    let page = server.get("/orders?include=user,product").json();
+    let item = &page["items"][0];
+    assert_eq!(
+        (
+            item["user"]["email"].clone(),
+            item["product"]["name"].clone()
+        ),
+        (json!("ann@example.com"), json!("Desk"))
+    );
+    assert!(
+        item["user"].get("password_hash").is_none(),
+        "hidden fields stay hidden when embedded"
+    );
+    let slim = server
+        .get(&format!(
+            "{}?fields=quantity&include=product",
+            id_path("/orders", &order)
+        ))
+        .json();
+    assert_eq!(slim, json!({ "quantity": 2, "product": desk.clone() }));
+    assert_eq!(
+        server.get("/orders?include=customer").problem_fields(),
+        ["include"]
     );
     let shipped = server.patch(&id_path("/orders", &order), &json!({ "status": "shipped" }));
     assert_eq!(

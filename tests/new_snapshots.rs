@@ -66,6 +66,9 @@ fn openapi_document_covers_every_route() {
         ("/openapi.json", &["get"]),
         ("/products", &["get", "post"]),
         ("/products/{id}", &["get", "patch", "delete"]),
+        ("/products/export", &["get"]),
+        ("/metrics", &["get"]),
+        ("/_stats", &["get"]),
         ("/users/{id}", &["get", "patch", "delete"]),
     ] {
         for m in methods {
@@ -88,7 +91,9 @@ fn openapi_document_covers_every_route() {
             "sort",
             "limit",
             "offset",
-            "cursor"
+            "cursor",
+            "fields",
+            "If-None-Match"
         ]
     );
     let user = &doc["components"]["schemas"]["User"]["properties"];

@@ -30,6 +30,7 @@ pub struct Model {
     /// Upper bound of one Redis round trip, in ms.
     pub redis_timeout_ms: u64,
     pub resources: Vec<ResourceModel>,
+    pub monitoring: MonitoringModel,
     /// Which optional crates the generated code needs.
     pub uses: Uses,
 }
@@ -55,6 +56,26 @@ pub struct ServerModel {
     /// Content codings (`br`, `gzip`, `zstd`, `deflate`), in spec order.
     pub compression: Vec<String>,
     pub compression_min_size: u64,
+}
+
+/// Metrics, `/_stats` and process gauges.
+#[derive(Debug, Clone, Serialize)]
+pub struct MonitoringModel {
+    pub metrics_path: String,
+    pub stats_path: String,
+    pub resource_interval_ms: u64,
+    pub stats_window_ms: u64,
+}
+
+/// A latency budget of one route.
+#[derive(Debug, Clone, Serialize)]
+pub struct BudgetModel {
+    /// Route pattern as axum matches it (`/products/{id}`).
+    pub route: String,
+    /// HTTP method constant name (`GET`, `POST`, …).
+    pub method: String,
+    pub p95_us: u64,
+    pub p99_us: u64,
 }
 
 /// Field types in use, to keep the generated dependency set lean.
@@ -107,6 +128,8 @@ pub struct ResourceModel {
     /// Body fields refused as read-only on create / update (wire names).
     pub readonly_fields: Vec<String>,
     pub cache: CacheModel,
+    /// Latency budgets of this resource's routes.
+    pub budgets: Vec<BudgetModel>,
 }
 
 /// Caching of a resource's responses.
@@ -264,6 +287,11 @@ pub struct Relation {
     pub field: String,
     /// `include=` name on the holder's side (`product`).
     pub include: String,
+    /// Rust identifier for the include (`inc_product`).
+    pub include_ident: String,
+    /// Row struct and module of `resource`.
+    pub target_struct: String,
+    pub target_module: String,
     /// The resource that holds the ref (has-many) or the one it points to (belongs-to).
     pub resource: String,
     pub table: String,
@@ -361,6 +389,12 @@ impl Model {
                     })
                     .collect(),
                 compression_min_size: spec.server.compression_min_size.0,
+            },
+            monitoring: MonitoringModel {
+                metrics_path: spec.monitoring.metrics_path.clone(),
+                stats_path: spec.monitoring.stats_path.clone(),
+                resource_interval_ms: ms(spec.monitoring.resource_interval),
+                stats_window_ms: ms(spec.monitoring.stats_window),
             },
             redis_url_env: spec.cache.redis.as_ref().map(|r| r.url_env.clone()),
             redis_timeout_ms: spec.cache.redis.as_ref().map_or(50, |r| ms(r.timeout)),
@@ -482,6 +516,7 @@ fn resource_model(spec: &Spec, key: &str, res: &spec::Resource, uses: &mut Uses)
             .map(|f| f.name.clone())
             .collect(),
         cache: cache_model(res),
+        budgets: budgets(key, res, &ops),
         fields,
         pk,
         ops,
@@ -515,6 +550,32 @@ fn resource_model(spec: &Spec, key: &str, res: &spec::Resource, uses: &mut Uses)
         .collect();
     model.sql = sql::resource_sql(&model);
     model
+}
+
+fn budgets(key: &str, res: &spec::Resource, ops: &Ops) -> Vec<BudgetModel> {
+    let us = |d: spec::Duration| u64::try_from(d.as_micros()).unwrap_or(u64::MAX);
+    res.budgets
+        .iter()
+        .filter_map(|(op, b)| {
+            let (on, method, route) = match op {
+                Operation::List => (ops.list, "GET", format!("/{key}")),
+                Operation::Get => (ops.get, "GET", format!("/{key}/{{id}}")),
+                Operation::Create => (ops.create, "POST", format!("/{key}")),
+                Operation::Update => (ops.update, "PATCH", format!("/{key}/{{id}}")),
+                Operation::Delete => (ops.delete, "DELETE", format!("/{key}/{{id}}")),
+                Operation::Export => (ops.export, "GET", format!("/{key}/export")),
+            };
+            // One bound alone stands for both.
+            let p95 = b.p95.or(b.p99)?;
+            let p99 = b.p99.unwrap_or(p95);
+            on.then(|| BudgetModel {
+                route,
+                method: method.to_string(),
+                p95_us: us(p95),
+                p99_us: us(p99),
+            })
+        })
+        .collect()
 }
 
 fn cache_model(res: &spec::Resource) -> CacheModel {
@@ -774,6 +835,9 @@ fn link_relations(spec: &Spec, resources: &mut [ResourceModel]) {
                 f.name
             );
             r.belongs_to.push(Relation {
+                include_ident: format!("inc_{}", include),
+                target_struct: struct_name(&target),
+                target_module: rust_ident(&target),
                 constraint: constraint.clone(),
                 delete_message: delete_message.clone(),
                 field: f.name.clone(),
@@ -784,6 +848,9 @@ fn link_relations(spec: &Spec, resources: &mut [ResourceModel]) {
                 on_delete: on_delete.clone(),
             });
             has_many.entry(target).or_default().push(Relation {
+                include_ident: format!("inc_{}", r.key),
+                target_struct: r.struct_name.clone(),
+                target_module: r.module.clone(),
                 constraint,
                 delete_message,
                 field: f.name.clone(),

@@ -29,6 +29,22 @@ pub fn document(m: &Model) -> Value {
             "responses": { "200": { "description": "The OpenAPI document.", "content": { "application/json": { "schema": { "type": "object" } } } } }
         }}),
     );
+    paths.insert(
+        m.monitoring.metrics_path.clone(),
+        json!({ "get": {
+            "operationId": "metrics",
+            "summary": "Prometheus metrics (requests, queries, caches, process).",
+            "responses": { "200": { "description": "Prometheus text format.", "content": { "text/plain": { "schema": { "type": "string" } } } } }
+        }}),
+    );
+    paths.insert(
+        m.monitoring.stats_path.clone(),
+        json!({ "get": {
+            "operationId": "stats",
+            "summary": "Latency statistics per route over the stats window, with budget status.",
+            "responses": { "200": { "description": "count, min, max, avg, p50, p95, p99 per route.", "content": { "application/json": { "schema": { "type": "object" } } } } }
+        }}),
+    );
     for r in &m.resources {
         resource(r, &mut paths, &mut schemas);
     }
@@ -65,7 +81,8 @@ fn resource(r: &ResourceModel, paths: &mut Map<String, Value>, schemas: &mut Map
                 "summary": format!("List {}.", r.key),
                 "parameters": list_parameters(r),
                 "responses": {
-                    "200": { "description": "One page.", "content": { "application/json": { "schema": schema_ref(&page) } } },
+                    "200": cached_ok("One page.", schema_ref(&page)),
+                    "304": { "description": "Not modified (the `If-None-Match` ETag matches)." },
                     "400": problem_response("A parameter is unknown or malformed.")
                 }
             }),
@@ -96,6 +113,28 @@ fn resource(r: &ResourceModel, paths: &mut Map<String, Value>, schemas: &mut Map
     if !collection.is_empty() {
         paths.insert(r.path.clone(), Value::Object(collection));
     }
+    if r.ops.export {
+        paths.insert(
+            format!("{}/export", r.path),
+            json!({ "get": {
+                "operationId": format!("export_{}", r.key),
+                "tags": [r.key],
+                "summary": format!("Every {} row, streamed.", r.singular),
+                "parameters": [{
+                    "name": "format", "in": "query", "required": false,
+                    "description": "`ndjson`: one JSON object per line; `json`: one array.",
+                    "schema": { "type": "string", "enum": ["ndjson", "json"], "default": "ndjson" }
+                }],
+                "responses": {
+                    "200": { "description": "The rows in key order.", "content": {
+                        "application/x-ndjson": { "schema": row_ref },
+                        "application/json": { "schema": { "type": "array", "items": row_ref } }
+                    }},
+                    "400": problem_response("A parameter is unknown or malformed.")
+                }
+            }}),
+        );
+    }
 
     let mut item = Map::new();
     let id_param = json!({
@@ -104,15 +143,25 @@ fn resource(r: &ResourceModel, paths: &mut Map<String, Value>, schemas: &mut Map
         "schema": value_schema(&r.pk)
     });
     if r.ops.get {
+        let get_params: Vec<Value> = [
+            Some(fields_param(r)),
+            include_param(r),
+            Some(if_none_match()),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
         item.insert(
             "get".into(),
             json!({
                 "operationId": format!("get_{}", r.key),
                 "tags": [r.key],
                 "summary": format!("One {}.", r.singular),
+                "parameters": get_params,
                 "responses": {
-                    "200": { "description": "The row.", "content": { "application/json": { "schema": row_ref } } },
-                    "400": problem_response("The key is malformed."),
+                    "200": cached_ok("The row (only `fields` when given).", row_ref.clone()),
+                    "304": { "description": "Not modified (the `If-None-Match` ETag matches)." },
+                    "400": problem_response("The key or a parameter is malformed."),
                     "404": problem_response("No such row.")
                 }
             }),
@@ -189,7 +238,55 @@ fn list_parameters(r: &ResourceModel) -> Value {
         "description": "`next_cursor` of the previous page (keyset paging); not with `offset`.",
         "schema": { "type": "string" }
     }));
+    params.push(fields_param(r));
+    params.extend(include_param(r));
+    params.push(if_none_match());
     Value::Array(params)
+}
+
+/// `include=`, when the resource has refs.
+fn include_param(r: &ResourceModel) -> Option<Value> {
+    let names: Vec<&str> = r.belongs_to.iter().map(|b| b.include.as_str()).collect();
+    (!names.is_empty()).then(|| {
+        json!({
+            "name": "include", "in": "query", "required": false,
+            "description": format!("Comma-separated relations to embed, each loaded in one query: {}.", names.join(", ")),
+            "schema": { "type": "string" }
+        })
+    })
+}
+
+fn fields_param(r: &ResourceModel) -> Value {
+    let names: Vec<&str> = r
+        .fields
+        .iter()
+        .filter(|f| !f.hidden)
+        .map(|f| f.name.as_str())
+        .collect();
+    json!({
+        "name": "fields", "in": "query", "required": false,
+        "description": format!("Comma-separated fields to return (default: all): {}.", names.join(", ")),
+        "schema": { "type": "string" }
+    })
+}
+
+fn if_none_match() -> Value {
+    json!({
+        "name": "If-None-Match", "in": "header", "required": false,
+        "description": "An ETag of an earlier response: 304 when it still matches.",
+        "schema": { "type": "string" }
+    })
+}
+
+fn cached_ok(description: &str, schema: Value) -> Value {
+    json!({
+        "description": description,
+        "headers": {
+            "ETag": { "schema": { "type": "string" } },
+            "Cache-Control": { "schema": { "type": "string" } }
+        },
+        "content": { "application/json": { "schema": schema } }
+    })
 }
 
 fn schema_ref(name: &str) -> Value {
