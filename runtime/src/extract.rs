@@ -163,7 +163,7 @@ fn field_problem(what: &str, path: &str, err: &impl Display) -> Problem {
 pub struct Query<T>(pub T);
 
 impl<T: DeserializeOwned> Query<T> {
-    /// Deserializes a raw query string (without the `?`).
+    /// Deserializes a raw query string (without the `?`); see [`Query`] for an example.
     pub fn from_query(query: &str) -> Result<Self, Problem> {
         let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
         serde_path_to_error::deserialize(de)
@@ -206,6 +206,11 @@ pub struct QueryMap(pub Vec<(String, String)>);
 
 impl QueryMap {
     /// Parses a raw query string (without the `?`).
+    ///
+    /// ```
+    /// # use apiforge_runtime::extract::QueryMap;
+    /// assert_eq!(QueryMap::parse("a=1&a=2").0.len(), 2);
+    /// ```
     pub fn parse(query: &str) -> Self {
         Self(
             form_urlencoded::parse(query.as_bytes())
@@ -215,6 +220,11 @@ impl QueryMap {
     }
 
     /// The first value of `key`.
+    ///
+    /// ```
+    /// # use apiforge_runtime::extract::QueryMap;
+    /// assert_eq!(QueryMap::parse("a=1&a=2").get("a"), Some("1"));
+    /// ```
     pub fn get(&self, key: &str) -> Option<&str> {
         self.0
             .iter()
@@ -223,6 +233,11 @@ impl QueryMap {
     }
 
     /// Every value of `key`, in order.
+    ///
+    /// ```
+    /// # use apiforge_runtime::extract::QueryMap;
+    /// assert_eq!(QueryMap::parse("a=1&b=0&a=2").get_all("a").collect::<Vec<_>>(), ["1", "2"]);
+    /// ```
     pub fn get_all<'a>(&'a self, key: &'a str) -> impl Iterator<Item = &'a str> + 'a {
         self.0
             .iter()
@@ -261,6 +276,14 @@ impl QueryMap {
     }
 
     /// A 400 naming every parameter whose key is not in `allowed`, listing the allowed ones.
+    ///
+    /// ```
+    /// # use apiforge_runtime::extract::QueryMap;
+    /// let q = QueryMap::parse("limit=5&colour=red&size=9");
+    /// let p = q.allow_only(&["limit", "fields"]).unwrap_err();
+    /// assert_eq!(p.detail.as_deref(), Some("unknown query parameters `colour`, `size`; valid parameters: limit, fields"));
+    /// assert!(QueryMap::parse("limit=5").allow_only(&["limit"]).is_ok());
+    /// ```
     pub fn allow_only(&self, allowed: &[&str]) -> Result<(), Problem> {
         let unknown: Vec<&str> = self
             .0

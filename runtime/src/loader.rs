@@ -151,7 +151,16 @@ impl<R> Loader<R::Key, R>
 where
     R: Resource + Clone + for<'r> sqlx::FromRow<'r, PgRow>,
 {
-    /// A loader of `R` by primary key through [`Resource::load_many`].
+    /// A loader of `R` by primary key through [`Resource::load_many`]. Create one per request.
+    ///
+    /// ```no_run
+    /// # async fn f(pool: sqlx::PgPool) {
+    /// # use apiforge_runtime::prelude::*;
+    /// # #[derive(Clone, sqlx::FromRow, Resource)] #[resource(table = "users")]
+    /// # struct User { #[resource(primary_key)] id: i64 }
+    /// let users = Loader::<i64, User>::new(pool);
+    /// # }
+    /// ```
     pub fn new(pool: PgPool) -> Self {
         Self::from_fn(move |keys: Vec<R::Key>| {
             let pool = pool.clone();
@@ -205,6 +214,16 @@ where
 
     /// Sets how long a batch waits for more keys after its first one.
     ///
+    /// ```
+    /// # use std::{collections::HashMap, time::Duration};
+    /// # use apiforge_runtime::loader::Loader;
+    /// let loader = Loader::from_fn(|keys: Vec<i32>| async move {
+    ///     Ok::<_, sqlx::Error>(HashMap::<i32, i32>::new())
+    /// })
+    /// .with_window(Duration::from_millis(5))
+    /// .with_max_batch(100);
+    /// ```
+    ///
     /// # Panics
     /// If the loader was already cloned (set it right after creating the loader).
     pub fn with_window(mut self, window: Duration) -> Self {
@@ -227,6 +246,17 @@ where
 
     /// The value of `key` (`None` if it does not exist), batched with every other load of
     /// the same window.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// # use std::collections::HashMap;
+    /// # use apiforge_runtime::loader::Loader;
+    /// let names = Loader::from_fn(|keys: Vec<u8>| async move {
+    ///     Ok::<_, sqlx::Error>(keys.into_iter().map(|k| (k, format!("user {k}"))).collect::<HashMap<_, _>>())
+    /// });
+    /// assert_eq!(names.load(7).await.unwrap().as_deref(), Some("user 7"));
+    /// # }
+    /// ```
     pub async fn load(&self, key: K) -> Result<Option<V>, LoadError> {
         let reply = {
             let mut state = self.lock();

@@ -64,7 +64,10 @@ pub enum CursorError {
 }
 
 impl<S: Serialize, K: Serialize> Cursor<S, K> {
-    /// The opaque token.
+    /// The opaque token (see [`Cursor`] for a round trip).
+    ///
+    /// # Panics
+    /// If `S` or `K` cannot be serialized as JSON (e.g. a map with non-string keys).
     pub fn encode(&self) -> String {
         let json = serde_json::to_vec(&(&self.sort, &self.key))
             .expect("serializing a cursor's sort value and key cannot fail");
@@ -73,7 +76,7 @@ impl<S: Serialize, K: Serialize> Cursor<S, K> {
 }
 
 impl<S: DeserializeOwned, K: DeserializeOwned> Cursor<S, K> {
-    /// Decodes a token made by [`Cursor::encode`] with the same types.
+    /// Decodes a token made by [`Cursor::encode`] with the same types (see [`Cursor`]).
     pub fn decode(token: &str) -> Result<Self, CursorError> {
         let bytes = URL_SAFE_NO_PAD
             .decode(token.trim_end_matches('='))

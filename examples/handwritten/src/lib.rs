@@ -143,17 +143,11 @@ async fn list_orders(State(pool): State<PgPool>, query: QueryMap) -> Result<Resp
 async fn list_selected(pool: &PgPool, fields: &FieldSet, limit: i64) -> Result<Response, Problem> {
     let sql = format!("{} ORDER BY \"id\" LIMIT $1", Order::select_sql(fields));
     let rows = sqlx::query(&sql).bind(limit).fetch_all(pool).await?;
-    let mut body = b"[".to_vec();
-    for (i, row) in rows.iter().enumerate() {
-        if i > 0 {
-            body.push(b',');
-        }
-        Order::write_row_json(row, fields, &mut body).map_err(|e| {
-            eprintln!("serializing an order row: {e}");
-            Problem::internal()
-        })?;
-    }
-    body.push(b']');
+    let mut body = Vec::new();
+    Order::write_rows_json(&rows, fields, &mut body).map_err(|e| {
+        eprintln!("serializing order rows: {e}");
+        Problem::internal()
+    })?;
     Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
 }
 

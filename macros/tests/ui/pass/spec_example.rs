@@ -1,5 +1,5 @@
-//! SPEC.md's derive example, used as written in a crate depending only on
-//! apiforge-runtime (plus serde and sqlx for their own derives).
+//! SPEC.md's derive example, verbatim, in a crate depending only on apiforge-runtime
+//! (plus serde and sqlx for their own derives), with every item the SPEC lists.
 use apiforge_runtime::prelude::*;
 
 #[derive(Debug, Clone, serde::Serialize, sqlx::FromRow, Resource)]
@@ -10,7 +10,6 @@ pub struct Product {
     pub name: String,
     pub category: String,
     #[resource(hidden)]
-    #[serde(skip)]
     pub internal_note: Option<String>,
 }
 
