@@ -86,6 +86,45 @@ impl<S: DeserializeOwned, K: DeserializeOwned> Cursor<S, K> {
     }
 }
 
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tampered_or_foreign_cursors_are_refused() {
+        // Valid base64url, but not `[sort, key]` of these types.
+        let other = URL_SAFE_NO_PAD.encode(br#"{"admin":true}"#);
+        assert_eq!(
+            Cursor::<String, i64>::decode(&other),
+            Err(CursorError::Content)
+        );
+        let wrong_types = Cursor {
+            sort: 1.5_f64,
+            key: "x",
+        }
+        .encode();
+        assert_eq!(
+            Cursor::<String, i64>::decode(&wrong_types),
+            Err(CursorError::Content)
+        );
+        assert_eq!(
+            Cursor::<String, i64>::decode("a+b/"),
+            Err(CursorError::Encoding)
+        );
+    }
+
+    #[test]
+    fn padded_tokens_are_accepted() {
+        let token = Cursor {
+            sort: (),
+            key: 7_i64,
+        }
+        .encode();
+        let decoded = Cursor::<(), i64>::decode(&format!("{token}==")).unwrap();
+        assert_eq!(decoded.key, 7);
+    }
+}
+
 impl From<CursorError> for Problem {
     fn from(err: CursorError) -> Self {
         Problem::bad_request(err.to_string()).with_error("cursor", err.to_string())

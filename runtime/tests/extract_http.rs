@@ -177,6 +177,26 @@ async fn malformed_json_and_wrong_media_type_are_problems() {
 }
 
 #[tokio::test]
+async fn body_over_the_limit_is_413() {
+    let app = app().layer(axum::extract::DefaultBodyLimit::max(16));
+    let body = r#"{"name":"a very long product name","price":3}"#;
+    let response = app
+        .oneshot(
+            Request::post("/products")
+                .header("content-type", "application/json")
+                .body(Body::from(body))
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/problem+json"
+    );
+}
+
+#[tokio::test]
 async fn query_parameters_are_checked_by_name() {
     let r = get_uri("/products?limit=ten").await;
     assert_problem(&r, StatusCode::BAD_REQUEST, "limit", "limit");

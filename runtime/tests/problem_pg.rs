@@ -129,6 +129,25 @@ async fn row_not_found_is_404_and_other_errors_are_a_generic_500() {
 }
 
 #[tokio::test]
+async fn malformed_input_is_400_and_a_statement_timeout_is_503() {
+    let db = schema().await;
+    let p = Problem::from(fail(&db, "SELECT 'not a number'::integer").await);
+    assert_eq!(p.status, 400);
+    assert_no_sql(&p);
+
+    let mut tx = db.pool.begin().await.unwrap();
+    sqlx::query("SET LOCAL statement_timeout = '20ms'")
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    let err = sqlx::query("SELECT pg_sleep(5)")
+        .execute(&mut *tx)
+        .await
+        .unwrap_err();
+    assert_eq!(Problem::from(err).status, 503);
+}
+
+#[tokio::test]
 async fn unreachable_database_is_503() {
     // Nothing listens on port 1: connection refused.
     let err = sqlx::postgres::PgPoolOptions::new()
