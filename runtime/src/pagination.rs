@@ -86,6 +86,18 @@ impl<S: DeserializeOwned, K: DeserializeOwned> Cursor<S, K> {
     }
 }
 
+impl From<CursorError> for Problem {
+    fn from(err: CursorError) -> Self {
+        Problem::bad_request(err.to_string()).with_error("cursor", err.to_string())
+    }
+}
+
+impl axum::response::IntoResponse for CursorError {
+    fn into_response(self) -> axum::response::Response {
+        Problem::from(self).into_response()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -122,17 +134,5 @@ mod tests {
         .encode();
         let decoded = Cursor::<(), i64>::decode(&format!("{token}==")).unwrap();
         assert_eq!(decoded.key, 7);
-    }
-}
-
-impl From<CursorError> for Problem {
-    fn from(err: CursorError) -> Self {
-        Problem::bad_request(err.to_string()).with_error("cursor", err.to_string())
-    }
-}
-
-impl axum::response::IntoResponse for CursorError {
-    fn into_response(self) -> axum::response::Response {
-        Problem::from(self).into_response()
     }
 }
