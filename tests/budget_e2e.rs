@@ -1,5 +1,5 @@
 //! `apiforge budget` against a real generated `examples/shop.yaml` API on Postgres:
-//! every generated operation of every resource, with generous budgets (exit 0) and impossible
+//! every operation of every resource, with generous budgets (exit 0) and impossible
 //! ones (exit 1), on the same server.
 
 mod common;
@@ -7,15 +7,13 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-/// `examples/shop.yaml` with every (generated) operation of every resource budgeted at `limit`.
+/// `examples/shop.yaml` with every operation of every resource budgeted at `limit`.
 fn shop_with_budgets(dir: &Path, limit: &str) -> PathBuf {
     let text = std::fs::read_to_string(common::workspace().join("examples/shop.yaml")).unwrap();
     let mut spec: serde_yaml::Value = serde_yaml::from_str(&text).unwrap();
     let budget: serde_yaml::Value =
         serde_yaml::from_str(&format!("{{ p95: {limit}, p99: {limit} }}")).unwrap();
-    // `export` is left out until the generator emits the `/{resource}/export` route:
-    // today `GET /products/export` is routed to `get` and answers 400.
-    let ops = ["list", "get", "create", "update", "delete"];
+    let ops = ["list", "get", "create", "update", "delete", "export"];
     let budgets: serde_yaml::Mapping = ops
         .iter()
         .map(|op| ((*op).into(), budget.clone()))
@@ -75,8 +73,8 @@ fn budget_passes_and_fails_against_the_generated_shop_api() {
     let report = text(&out);
     assert_eq!(out.status.code(), Some(0), "{report}");
     let rows = verdicts(&String::from_utf8_lossy(&out.stdout));
-    // 4 resources × 5 operations, all loaded without a single non-2xx answer.
-    assert_eq!(rows.len(), 20, "{report}");
+    // 4 resources × 6 operations, all loaded without a single non-2xx answer.
+    assert_eq!(rows.len(), 24, "{report}");
     assert!(rows.iter().all(|(_, v)| v == "ok"), "{report}");
     assert!(
         rows.contains(&("POST /orders".into(), "ok".into())),
@@ -91,6 +89,6 @@ fn budget_passes_and_fails_against_the_generated_shop_api() {
     let report = text(&out);
     assert_eq!(out.status.code(), Some(1), "{report}");
     let rows = verdicts(&String::from_utf8_lossy(&out.stdout));
-    assert_eq!(rows.len(), 20, "{report}");
+    assert_eq!(rows.len(), 24, "{report}");
     assert!(rows.iter().all(|(_, v)| v == "OVER"), "{report}");
 }
