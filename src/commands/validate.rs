@@ -1,9 +1,11 @@
-//! `apiforge validate FILE…`.
+//! `apiforge validate FILE…`: every problem of every file on stderr, one located line each.
 
 use std::process::ExitCode;
 
 use crate::cli::ValidateArgs;
 
+/// Check each file; exit 2 when any has an error (or a warning, with `--deny-warnings`).
+/// Valid files print nothing but their warnings.
 pub fn run(args: ValidateArgs) -> anyhow::Result<ExitCode> {
     let mut failed = false;
     for file in &args.files {
@@ -22,5 +24,9 @@ pub fn run(args: ValidateArgs) -> anyhow::Result<ExitCode> {
             }
         }
     }
-    Ok(if failed { ExitCode::from(2) } else { ExitCode::SUCCESS })
+    Ok(if failed {
+        ExitCode::from(2)
+    } else {
+        ExitCode::SUCCESS
+    })
 }

@@ -3,7 +3,7 @@
 //! [`shape`] checks keys and value kinds on the YAML tree (before serde); the semantic
 //! checks below run on the typed [`Spec`] and find positions through the tree. A spec
 //! without errors is safe to model: names resolve, each resource has exactly one primary
-//! key, refs point at resources that have one, options fit their types. [`lints`] adds
+//! key, refs point at resources that have one, options fit their types. `lints` adds
 //! warnings about missing or redundant indexes and unbudgeted caches.
 
 mod kinds;

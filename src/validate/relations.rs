@@ -29,7 +29,7 @@ pub fn check(cx: &mut Ctx, key: &str, res: &Resource) {
             partition,
             "ranking partition",
         ) {
-            if f.hidden || f.ty == crate::spec::FieldType::Json {
+            if f.hidden || f.ty == FieldType::Json {
                 cx.error_value(
                     &at("partition"),
                     format!("ranking partition `{partition}` must be a visible, non-json field"),
@@ -38,7 +38,7 @@ pub fn check(cx: &mut Ctx, key: &str, res: &Resource) {
         }
         let order = ranking.order.strip_prefix('-').unwrap_or(&ranking.order);
         if let Some(f) = field_of(cx, key, res, &at("order"), order, "ranking order") {
-            if f.hidden || f.ty == crate::spec::FieldType::Json {
+            if f.hidden || f.ty == FieldType::Json {
                 cx.error_value(
                     &at("order"),
                     format!("ranking order `{order}` must be a visible, non-json field"),
