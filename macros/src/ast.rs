@@ -24,16 +24,22 @@ impl Field<'_> {
         self.ident.unraw().to_string()
     }
 
-    /// The SQL column: `column = "..."` or the field name.
+    /// The SQL column: `#[resource(column = "...")]`, else `#[sqlx(rename = "...")]`, else
+    /// the field name.
     pub fn column(&self) -> String {
-        match &self.attrs.column {
-            Some((_, lit)) => lit.value(),
-            None => self.name(),
+        match (&self.attrs.column, &self.attrs.sqlx.rename) {
+            (Some((_, lit)), _) | (None, Some(lit)) => lit.value(),
+            (None, None) => self.name(),
         }
     }
 
+    /// `#[resource(skip)]` or `#[sqlx(skip)]`: the field is not a column.
+    pub fn skip(&self) -> Option<&syn::Path> {
+        self.attrs.skip.as_ref().or(self.attrs.sqlx.skip.as_ref())
+    }
+
     pub fn is_column(&self) -> bool {
-        self.attrs.skip.is_none()
+        self.skip().is_none()
     }
 
     pub fn is_selectable(&self) -> bool {

@@ -21,6 +21,15 @@ pub struct FieldAttrs {
     pub hidden: Option<Path>,
     pub skip: Option<Path>,
     pub column: Option<(Path, LitStr)>,
+    pub sqlx: SqlxAttrs,
+}
+
+/// What `#[sqlx(...)]` on a field says about the column, so the two derives agree:
+/// `rename = "..."` names the column, `skip` means it is not one.
+#[derive(Default)]
+pub struct SqlxAttrs {
+    pub rename: Option<LitStr>,
+    pub skip: Option<Path>,
 }
 
 pub fn container(attrs: &[Attribute], errors: &mut Errors) -> ContainerAttrs {
@@ -47,7 +56,10 @@ pub fn container(attrs: &[Attribute], errors: &mut Errors) -> ContainerAttrs {
 }
 
 pub fn field(attrs: &[Attribute], errors: &mut Errors) -> FieldAttrs {
-    let mut out = FieldAttrs::default();
+    let mut out = FieldAttrs {
+        sqlx: sqlx_field(attrs),
+        ..FieldAttrs::default()
+    };
     for attr in resource_attrs(attrs) {
         let parsed = attr.parse_nested_meta(|meta| {
             let flag = if meta.path.is_ident("primary_key") {
@@ -83,6 +95,27 @@ pub fn field(attrs: &[Attribute], errors: &mut Errors) -> FieldAttrs {
         if let Err(err) = parsed {
             errors.push(err);
         }
+    }
+    out
+}
+
+/// Reads `rename` and `skip` from `#[sqlx(...)]`, ignoring everything else (and any
+/// malformed input, which sqlx's own derive reports).
+fn sqlx_field(attrs: &[Attribute]) -> SqlxAttrs {
+    let mut out = SqlxAttrs::default();
+    for attr in attrs.iter().filter(|a| a.path().is_ident("sqlx")) {
+        let _ = attr.parse_nested_meta(|meta| {
+            if meta.path.is_ident("rename") {
+                out.rename = Some(meta.value()?.parse()?);
+            } else if meta.path.is_ident("skip") {
+                out.skip = Some(meta.path.clone());
+            } else if meta.input.peek(Token![=]) {
+                meta.value()?.parse::<syn::Expr>()?;
+            } else if meta.input.peek(syn::token::Paren) {
+                meta.parse_nested_meta(|_| Ok(()))?;
+            }
+            Ok(())
+        });
     }
     out
 }

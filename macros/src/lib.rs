@@ -32,6 +32,10 @@ use syn::{DeriveInput, parse_macro_input};
 /// }
 /// ```
 ///
+/// `#[sqlx(rename = "...")]` names the column when `column` is absent, and `#[sqlx(skip)]`
+/// counts as `skip`, so `sqlx::FromRow` and this derive read the same columns; a
+/// `column` that disagrees with `#[sqlx(rename)]` is an error.
+///
 /// Misuse (unknown attribute, missing or duplicate primary key, hidden primary key, tuple
 /// struct, enum, generics...) is a compile error spanned on the offending tokens; all errors
 /// are reported at once.

@@ -92,7 +92,19 @@ fn check_fields(c: &Container<'_>, errors: &mut Errors) {
         if let (Some(_), Some(hidden)) = (&a.primary_key, &a.hidden) {
             errors.spanned(hidden, "the primary key cannot be hidden");
         }
-        if let Some(skip) = &a.skip {
+        if let (Some((_, ours)), Some(theirs)) = (&a.column, &a.sqlx.rename) {
+            if ours.value() != theirs.value() {
+                errors.spanned(
+                    theirs,
+                    format!(
+                        "#[sqlx(rename = {:?})] and #[resource(column = {:?})] name different columns",
+                        theirs.value(),
+                        ours.value()
+                    ),
+                );
+            }
+        }
+        if let Some(skip) = field.skip() {
             for (other, name) in [
                 (a.primary_key.as_ref(), "primary_key"),
                 (a.hidden.as_ref(), "hidden"),
@@ -101,7 +113,9 @@ fn check_fields(c: &Container<'_>, errors: &mut Errors) {
                 if other.is_some() {
                     errors.spanned(
                         skip,
-                        format!("`skip` cannot be combined with `{name}`: a skipped field is not a column"),
+                        format!(
+                            "`skip` cannot be combined with `{name}`: a skipped field is not a column"
+                        ),
                     );
                 }
             }

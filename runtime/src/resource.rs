@@ -47,7 +47,9 @@ use crate::fieldset::{FieldError, FieldSet};
 /// never guessed); on fields `primary_key` (exactly one), `hidden` (loaded but never
 /// serialized nor selectable), `column = "..."` (the SQL column when it differs from the
 /// field name; the field name stays the API/JSON name) and `skip` (not a column at all,
-/// pair it with `#[sqlx(skip)]`/`#[sqlx(default)]`). JSON keys are the Rust field names;
+/// pair it with `#[sqlx(skip)]`/`#[sqlx(default)]`). `#[sqlx(rename = "...")]` and
+/// `#[sqlx(skip)]` are read too, so both derives agree on the columns. JSON keys are the
+/// Rust field names;
 /// serde field attributes are not consulted by [`Resource::to_json_fields`].
 ///
 /// `hidden` governs what this trait writes ([`Resource::to_json_fields`], row JSON, field

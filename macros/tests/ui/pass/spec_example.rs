@@ -24,6 +24,18 @@ pub struct Order {
     pub memo: Option<String>,
 }
 
+/// `#[sqlx(rename)]` and `#[sqlx(skip)]` are understood, so the two derives agree.
+#[derive(Debug, Clone, sqlx::FromRow, Resource)]
+#[resource(table = "events")]
+pub struct Event {
+    #[resource(primary_key)]
+    pub id: i64,
+    #[sqlx(rename = "type")]
+    pub kind: String,
+    #[sqlx(skip)]
+    pub seen: bool,
+}
+
 mod uuid_like {
     /// Any key type sqlx can bind as an array works.
     pub type Id = String;
@@ -48,5 +60,7 @@ fn main() {
     assert_eq!(Order::PRIMARY_KEY, "order_id");
     assert_eq!(Order::FIELDS, ["id"]);
     assert_eq!(Order::ALL_COLUMNS, ["order_id"]);
+    assert_eq!(Event::COLUMNS, ["id", "type"]);
+    assert_eq!(Event::FIELDS, ["id", "kind"]);
     let _ = load;
 }
