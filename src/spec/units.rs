@@ -156,6 +156,24 @@ impl Serialize for ByteSize {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// What a value prints parses back to the same value.
+        #[test]
+        fn display_parses_back(us in 0u64..1_000_000_000_000_000, bytes in any::<u64>()) {
+            let d = Duration(std::time::Duration::from_micros(us));
+            prop_assert_eq!(d.to_string().parse::<Duration>(), Ok(d));
+            prop_assert_eq!(ByteSize(bytes).to_string().parse::<ByteSize>(), Ok(ByteSize(bytes)));
+        }
+
+        /// Parsing arbitrary text never panics.
+        #[test]
+        fn parse_any_text(s in "\\PC{0,12}") {
+            let _ = s.parse::<Duration>();
+            let _ = s.parse::<ByteSize>();
+        }
+    }
 
     #[test]
     fn durations() {
