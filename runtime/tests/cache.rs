@@ -715,3 +715,164 @@ async fn caches_sharing_one_handle_invalidate_each_other_at_once() {
     assert_eq!(a.list_key("q"), b.list_key("q"));
     cleanup(&ns, "products", &[]).await;
 }
+
+/// A TCP proxy whose existing connections can be frozen: they stay open but carry nothing
+/// more, like connections whose peer vanished without a reset (a dropped NAT entry).
+/// Connections opened after the freeze work.
+struct FreezingProxy {
+    port: u16,
+    next_id: Arc<std::sync::atomic::AtomicU64>,
+    frozen_below: Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl FreezingProxy {
+    async fn start(upstream: u16) -> Self {
+        use std::sync::atomic::AtomicU64;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let next_id = Arc::new(AtomicU64::new(0));
+        let frozen_below = Arc::new(AtomicU64::new(0));
+        let (ids, frozen) = (next_id.clone(), frozen_below.clone());
+        tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                let id = ids.fetch_add(1, Ordering::SeqCst);
+                let Ok(server) = tokio::net::TcpStream::connect(("127.0.0.1", upstream)).await
+                else {
+                    continue;
+                };
+                let (client_read, client_write) = client.into_split();
+                let (server_read, server_write) = server.into_split();
+                tokio::spawn(Self::pipe(client_read, server_write, id, frozen.clone()));
+                tokio::spawn(Self::pipe(server_read, client_write, id, frozen.clone()));
+            }
+        });
+        Self {
+            port,
+            next_id,
+            frozen_below,
+        }
+    }
+
+    async fn pipe(
+        mut from: tokio::net::tcp::OwnedReadHalf,
+        mut to: tokio::net::tcp::OwnedWriteHalf,
+        id: u64,
+        frozen_below: Arc<std::sync::atomic::AtomicU64>,
+    ) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut buf = [0u8; 8192];
+        loop {
+            let n = match from.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => n,
+            };
+            if id < frozen_below.load(Ordering::SeqCst) {
+                // Swallow everything from now on, keeping both sockets open.
+                std::future::pending::<()>().await;
+            }
+            if to.write_all(&buf[..n]).await.is_err() {
+                return;
+            }
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    fn freeze_existing_connections(&self) {
+        self.frozen_below
+            .store(self.next_id.load(Ordering::SeqCst), Ordering::SeqCst);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn silently_dead_connections_are_detected_and_replaced() {
+    let server = PrivateRedis::start(None);
+    server.ready().await;
+    let proxy = FreezingProxy::start(server.port).await;
+    let a_redis = Redis::connect(&server.url(), TIMEOUT)
+        .await
+        .unwrap()
+        .with_namespace("frozen");
+    let b_redis = Redis::connect(&proxy.url(), TIMEOUT)
+        .await
+        .unwrap()
+        .with_namespace("frozen")
+        .with_health_check_interval(Duration::from_millis(300));
+    let a = ResourceCache::new(
+        "products",
+        both_tiers(Duration::from_secs(60)),
+        Some(a_redis.clone()),
+    );
+    // B's memory tier, and B's Redis tier alone (so a hit there proves Redis answered).
+    let b = ResourceCache::new(
+        "products",
+        memory_only(Duration::from_secs(60)),
+        Some(b_redis.clone()),
+    );
+    let b_shared = ResourceCache::new(
+        "products",
+        CacheConfig {
+            memory: None,
+            redis: Some(RedisTier {
+                ttl: Duration::from_secs(60),
+            }),
+        },
+        Some(b_redis.clone()),
+    );
+    assert!(a_redis.wait_subscribed(Duration::from_secs(5)).await);
+    assert!(b_redis.wait_subscribed(Duration::from_secs(5)).await);
+    let loader = Counting::default();
+    a.get_or_load("row:1", || loader.load()).await.unwrap();
+    assert!(eventually_served_from_redis(&b_shared, "row:1", &loader).await);
+    let cached = version(
+        &b.get_or_load("row:1", || loader.load())
+            .await
+            .unwrap()
+            .unwrap(),
+    );
+    let again = version(
+        &b.get_or_load("row:1", || loader.load())
+            .await
+            .unwrap()
+            .unwrap(),
+    );
+    assert_eq!(again, cached, "B's memory tier holds row 1");
+
+    // B's connections (commands and subscription) go dead without a reset; A writes.
+    proxy.freeze_existing_connections();
+    a.invalidate("row:1").await;
+
+    // B notices by itself: its listener's PING fails, it re-subscribes and clears its
+    // memory tier; its command connection times out and is replaced.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let body = b
+            .get_or_load("row:1", || loader.load())
+            .await
+            .unwrap()
+            .unwrap();
+        if version(&body) != cached {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "B still serves the stale row"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let recovered = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            a.get_or_load("row:7", || loader.load()).await.unwrap();
+            if eventually_served_from_redis(&b_shared, "row:7", &loader).await {
+                break;
+            }
+        }
+    })
+    .await;
+    assert!(
+        recovered.is_ok(),
+        "B reads through Redis again on a new connection"
+    );
+}

@@ -310,8 +310,16 @@ impl Shared {
         Fut: Future<Output = Result<Option<CachedBody>, E>>,
     {
         let writes = self.writes.load(Ordering::Acquire);
-        let redis = self.redis.as_ref().zip(self.redis_ttl);
-        if let Some((redis, _)) = redis.filter(|_| self.redis_readable(key)) {
+        let mut redis = self.redis.as_ref().zip(self.redis_ttl);
+        if let Some((shared, _)) = redis
+            && !self.redis_readable(key)
+        {
+            // This key embeds a generation that may be stale: learn the shared one for the
+            // next requests, and keep this one off Redis.
+            self.sync_generation(shared).await;
+            redis = None;
+        }
+        if let Some((redis, _)) = redis {
             let cmd = ::redis::Cmd::get(redis.key(&self.resource, key));
             match redis.query::<Option<Vec<u8>>>("get", &cmd).await {
                 Some(Some(raw)) => match CachedBody::decode(raw) {

@@ -11,7 +11,7 @@ use ::redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use ::redis::{Client, Cmd, FromRedisValue, RedisError};
 use futures_util::StreamExt;
 use serde::Deserialize;
-use tokio::sync::{OnceCell, watch};
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use super::Shared;
@@ -20,6 +20,8 @@ use super::Shared;
 const BREAKER_OPEN: Duration = Duration::from_secs(1);
 /// At most one warning per this period about an unreachable Redis; the rest go to debug.
 const WARN_EVERY: Duration = Duration::from_secs(10);
+/// How long the listener waits for a message before checking its connection with a PING.
+const HEALTH_CHECK_EVERY: Duration = Duration::from_secs(15);
 /// Delay between attempts to re-subscribe the invalidation listener.
 const RESUBSCRIBE_DELAY: Duration = Duration::from_millis(250);
 
@@ -64,8 +66,12 @@ pub struct Redis {
 
 pub(super) struct Inner {
     client: Client,
-    conn: OnceCell<ConnectionManager>,
+    /// The live connection; dropped after a timeout so a half-open one is replaced.
+    conn: Mutex<Option<ConnectionManager>>,
+    /// Serialises connection attempts.
+    connecting: tokio::sync::Mutex<()>,
     timeout: Duration,
+    health_check: Duration,
     namespace: String,
     /// Identifies this process's messages on the channel, so it skips its own.
     pub(super) origin: String,
@@ -114,13 +120,18 @@ impl Redis {
     /// starts with the first [`ResourceCache`](super::ResourceCache) built on the handle.
     pub async fn connect(url: &str, timeout: Duration) -> Result<Self, RedisError> {
         let client = Client::open(url)?;
-        let redis = Self::from_client(client, timeout, "default".to_owned());
+        let redis = Self::from_client(client, timeout, "default".to_owned(), HEALTH_CHECK_EVERY);
         // A failure is logged and remembered by the breaker; requests will not wait on it.
         let _ = redis.connection().await;
         Ok(redis)
     }
 
-    fn from_client(client: Client, timeout: Duration, namespace: String) -> Self {
+    fn from_client(
+        client: Client,
+        timeout: Duration,
+        namespace: String,
+        health_check: Duration,
+    ) -> Self {
         let origin = format!(
             "{:016x}",
             std::collections::hash_map::RandomState::new().hash_one((
@@ -132,8 +143,10 @@ impl Redis {
         Self {
             inner: Arc::new(Inner {
                 client,
-                conn: OnceCell::new(),
+                conn: Mutex::new(None),
+                connecting: tokio::sync::Mutex::new(()),
                 timeout,
+                health_check,
                 namespace,
                 origin,
                 epoch: Instant::now(),
@@ -149,15 +162,31 @@ impl Redis {
     /// The same server with another key namespace (usually the app name): a new handle
     /// (sharing the connection). Call it before building caches on the handle.
     pub fn with_namespace(self, namespace: &str) -> Self {
+        self.rebuilt(namespace.to_owned(), self.inner.health_check)
+    }
+
+    /// How long the invalidation listener waits for a message before checking its
+    /// connection with a `PING` (default 15 s): a connection that died silently (no reset,
+    /// e.g. a dropped NAT entry) is replaced within this interval. Call it before building
+    /// caches on the handle.
+    pub fn with_health_check_interval(self, interval: Duration) -> Self {
+        let namespace = self.inner.namespace.clone();
+        self.rebuilt(namespace, interval)
+    }
+
+    fn rebuilt(&self, namespace: String, health_check: Duration) -> Self {
         let redis = Self::from_client(
             self.inner.client.clone(),
             self.inner.timeout,
-            namespace.to_owned(),
+            namespace,
+            health_check,
         );
-        if let Some(conn) = self.inner.conn.get() {
-            let _ = redis.inner.conn.set(conn.clone());
-        }
+        *redis.inner.conn.lock().expect("redis lock poisoned") = self.current();
         redis
+    }
+
+    fn current(&self) -> Option<ConnectionManager> {
+        self.inner.conn.lock().expect("redis lock poisoned").clone()
     }
 
     /// The key namespace (`apiforge:{namespace}:…`).
@@ -208,12 +237,19 @@ impl Redis {
         self.now_ms() >= self.inner.down_until.load(Ordering::Relaxed)
     }
 
+    /// Opens the breaker (requests skip Redis for a while) and reports the failure.
     fn trip(&self, what: &'static str, error: &dyn std::fmt::Display) {
-        metrics::counter!("apiforge_cache_redis_errors_total", "op" => what).increment(1);
         let now = self.now_ms();
         self.inner
             .down_until
             .store(now + BREAKER_OPEN.as_millis() as u64, Ordering::Relaxed);
+        self.note_failure(what, error);
+    }
+
+    /// Counts a failure and logs it: a warning at most every [`WARN_EVERY`], else debug.
+    fn note_failure(&self, what: &'static str, error: &dyn std::fmt::Display) {
+        metrics::counter!("apiforge_cache_redis_errors_total", "op" => what).increment(1);
+        let now = self.now_ms();
         let last = self.inner.last_warn.load(Ordering::Relaxed);
         let warn = (last == 0 || now.saturating_sub(last) >= WARN_EVERY.as_millis() as u64)
             && self
@@ -229,8 +265,17 @@ impl Redis {
     }
 
     async fn connection(&self) -> Option<ConnectionManager> {
-        if let Some(conn) = self.inner.conn.get() {
-            return Some(conn.clone());
+        if let Some(conn) = self.current() {
+            return Some(conn);
+        }
+        if !self.available() {
+            return None;
+        }
+        // One attempt at a time; those who waited see its outcome (a connection, or the
+        // breaker open) instead of each trying in turn.
+        let _connecting = self.inner.connecting.lock().await;
+        if let Some(conn) = self.current() {
+            return Some(conn);
         }
         if !self.available() {
             return None;
@@ -240,32 +285,18 @@ impl Redis {
             .set_response_timeout(self.inner.timeout)
             .set_number_of_retries(1)
             .set_max_delay(100);
-        let init = tokio::time::timeout(
-            self.inner.timeout,
-            ConnectionManager::new_with_config(self.inner.client.clone(), config),
-        );
-        // Waiters queue on the cell and retry a failed init one after another: after the
-        // first failure the breaker is open and they give up at once instead.
-        let result = self
-            .inner
-            .conn
-            .get_or_try_init(|| async {
-                if !self.available() {
-                    return Err(None);
-                }
-                match init.await {
-                    Ok(Ok(conn)) => Ok(conn),
-                    Ok(Err(e)) => Err(Some(e.to_string())),
-                    Err(_) => Err(Some("connect timed out".to_owned())),
-                }
-            })
-            .await;
-        match result {
-            Ok(conn) => Some(conn.clone()),
-            Err(e) => {
-                if let Some(e) = e {
-                    self.trip("connect", &e);
-                }
+        let connect = ConnectionManager::new_with_config(self.inner.client.clone(), config);
+        match tokio::time::timeout(self.inner.timeout, connect).await {
+            Ok(Ok(conn)) => {
+                *self.inner.conn.lock().expect("redis lock poisoned") = Some(conn.clone());
+                Some(conn)
+            }
+            Ok(Err(e)) => {
+                self.trip("connect", &e);
+                None
+            }
+            Err(_) => {
+                self.trip("connect", &"timed out");
                 None
             }
         }
@@ -277,18 +308,39 @@ impl Redis {
         what: &'static str,
         cmd: &Cmd,
     ) -> Option<T> {
+        if !self.available() {
+            return None;
+        }
         let mut conn = self.connection().await?;
-        match tokio::time::timeout(self.inner.timeout, cmd.query_async::<T>(&mut conn)).await {
+        let result =
+            tokio::time::timeout(self.inner.timeout, cmd.query_async::<T>(&mut conn)).await;
+        match result {
             Ok(Ok(v)) => Some(v),
+            // A server error reply: Redis is there, only this command failed.
+            Ok(Err(e)) if !e.is_io_error() => {
+                self.note_failure(what, &e);
+                None
+            }
             Ok(Err(e)) => {
+                if e.is_timeout() {
+                    self.discard_connection();
+                }
                 self.trip(what, &e);
                 None
             }
             Err(_) => {
+                self.discard_connection();
                 self.trip(what, &"timed out");
                 None
             }
         }
+    }
+
+    /// The connection manager reconnects after I/O errors but not after timeouts (a
+    /// half-open connection would time out forever): drop it, the next attempt after the
+    /// breaker opens a new one.
+    fn discard_connection(&self) {
+        self.inner.conn.lock().expect("redis lock poisoned").take();
     }
 
     /// Bumps `resource`'s generation to above `local`, deletes `key` (if any) and tells the
@@ -380,13 +432,13 @@ async fn listen(weak: Weak<Inner>) {
         let pubsub = match subscription {
             Ok(Ok(pubsub)) => pubsub,
             Ok(Err(e)) => {
-                redis.trip("subscribe", &e);
+                redis.note_failure("subscribe", &e);
                 drop(redis);
                 tokio::time::sleep(RESUBSCRIBE_DELAY).await;
                 continue;
             }
             Err(_) => {
-                redis.trip("subscribe", &"timed out");
+                redis.note_failure("subscribe", &"timed out");
                 drop(redis);
                 tokio::time::sleep(RESUBSCRIBE_DELAY).await;
                 continue;
@@ -399,10 +451,26 @@ async fn listen(weak: Weak<Inner>) {
         redis.inner.subscribed.send_replace(true);
         tracing::debug!(namespace = %redis.inner.namespace, "cache invalidation listener subscribed");
         let origin = redis.inner.origin.clone();
+        let ping_timeout = redis.inner.timeout * 4;
+        let health_check = redis.inner.health_check;
         drop(redis);
 
-        let mut messages = pubsub.into_on_message();
-        while let Some(msg) = messages.next().await {
+        let (mut sink, mut messages) = pubsub.split();
+        loop {
+            let msg = tokio::select! {
+                msg = messages.next() => msg,
+                // A silently dead connection (no RST) would otherwise never end the stream.
+                () = tokio::time::sleep(health_check) => {
+                    let pong = tokio::time::timeout(ping_timeout, sink.ping::<::redis::Value>()).await;
+                    if matches!(pong, Ok(Ok(_))) {
+                        continue;
+                    }
+                    None
+                }
+            };
+            let Some(msg) = msg else {
+                break;
+            };
             let Ok(event) = serde_json::from_slice::<Invalidation>(msg.get_payload_bytes()) else {
                 tracing::debug!("ignoring a malformed cache invalidation message");
                 continue;
