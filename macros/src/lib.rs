@@ -1,9 +1,9 @@
 //! Derive macros of apiforge. Use them through `apiforge-runtime`, which re-exports them
 //! (`use apiforge_runtime::prelude::*;`) together with the traits they implement.
 //!
-//! The derive is split like serde_derive and thiserror: [`attr`] parses `#[resource(...)]`,
-//! [`ast`] builds the input model, [`valid`] checks it (every error at once, each spanned on
-//! the offending tokens) and [`expand`] writes the impl.
+//! The derive is split like serde_derive and thiserror: `attr` parses `#[resource(...)]`,
+//! `ast` builds the input model, `valid` checks it (every error at once, each spanned on
+//! the offending tokens) and `expand` writes the impl.
 
 mod ast;
 mod attr;

@@ -234,8 +234,8 @@ impl FieldSet {
         self.selected.len()
     }
 
-    /// Whether nothing is selected (only possible through [`FieldSet::default`]-like misuse;
-    /// parsing refuses an empty list).
+    /// Whether nothing is selected. Never true for sets built here: parsing refuses an empty
+    /// list and the primary key is always selectable.
     ///
     /// ```
     /// # use apiforge_runtime::prelude::*;
