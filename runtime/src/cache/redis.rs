@@ -49,16 +49,19 @@ return r
 ///
 /// Cheap to clone. Connecting is lazy and self-healing: an unreachable Redis is not an error
 /// (only a malformed URL is); every operation is bounded by the configured timeout, and after
-/// a failure the tier is skipped for a second, so a down or slow Redis costs the requests
-/// nothing and they are served from the database.
+/// a failure the tier is skipped for a second, so a down or slow Redis costs a request at
+/// most one timeout and requests are served from the database meanwhile. A connection that
+/// times out is replaced (it may be half-open), and the listener checks its own with a
+/// `PING` when idle (see [`Redis::with_health_check_interval`]).
 ///
 /// Keys live under `apiforge:{namespace}:{resource}:`, so apps sharing a Redis never collide;
 /// set the namespace (the app name) with [`Redis::with_namespace`] before building caches.
 ///
 /// From the first cache built on it (inside a Tokio runtime), the handle keeps a subscriber
 /// on the app's invalidation channel: writes on other instances drop the matching entries of
-/// this instance's memory tiers. After a reconnect (Redis restarted, messages possibly missed) every memory tier
-/// registered on this handle is cleared and generations are re-synchronised.
+/// this instance's memory tiers. After a reconnect (Redis restarted, messages possibly
+/// missed) every memory tier registered on this handle is cleared and generations are
+/// re-synchronised.
 #[derive(Clone)]
 pub struct Redis {
     pub(super) inner: Arc<Inner>,
