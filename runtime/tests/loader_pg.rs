@@ -156,3 +156,28 @@ async fn a_panicking_batch_fails_its_waiters_instead_of_hanging() {
     ));
     assert_eq!(loader.load(1).await.unwrap(), None);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batching_holds_on_a_multi_threaded_runtime() {
+    let db = users(100).await;
+    let batches = Arc::new(AtomicUsize::new(0));
+    let loader = {
+        let (pool, batches) = (db.pool.clone(), Arc::clone(&batches));
+        Loader::from_fn(move |keys: Vec<i64>| {
+            batches.fetch_add(1, Ordering::SeqCst);
+            let pool = pool.clone();
+            async move { User::load_many(&pool, &keys).await }
+        })
+        .with_window(Duration::from_millis(200))
+    };
+    let tasks: Vec<_> = (1..=100_i64)
+        .map(|k| {
+            let loader = loader.clone();
+            tokio::spawn(async move { loader.load(k).await })
+        })
+        .collect();
+    for (k, task) in (1..=100_i64).zip(tasks) {
+        assert_eq!(task.await.unwrap().unwrap().unwrap().id, k);
+    }
+    assert_eq!(batches.load(Ordering::SeqCst), 1);
+}
