@@ -257,6 +257,48 @@ fn products(server: &Server) -> Vec<Value> {
         );
     }
 
+    // Rankings: top N per partition, by a window function in a subquery.
+    let ranking = server.get("/products/rankings/top_by_category").json();
+    let ranked: Vec<(String, i64, String)> = ranking["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["category"].as_str().unwrap().to_string(),
+                r["rank"].as_i64().unwrap(),
+                r["name"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let expected = [
+        ("home", 1, "Chair"),
+        ("home", 2, "Lamp"),
+        ("home", 3, "Desk"),
+        ("home", 4, "Rug"),
+        ("office", 1, "Pen"),
+        ("office", 2, "Ink"),
+    ]
+    .map(|(c, r, n)| (c.to_string(), r, n.to_string()));
+    assert_eq!(ranked, expected);
+    // Aggregates over reviews: none yet.
+    assert_eq!(
+        (
+            rows[0]["review_count"].clone(),
+            rows[0]["avg_rating"].clone()
+        ),
+        (Value::Null, Value::Null),
+        "not on create responses"
+    );
+    let listed = server.get("/products?sort=id&limit=1").json();
+    assert_eq!(
+        (
+            listed["items"][0]["review_count"].clone(),
+            listed["items"][0]["avg_rating"].clone()
+        ),
+        (json!(0), Value::Null)
+    );
+
     let bad_price = server.post(
         "/products",
         &json!({ "name": "X", "category": "c", "price": "-1" }),

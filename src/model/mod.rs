@@ -130,6 +130,48 @@ pub struct ResourceModel {
     pub cache: CacheModel,
     /// Latency budgets of this resource's routes.
     pub budgets: Vec<BudgetModel>,
+    /// Aggregates over has-many children, one grouped query per child resource.
+    pub aggregates: Vec<AggregateGroup>,
+    pub rankings: Vec<RankingModel>,
+    /// Modules of the parents whose aggregates count this resource's rows: a write here
+    /// invalidates their cached representations.
+    pub aggregated_by: Vec<String>,
+}
+
+impl ResourceModel {
+    /// Rows carry members beyond their columns (embedded refs or aggregates).
+    pub fn has_extras(&self) -> bool {
+        !self.belongs_to.is_empty() || !self.aggregates.is_empty()
+    }
+}
+
+/// The aggregates of one resource computed over one child resource.
+#[derive(Debug, Clone, Serialize)]
+pub struct AggregateGroup {
+    /// The child resource (`reviews`).
+    pub child: String,
+    /// `SELECT "product_id", json_build_object('review_count', count(*), …) FROM "reviews"
+    /// WHERE "product_id" = ANY($1) GROUP BY "product_id"`.
+    pub sql: String,
+    /// The members for a row without children (`"review_count":0,"avg_rating":null`).
+    pub empty_json: String,
+    /// Query shape name (`products.aggregates.reviews`).
+    pub shape: String,
+}
+
+/// Top N rows per partition, by a window function in a subquery.
+#[derive(Debug, Clone, Serialize)]
+pub struct RankingModel {
+    pub name: String,
+    /// `/products/rankings/top_by_category`.
+    pub path: String,
+    /// Rows with their `rank`, partition by partition.
+    pub sql: String,
+    pub partition: String,
+    pub order: String,
+    pub limit: u32,
+    /// Query shape name (`products.rankings.top_by_category`).
+    pub shape: String,
 }
 
 /// Caching of a resource's responses.
@@ -357,6 +399,8 @@ impl Model {
             .map(|(key, res)| resource_model(spec, key, res, &mut uses))
             .collect();
         link_relations(spec, &mut resources);
+        // Aggregates are read back as JSON.
+        uses.json |= resources.iter().any(|r| !r.aggregates.is_empty());
         let db = &spec.database;
         Model {
             name: spec.name.clone(),
@@ -517,6 +561,9 @@ fn resource_model(spec: &Spec, key: &str, res: &spec::Resource, uses: &mut Uses)
             .collect(),
         cache: cache_model(res),
         budgets: budgets(key, res, &ops),
+        aggregates: sql::aggregates(spec, key, res),
+        rankings: Vec::new(),
+        aggregated_by: Vec::new(),
         fields,
         pk,
         ops,
@@ -549,6 +596,11 @@ fn resource_model(spec: &Spec, key: &str, res: &spec::Resource, uses: &mut Uses)
         .map(|(field, desc)| sql::sort_shape(&model, field, *desc))
         .collect();
     model.sql = sql::resource_sql(&model);
+    model.rankings = res
+        .rankings
+        .iter()
+        .map(|(name, ranking)| sql::ranking(&model, name, ranking))
+        .collect();
     model
 }
 
@@ -862,7 +914,16 @@ fn link_relations(spec: &Spec, resources: &mut [ResourceModel]) {
             });
         }
     }
+    let aggregated: Vec<(String, String)> = resources
+        .iter()
+        .flat_map(|p| p.aggregates.iter().map(|a| (a.child.clone(), p.module.clone())))
+        .collect();
     for r in resources.iter_mut() {
+        r.aggregated_by = aggregated
+            .iter()
+            .filter(|(child, _)| *child == r.key)
+            .map(|(_, parent)| parent.clone())
+            .collect();
         r.has_many = has_many.remove(&r.key).unwrap_or_default();
         r.sql.create_table = sql::create_table(r);
         r.sql.foreign_keys = sql::foreign_keys(r);

@@ -4,8 +4,11 @@
 use serde::Serialize;
 
 use super::naming::{quote_ident, quote_literal};
-use super::{CheckModel, FieldKind, FieldModel, IndexModel, ResourceModel, ResourceSql, SortShape};
-use crate::spec::{self, IndexSpec};
+use super::{
+    AggregateGroup, CheckModel, FieldKind, FieldModel, IndexModel, RankingModel, ResourceModel, ResourceSql,
+    SortShape,
+};
+use crate::spec::{self, FieldType, IndexSpec, Spec};
 
 /// One SQL statement the generated API runs, for `apiforge explain`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -414,6 +417,24 @@ pub fn query_shapes(r: &ResourceModel) -> Vec<QueryShape> {
             }
         }
     }
+    for a in &r.aggregates {
+        out.push(QueryShape {
+            name: a.shape.clone(),
+            sql: a.sql.clone(),
+            params: vec![ShapeParam {
+                name: "keys".into(),
+                cast: format!("{}[]", r.pk.cast_type),
+                sample: Some(format!("{{{}}}", text_of(&r.pk.sample))),
+            }],
+        });
+    }
+    for k in &r.rankings {
+        out.push(QueryShape {
+            name: k.shape.clone(),
+            sql: k.sql.clone(),
+            params: Vec::new(),
+        });
+    }
     if r.ops.delete {
         out.push(QueryShape {
             name: format!("{}.delete", r.key),
@@ -429,4 +450,84 @@ pub fn query_shapes(r: &ResourceModel) -> Vec<QueryShape> {
         });
     }
     out
+}
+
+/// The aggregates of `key`, grouped by child resource: one `GROUP BY` query per child over
+/// all the rows of a page (`= ANY($1)`), never one query per row.
+pub fn aggregates(spec: &Spec, key: &str, res: &spec::Resource) -> Vec<AggregateGroup> {
+    let mut groups: Vec<(String, Vec<String>, Vec<String>)> = Vec::new();
+    for (name, agg) in &res.aggregates {
+        let Some((func, target)) = agg.single() else {
+            continue;
+        };
+        let (child, column) = match target.split_once('.') {
+            Some((c, col)) => (c, Some(col)),
+            None => (target, None),
+        };
+        let expr = match (func, column) {
+            (spec::AggregateFn::Count, _) => "count(*)".to_string(),
+            (spec::AggregateFn::Avg, Some(col)) => format!("avg({})::double precision", quote_ident(col)),
+            (f, Some(col)) => format!("{}({})", f.sql(), quote_ident(col)),
+            (f, None) => format!("{}(*)", f.sql()),
+        };
+        let empty = if func == spec::AggregateFn::Count { "0" } else { "null" };
+        let entry = match groups.iter_mut().position(|g| g.0 == child) {
+            Some(i) => &mut groups[i],
+            None => {
+                groups.push((child.to_string(), Vec::new(), Vec::new()));
+                groups.last_mut().expect("just pushed")
+            }
+        };
+        entry.1.push(format!("{}, {expr}", quote_literal(name)));
+        entry.2.push(format!("\"{name}\":{empty}"));
+    }
+    groups
+        .into_iter()
+        .filter_map(|(child, exprs, empties)| {
+            let child_res = spec.resources.get(&child)?;
+            let fk = child_res
+                .fields
+                .iter()
+                .find(|(_, f)| f.ty == FieldType::Ref && f.to.as_deref() == Some(key))
+                .map(|(n, _)| quote_ident(n))?;
+            let table = quote_ident(child_res.table.as_deref().unwrap_or(&child));
+            Some(AggregateGroup {
+                sql: format!(
+                    "SELECT {fk}, json_build_object({}) FROM {table} WHERE {fk} = ANY($1) GROUP BY {fk}",
+                    exprs.join(", ")
+                ),
+                empty_json: empties.join(","),
+                shape: format!("{key}.aggregates.{child}"),
+                child,
+            })
+        })
+        .collect()
+}
+
+/// Top `limit` rows per partition: `row_number()` in a subquery, filtered outside it
+/// (a window function's result cannot be filtered in its own `WHERE`).
+pub fn ranking(r: &ResourceModel, name: &str, ranking: &spec::Ranking) -> RankingModel {
+    let desc = ranking.order.starts_with('-');
+    let order_field = ranking.order.trim_start_matches('-');
+    let dir = if desc { " DESC" } else { "" };
+    let cols = visible_columns(r);
+    let partition = quote_ident(&ranking.partition);
+    let sql = format!(
+        "SELECT {cols}, \"rank\" FROM (SELECT {cols}, row_number() OVER (PARTITION BY {partition} \
+         ORDER BY {}{dir}, {}) AS \"rank\" FROM {}) AS ranked WHERE \"rank\" <= {} \
+         ORDER BY {partition}, \"rank\"",
+        quote_ident(order_field),
+        r.pk.column,
+        quote_ident(&r.table),
+        ranking.limit
+    );
+    RankingModel {
+        name: name.to_string(),
+        path: format!("{}/rankings/{name}", r.path),
+        sql,
+        partition: ranking.partition.clone(),
+        order: ranking.order.clone(),
+        limit: ranking.limit,
+        shape: format!("{}.rankings.{name}", r.key),
+    }
 }

@@ -43,7 +43,8 @@ fn names_and_types_resolve() {
         (price.ddl_type.as_str(), price.rust_type.as_str()),
         ("numeric(10,2)", "rust_decimal::Decimal")
     );
-    assert!(m.uses.uuid && m.uses.chrono && m.uses.decimal && !m.uses.json);
+    assert!(m.uses.uuid && m.uses.chrono && m.uses.decimal);
+    assert!(m.uses.json, "aggregates are read back as JSON");
 }
 
 #[test]
@@ -188,4 +189,35 @@ fn query_shapes_cover_every_statement() {
             s.name
         );
     }
+}
+
+#[test]
+fn aggregates_and_rankings_are_single_queries() {
+    let m = shop();
+    let products = m.resource("products").unwrap();
+    assert_eq!(
+        products.aggregates.len(),
+        1,
+        "both aggregates are over reviews: one query"
+    );
+    assert_eq!(
+        products.aggregates[0].sql,
+        "SELECT \"product_id\", json_build_object('review_count', count(*), 'avg_rating', avg(\"rating\")::double precision) \
+         FROM \"reviews\" WHERE \"product_id\" = ANY($1) GROUP BY \"product_id\""
+    );
+    assert_eq!(
+        products.aggregates[0].empty_json,
+        "\"review_count\":0,\"avg_rating\":null"
+    );
+    assert_eq!(m.resource("reviews").unwrap().aggregated_by, ["products"]);
+    let ranking = &products.rankings[0];
+    assert_eq!(ranking.path, "/products/rankings/top_by_category");
+    assert!(ranking.sql.contains(
+        "row_number() OVER (PARTITION BY \"category\" ORDER BY \"sales\" DESC, \"id\") AS \"rank\""
+    ));
+    assert!(
+        ranking.sql.contains(") AS ranked WHERE \"rank\" <= 10"),
+        "filtered outside the window's query: {}",
+        ranking.sql
+    );
 }

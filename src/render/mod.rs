@@ -311,7 +311,7 @@ fn route_rs(r: &ResourceModel) -> RouteRs<'_> {
         (r.ops.update, "patch", "update_row"),
         (r.ops.delete, "delete", "delete_row"),
     ]);
-    let export = r.ops.export.then_some("get");
+    let export = (r.ops.export || !r.rankings.is_empty()).then_some("get");
     let mut imports: Vec<&str> = c_first.into_iter().chain(i_first).chain(export).collect();
     imports.sort_unstable();
     imports.dedup();

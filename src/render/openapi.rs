@@ -113,6 +113,26 @@ fn resource(r: &ResourceModel, paths: &mut Map<String, Value>, schemas: &mut Map
     if !collection.is_empty() {
         paths.insert(r.path.clone(), Value::Object(collection));
     }
+    for k in &r.rankings {
+        paths.insert(
+            k.path.clone(),
+            json!({ "get": {
+                "operationId": format!("ranking_{}_{}", r.key, k.name),
+                "tags": [r.key],
+                "summary": format!("Top {} by `{}` per `{}`, each row with its `rank`.", k.limit, k.order, k.partition),
+                "responses": {
+                    "200": cached_ok("The ranked rows, partition by partition.", json!({
+                        "type": "object",
+                        "properties": { "items": { "type": "array", "items": { "allOf": [row_ref, {
+                            "type": "object", "properties": { "rank": { "type": "integer" } }, "required": ["rank"]
+                        }] } } },
+                        "required": ["items"]
+                    })),
+                    "304": { "description": "Not modified (the `If-None-Match` ETag matches)." }
+                }
+            }}),
+        );
+    }
     if r.ops.export {
         paths.insert(
             format!("{}/export", r.path),
@@ -400,6 +420,21 @@ fn row_schema(r: &ResourceModel) -> Value {
             s["readOnly"] = json!(true);
         }
         props.insert(f.name.clone(), s);
+    }
+    // Aggregates: on GET responses of full rows (no `fields`), not on writes.
+    for a in &r.aggregates {
+        for member in a.empty_json.split(',') {
+            let Some((name, empty)) = member.split_once(':') else {
+                continue;
+            };
+            let name = name.trim_matches('"');
+            let schema = if empty == "0" {
+                json!({ "type": "integer", "readOnly": true, "description": format!("Aggregate over {}; on GET of full rows.", a.child) })
+            } else {
+                json!({ "type": ["number", "null"], "readOnly": true, "description": format!("Aggregate over {}; on GET of full rows.", a.child) })
+            };
+            props.insert(name.to_string(), schema);
+        }
     }
     let required: Vec<&str> = visible.iter().map(|f| f.name.as_str()).collect();
     json!({ "type": "object", "properties": props, "required": required })
