@@ -130,6 +130,7 @@ pub trait Resource: Sized + Send + Sync + Unpin + 'static {
     /// assert_eq!(sql, r#"SELECT "name" FROM "products" WHERE "id" = $1"#);
     /// ```
     fn select_sql(fields: &FieldSet) -> String {
+        debug_assert_eq!(fields.table(), Self::TABLE, "FieldSet of another resource");
         select_columns_sql(fields.columns(), Self::TABLE)
     }
 
