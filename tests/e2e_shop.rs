@@ -362,6 +362,18 @@ fn http_caching_and_fields(server: &Server, products: &[Value]) {
         (200, json!(7))
     );
     assert_ne!(fresh.header("etag"), Some(etag.as_str()));
+    // immutable_when: is_static — such rows never change.
+    let res = server.post(
+        "/products",
+        &json!({ "name": "Manual", "category": "docs", "price": "0", "is_static": true }),
+    );
+    let manual = res.json();
+    let fixed = server.get(&id_path("/products", &manual));
+    assert_eq!(
+        fixed.header("cache-control"),
+        Some("public, max-age=31536000, immutable")
+    );
+    assert_eq!(server.delete(&id_path("/products", &manual)).status, 204);
     let users = server.get("/users");
     assert_eq!(
         users.header("cache-control"),

@@ -184,6 +184,8 @@ pub struct CacheModel {
     /// `Cache-Control: max-age` of GET responses; `None` sends `no-cache` (ETag revalidation).
     pub max_age: Option<u32>,
     pub public: bool,
+    /// A bool field: rows where it is true are served `public, max-age=31536000, immutable`.
+    pub immutable_when: Option<String>,
 }
 
 impl CacheModel {
@@ -642,6 +644,7 @@ fn cache_model(res: &spec::Resource) -> CacheModel {
             .http
             .as_ref()
             .is_some_and(|h| h.visibility == spec::Visibility::Public),
+        immutable_when: c.http.as_ref().and_then(|h| h.immutable_when.clone()),
     }
 }
 
