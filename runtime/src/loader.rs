@@ -169,6 +169,41 @@ where
     }
 }
 
+/// A fresh loader per request, from the `PgPool` in the router state: handlers take
+/// `users: Loader<i64, User>` and every `load` of the request shares its batches.
+///
+/// ```
+/// use apiforge_runtime::prelude::*;
+/// use axum::{Router, routing::get, extract::Path};
+///
+/// #[derive(Clone, serde::Serialize, sqlx::FromRow, Resource)]
+/// #[resource(table = "users")]
+/// struct User { #[resource(primary_key)] id: i64, name: String }
+///
+/// async fn show(users: Loader<i64, User>, Path(id): Path<i64>) -> Result<Json<User>, Problem> {
+///     users.load(id).await?.map(Json).ok_or_else(|| Problem::not_found("no such user"))
+/// }
+///
+/// fn app(pool: sqlx::PgPool) -> Router {
+///     Router::new().route("/users/{id}", get(show)).with_state(pool)
+/// }
+/// ```
+impl<R, S> axum::extract::FromRequestParts<S> for Loader<R::Key, R>
+where
+    R: Resource + Clone + for<'r> sqlx::FromRow<'r, PgRow>,
+    PgPool: axum::extract::FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        _parts: &mut http::request::Parts,
+        state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(Self::new(axum::extract::FromRef::from_ref(state)))
+    }
+}
+
 impl<K, V> Loader<K, V>
 where
     K: Eq + Hash + Clone + Send + Sync + 'static,

@@ -116,7 +116,13 @@ async fn get_user(
 }
 
 /// `GET /orders?fields=id,quantity&limit=10&include=user`
-async fn list_orders(State(pool): State<PgPool>, query: QueryMap) -> Result<Response, Problem> {
+///
+/// `users` is a fresh loader of this request (built from the pool in the state).
+async fn list_orders(
+    State(pool): State<PgPool>,
+    users: Loader<i64, User>,
+    query: QueryMap,
+) -> Result<Response, Problem> {
     query.allow_only(&["fields", "limit", "include"])?;
     let limit = match query.get("limit") {
         Some(raw) => Some(raw.parse::<i64>().map_err(|_| {
@@ -131,7 +137,7 @@ async fn list_orders(State(pool): State<PgPool>, query: QueryMap) -> Result<Resp
     };
     match query.get("include") {
         None => list_selected(&pool, &fields, limit).await,
-        Some("user") => list_with_users(&pool, &fields, limit).await,
+        Some("user") => list_with_users(&pool, &users, &fields, limit).await,
         Some(other) => Err(
             Problem::bad_request(format!("cannot include `{other}`; valid: user"))
                 .with_error("include", "unknown relation"),
@@ -154,12 +160,12 @@ async fn list_selected(pool: &PgPool, fields: &FieldSet, limit: i64) -> Result<R
 /// Each order with its user: every `load` of this request is batched into one query.
 async fn list_with_users(
     pool: &PgPool,
+    users: &Loader<i64, User>,
     fields: &FieldSet,
     limit: i64,
 ) -> Result<Response, Problem> {
     let sql = format!("{} ORDER BY \"id\" LIMIT $1", Order::select_all_sql());
     let orders: Vec<Order> = sqlx::query_as(&sql).bind(limit).fetch_all(pool).await?;
-    let users: Loader<i64, User> = Loader::new(pool.clone());
     let loaded =
         futures_util::future::try_join_all(orders.iter().map(|o| users.load(o.user_id))).await?;
     let user_fields = FieldSet::all::<User>();
