@@ -422,3 +422,74 @@ fn dechunk(mut data: &[u8]) -> Vec<u8> {
         data = &data[start + size + 2..];
     }
 }
+
+pub mod prom;
+
+/// The captured stdout + stderr of a server started with [`Server::start_logged`].
+pub struct ServerLog {
+    path: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl ServerLog {
+    /// Everything the server printed so far.
+    pub fn text(&self) -> String {
+        std::fs::read_to_string(&self.path).unwrap_or_default()
+    }
+
+    /// The printed lines containing `needle`.
+    pub fn lines_with(&self, needle: &str) -> Vec<String> {
+        self.text()
+            .lines()
+            .filter(|l| l.contains(needle))
+            .map(String::from)
+            .collect()
+    }
+}
+
+impl Server {
+    /// Like [`Server::start_with`], with the server's stdout and stderr captured in one file
+    /// (read it with [`ServerLog::text`]). `NO_COLOR` is set so that the text is plain.
+    pub fn start_logged(
+        binary: &Path,
+        database_url: &str,
+        env: &[(&str, &str)],
+    ) -> (Self, ServerLog) {
+        let dir = tempfile::tempdir().expect("a temp dir for the server log");
+        let path = dir.path().join("server.log");
+        let out = File::create(&path).expect("create the server log");
+        let err = out.try_clone().expect("clone the log handle");
+        let port = free_port();
+        let mut cmd = Command::new(binary);
+        cmd.env("DATABASE_URL", database_url)
+            .env("HOST", "127.0.0.1")
+            .env("PORT", port.to_string())
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let child = cmd.spawn().expect("start the generated server");
+        let mut server = Server { child, port };
+        let log = ServerLog { path, _dir: dir };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(status) = server.child.try_wait().expect("poll the server") {
+                panic!("the server exited at start-up: {status}\n{}", log.text());
+            }
+            if TcpStream::connect(("127.0.0.1", port)).is_ok()
+                && server.get("/health").status == 200
+            {
+                return (server, log);
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the server was not healthy within 60s\n{}",
+                log.text()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
