@@ -801,7 +801,8 @@ fn constraint_messages(
     let mut out = vec![ConstraintModel {
         name: format!("{table}_pkey"),
         on_write: format!(
-            "a {singular} with this {} already exists",
+            "{} with this {} already exists",
+            naming::with_article(&singular),
             fields_pk_name(fields)
         ),
         on_delete: String::new(),
@@ -810,7 +811,11 @@ fn constraint_messages(
         if f.unique && !f.primary_key {
             out.push(ConstraintModel {
                 name: format!("{table}_{}_key", f.name),
-                on_write: format!("a {singular} with this {} already exists", f.name),
+                on_write: format!(
+                    "{} with this {} already exists",
+                    naming::with_article(&singular),
+                    f.name
+                ),
                 on_delete: String::new(),
             });
         }
@@ -843,7 +848,8 @@ fn constraint_messages(
         out.push(ConstraintModel {
             name: sql::index_name(table, index),
             on_write: format!(
-                "a {singular} with this combination of {} already exists",
+                "{} with this combination of {} already exists",
+                naming::with_article(&singular),
                 index.columns().join(", ")
             ),
             on_delete: String::new(),
@@ -919,7 +925,11 @@ fn link_relations(spec: &Spec, resources: &mut [ResourceModel]) {
     }
     let aggregated: Vec<(String, String)> = resources
         .iter()
-        .flat_map(|p| p.aggregates.iter().map(|a| (a.child.clone(), p.module.clone())))
+        .flat_map(|p| {
+            p.aggregates
+                .iter()
+                .map(|a| (a.child.clone(), p.module.clone()))
+        })
         .collect();
     for r in resources.iter_mut() {
         r.aggregated_by = aggregated

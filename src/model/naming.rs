@@ -88,6 +88,12 @@ fn singular_word(word: &str) -> String {
     word.to_string()
 }
 
+/// The noun with its indefinite article: `a product`, `an order`.
+pub fn with_article(noun: &str) -> String {
+    let vowel = noun.starts_with(['a', 'e', 'i', 'o', 'u']);
+    format!("{} {noun}", if vowel { "an" } else { "a" })
+}
+
 /// Rust type name of a resource's row struct: `order_items` → `OrderItem`.
 pub fn struct_name(resource: &str) -> String {
     singularize(resource).to_upper_camel_case()
@@ -138,5 +144,7 @@ mod tests {
         assert_eq!(quote_literal("it's"), "'it''s'");
         assert_eq!(variant_ident("in-progress"), "InProgress");
         assert_eq!(variant_ident("1st"), "V1st");
+        assert_eq!(with_article("order"), "an order");
+        assert_eq!(with_article("product"), "a product");
     }
 }

@@ -5,8 +5,8 @@ use serde::Serialize;
 
 use super::naming::{quote_ident, quote_literal};
 use super::{
-    AggregateGroup, CheckModel, FieldKind, FieldModel, IndexModel, RankingModel, ResourceModel, ResourceSql,
-    SortShape,
+    AggregateGroup, CheckModel, FieldKind, FieldModel, IndexModel, RankingModel, ResourceModel,
+    ResourceSql, SortShape,
 };
 use crate::spec::{self, FieldType, IndexSpec, Spec};
 
@@ -466,11 +466,17 @@ pub fn aggregates(spec: &Spec, key: &str, res: &spec::Resource) -> Vec<Aggregate
         };
         let expr = match (func, column) {
             (spec::AggregateFn::Count, _) => "count(*)".to_string(),
-            (spec::AggregateFn::Avg, Some(col)) => format!("avg({})::double precision", quote_ident(col)),
+            (spec::AggregateFn::Avg, Some(col)) => {
+                format!("avg({})::double precision", quote_ident(col))
+            }
             (f, Some(col)) => format!("{}({})", f.sql(), quote_ident(col)),
             (f, None) => format!("{}(*)", f.sql()),
         };
-        let empty = if func == spec::AggregateFn::Count { "0" } else { "null" };
+        let empty = if func == spec::AggregateFn::Count {
+            "0"
+        } else {
+            "null"
+        };
         let entry = match groups.iter_mut().position(|g| g.0 == child) {
             Some(i) => &mut groups[i],
             None => {

@@ -95,7 +95,7 @@ fn resource(r: &ResourceModel, paths: &mut Map<String, Value>, schemas: &mut Map
             json!({
                 "operationId": format!("create_{}", r.key),
                 "tags": [r.key],
-                "summary": format!("Create a {}.", r.singular),
+                "summary": format!("Create one {}.", r.singular),
                 "requestBody": { "required": true, "content": { "application/json": { "schema": schema_ref(&r.create_name) } } },
                 "responses": {
                     "201": {
@@ -194,7 +194,7 @@ fn resource(r: &ResourceModel, paths: &mut Map<String, Value>, schemas: &mut Map
             json!({
                 "operationId": format!("update_{}", r.key),
                 "tags": [r.key],
-                "summary": format!("Change some fields of a {}.", r.singular),
+                "summary": format!("Change some fields of one {}.", r.singular),
                 "requestBody": { "required": true, "content": { "application/json": { "schema": schema_ref(&r.update_name) } } },
                 "responses": {
                     "200": { "description": "The updated row.", "content": { "application/json": { "schema": row_ref } } },
@@ -212,7 +212,7 @@ fn resource(r: &ResourceModel, paths: &mut Map<String, Value>, schemas: &mut Map
             json!({
                 "operationId": format!("delete_{}", r.key),
                 "tags": [r.key],
-                "summary": format!("Delete a {}.", r.singular),
+                "summary": format!("Delete one {}.", r.singular),
                 "responses": {
                     "204": { "description": "Deleted." },
                     "400": problem_response("The key is malformed."),
