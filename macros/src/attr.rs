@@ -5,8 +5,11 @@ use syn::{Attribute, LitStr, Path, Token};
 
 use crate::errors::Errors;
 
-const CONTAINER_KEYS: &str = "`table = \"...\"`";
-const FIELD_KEYS: &str = "`primary_key`, `hidden`, `column = \"...\"`, `skip`";
+const CONTAINER_KEYS: (&[&str], &str) = (&["table"], "`table = \"...\"`");
+const FIELD_KEYS: (&[&str], &str) = (
+    &["primary_key", "hidden", "column", "skip"],
+    "`primary_key`, `hidden`, `column = \"...\"`, `skip`",
+);
 
 /// `#[resource(table = "...")]` on the struct.
 #[derive(Default)]
@@ -125,13 +128,20 @@ fn resource_attrs(attrs: &[Attribute]) -> impl Iterator<Item = &Attribute> {
 }
 
 /// Records an unknown key and skips its value, so the keys after it are still checked.
-fn unknown(meta: &ParseNestedMeta<'_>, expected: &str, errors: &mut Errors) -> syn::Result<()> {
+fn unknown(
+    meta: &ParseNestedMeta<'_>,
+    (keys, expected): (&[&str], &str),
+    errors: &mut Errors,
+) -> syn::Result<()> {
+    let name = path_name(&meta.path);
+    let hint = keys
+        .iter()
+        .find(|key| edit_distance(key, &name) <= 2)
+        .map(|key| format!(" (did you mean `{key}`?)"))
+        .unwrap_or_default();
     errors.spanned(
         &meta.path,
-        format!(
-            "unknown resource attribute `{}`; expected {expected}",
-            path_name(&meta.path)
-        ),
+        format!("unknown resource attribute `{name}`{hint}; expected {expected}"),
     );
     if meta.input.peek(Token![=]) {
         meta.value()?.parse::<syn::Expr>()?;
@@ -147,4 +157,24 @@ fn path_name(path: &Path) -> String {
         .map(|s| s.ident.to_string())
         .collect::<Vec<_>>()
         .join("::")
+}
+
+/// Levenshtein distance, for "did you mean" hints on misspelled attributes.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut previous = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let current = row[j + 1];
+            row[j + 1] = if ca == *cb {
+                previous
+            } else {
+                1 + previous.min(row[j]).min(current)
+            };
+            previous = current;
+        }
+    }
+    row[b.len()]
 }
