@@ -467,3 +467,67 @@ fn generated_project_builds_with_otel() {
     let out = project.cargo(&["check", "--features", "otel"], &[]);
     common::assert_success("cargo check --features otel", &out);
 }
+
+#[test]
+#[ignore = "finding: the generated API has no MONITORING switch yet (FINDINGS.md)"]
+fn monitoring_off_serves_no_metrics_but_still_logs_slow_queries() {
+    let db = TestDb::create();
+    let (server, log) = Server::start_logged(binary(), &db.url, &[("MONITORING", "off")]);
+    let id = create_product(&server, "Lamp", "home");
+    get_ok(&server, &format!("/products/{id}"));
+    assert_eq!(server.get("/metrics").status, 404);
+    assert_eq!(server.get("/_stats").status, 404);
+    assert!(
+        log.text().contains("slow query"),
+        "slow queries are logged with monitoring off:\n{}",
+        log.text()
+    );
+}
+
+#[test]
+#[ignore = "finding: the generated API has no MONITORING switch yet (FINDINGS.md)"]
+fn monitoring_switch_rejects_other_values() {
+    let out = std::process::Command::new(binary())
+        .env("DATABASE_URL", format!("{}/postgres", common::pg_server()))
+        .env("PORT", common::free_port().to_string())
+        .env("MONITORING", "sometimes")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("MONITORING must be on or off") && stderr.contains("sometimes"),
+        "{stderr}"
+    );
+}
+
+/// The parser the tests above rely on accepts a well-formed page and rejects malformed ones.
+#[test]
+fn prometheus_parser_is_strict() {
+    let good = "# HELP x_total Things.\n# TYPE x_total counter\nx_total{a=\"q\\\"\\\\\\n\",b=\"2\"} 3\n\
+                # TYPE h histogram\nh_bucket{le=\"0.1\"} 1\nh_bucket{le=\"+Inf\"} 2\nh_sum 0.3\nh_count 2\n\
+                up 1 1700000000000\n";
+    let page = Page::parse(good).unwrap();
+    assert_eq!(page.one("x_total", &[("a", "q\"\\\n")]), 3.0);
+    assert_eq!(page.kind("h"), Some("histogram"));
+    for bad in [
+        "x{a=\"1\"}\n",                            // no value
+        "x{a=1} 1\n",                              // unquoted label value
+        "x{a=\"1\" 1\n",                           // unterminated labels
+        "x{1a=\"1\"} 1\n",                         // bad label name
+        "x{a=\"\\t\"} 1\n",                        // bad escape
+        "x 1\nx 2\n",                              // duplicate series
+        "x one\n",                                 // bad value
+        "# TYPE x counter\n# TYPE x gauge\nx 1\n", // typed twice
+        "x 1\n# TYPE x counter\n",                 // typed after its samples
+        "# TYPE x countr\n",                       // unknown type
+        "# TYPE h histogram\nh_bucket{le=\"1\"} 2\nh_bucket{le=\"+Inf\"} 1\nh_sum 1\nh_count 1\n", // not cumulative
+        "# TYPE h histogram\nh_bucket{le=\"1\"} 1\nh_sum 1\nh_count 1\n", // no +Inf
+        "# TYPE h histogram\nh_bucket{le=\"+Inf\"} 2\nh_sum 1\nh_count 1\n", // count != +Inf
+        "# TYPE h histogram\nh_bucket{le=\"+Inf\"} 1\nh_count 1\n",       // no sum
+        "x 1 2 3\n",                                                      // trailing text
+        "9x 1\n",                                                         // bad metric name
+    ] {
+        assert!(Page::parse(bad).is_err(), "accepted {bad:?}");
+    }
+}
