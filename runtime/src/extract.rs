@@ -112,8 +112,9 @@ fn is_json(headers: &http::HeaderMap) -> bool {
         && (sub.eq_ignore_ascii_case("json") || sub.to_ascii_lowercase().ends_with("+json"))
 }
 
-/// A 400 naming the field: serde names unknown/missing fields in its message, at the
-/// path of their parent object; other errors are at the field's own path.
+/// A 400 naming the field. serde names unknown and missing fields in its message; the
+/// tracked path ends with an unknown key but stops at the parent of a missing one, and is
+/// the field itself for any other error.
 fn field_problem(what: &str, path: &str, err: &impl Display) -> Problem {
     let message = err.to_string();
     let named = ["unknown field `", "missing field `"]
@@ -121,7 +122,6 @@ fn field_problem(what: &str, path: &str, err: &impl Display) -> Problem {
         .find_map(|prefix| message.strip_prefix(prefix))
         .and_then(|rest| rest.split_once('`'))
         .map(|(name, _)| name);
-    // serde_path_to_error already ends the path with an unknown key, not a missing one.
     let field = match (named, path) {
         (Some(name), "." | "") => name.to_owned(),
         (Some(name), path) if path == name || path.ends_with(&format!(".{name}")) => {
