@@ -423,6 +423,7 @@ fn dechunk(mut data: &[u8]) -> Vec<u8> {
     }
 }
 
+pub mod perf;
 pub mod prom;
 
 /// The captured stdout + stderr of a server started with [`Server::start_logged`].
