@@ -39,6 +39,24 @@ fn shop_serves_every_route_against_postgres() {
     server_layers(&server);
 
     assert!(server.terminate().success(), "SIGTERM is a clean shutdown");
+
+    // MONITORING=off: no metrics, no stats; anything but on/off stops the server.
+    let quiet = Server::start_with(&binary, &db.url, &[("MONITORING", "off")]);
+    assert_eq!(quiet.get("/metrics").status, 404);
+    assert_eq!(quiet.get("/_stats").status, 404);
+    assert_eq!(quiet.get("/products").status, 200);
+    drop(quiet);
+    let refused = std::process::Command::new(&binary)
+        .env("DATABASE_URL", &db.url)
+        .env("PORT", common::free_port().to_string())
+        .env("MONITORING", "sometimes")
+        .output()
+        .expect("run the server");
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        !refused.status.success() && stderr.contains("MONITORING must be on or off"),
+        "{stderr}"
+    );
     drop(db);
 }
 
