@@ -143,6 +143,25 @@ impl ResourceModel {
     pub fn has_extras(&self) -> bool {
         !self.belongs_to.is_empty() || !self.aggregates.is_empty()
     }
+
+    /// Rows change without a write to this resource: aggregates over children, or a
+    /// parent's delete cascading here (`ON DELETE CASCADE` / `SET NULL`). Their cached
+    /// representations are then keyed by generation, which those writes bump.
+    pub fn changes_elsewhere(&self) -> bool {
+        !self.aggregates.is_empty() || self.belongs_to.iter().any(Relation::cascades)
+    }
+
+    /// Children whose rows a delete here changes (`ON DELETE CASCADE` / `SET NULL`).
+    pub fn cascades_to(&self) -> Vec<&Relation> {
+        self.has_many.iter().filter(|h| h.cascades()).collect()
+    }
+}
+
+impl Relation {
+    /// Deleting the referenced row deletes or changes the referencing ones.
+    pub fn cascades(&self) -> bool {
+        matches!(self.on_delete.as_str(), "CASCADE" | "SET NULL")
+    }
 }
 
 /// The aggregates of one resource computed over one child resource.

@@ -221,3 +221,21 @@ fn aggregates_and_rankings_are_single_queries() {
         ranking.sql
     );
 }
+
+#[test]
+fn cascades_and_aggregates_mark_rows_that_change_elsewhere() {
+    let m = shop();
+    let changes = |k: &str| m.resource(k).unwrap().changes_elsewhere();
+    assert!(changes("products"), "aggregates over reviews");
+    assert!(changes("reviews"), "ON DELETE CASCADE from products");
+    assert!(changes("orders"), "ON DELETE CASCADE from users");
+    assert!(!changes("users"));
+    let cascades: Vec<_> = m
+        .resource("products")
+        .unwrap()
+        .cascades_to()
+        .iter()
+        .map(|h| h.resource.as_str())
+        .collect();
+    assert_eq!(cascades, ["reviews"], "orders.product_id is RESTRICT");
+}
