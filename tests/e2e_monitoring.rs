@@ -450,7 +450,7 @@ fn default_log_format_is_human_readable() {
             .any(|l| l.contains(" WARN ") && l.contains("slow query")),
         "{text}"
     );
-    assert!(!text.contains('\u{1b}'), "colour codes with NO_COLOR set");
+    assert!(!text.contains('\u{1b}'), "colour codes in a log file");
 }
 
 /// `cargo check --features otel` of a generated project: compiles the OpenTelemetry stack

@@ -450,7 +450,7 @@ impl ServerLog {
 
 impl Server {
     /// Like [`Server::start_with`], with the server's stdout and stderr captured in one file
-    /// (read it with [`ServerLog::text`]). `NO_COLOR` is set so that the text is plain.
+    /// (read it with [`ServerLog::text`]).
     pub fn start_logged(
         binary: &Path,
         database_url: &str,
@@ -465,7 +465,6 @@ impl Server {
         cmd.env("DATABASE_URL", database_url)
             .env("HOST", "127.0.0.1")
             .env("PORT", port.to_string())
-            .env("NO_COLOR", "1")
             .stdin(Stdio::null())
             .stdout(out)
             .stderr(err);

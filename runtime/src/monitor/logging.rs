@@ -1,12 +1,14 @@
 //! Log set-up, and OpenTelemetry span export behind the `otel` feature.
 
+use std::io::IsTerminal;
+
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer, fmt};
 
 /// Installs the global `tracing` subscriber, once (later calls do nothing):
-/// JSON lines when `LOG_FORMAT=json`, human-readable text otherwise; levels from
-/// `RUST_LOG` (default `info`).
+/// JSON lines when `LOG_FORMAT=json`, human-readable text otherwise (coloured only on a
+/// terminal, and not with `NO_COLOR` set); levels from `RUST_LOG` (default `info`).
 ///
 /// With the `otel` cargo feature and `OTEL_EXPORTER_OTLP_ENDPOINT` set (e.g.
 /// `http://127.0.0.1:4318`), spans are also exported over OTLP/HTTP (service name from
@@ -17,7 +19,10 @@ pub fn init_tracing() {
     let output = if json {
         fmt::layer().json().boxed()
     } else {
-        fmt::layer().boxed()
+        // Escape codes only on a terminal: not in files, journald or container logs.
+        let ansi = std::io::stdout().is_terminal()
+            && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+        fmt::layer().with_ansi(ansi).boxed()
     };
     let registry = tracing_subscriber::registry().with(filter).with(output);
     #[cfg(feature = "otel")]
