@@ -411,7 +411,6 @@ fn json_log_lines_are_json() {
 }
 
 #[test]
-#[ignore = "finding: the generated router opens no request span (FINDINGS.md)"]
 fn json_log_lines_carry_the_request_span() {
     let (_, slow, _) = json_log();
     for line in slow {
@@ -469,7 +468,6 @@ fn generated_project_builds_with_otel() {
 }
 
 #[test]
-#[ignore = "finding: the generated API has no MONITORING switch yet (FINDINGS.md)"]
 fn monitoring_off_serves_no_metrics_but_still_logs_slow_queries() {
     let db = TestDb::create();
     let (server, log) = Server::start_logged(binary(), &db.url, &[("MONITORING", "off")]);
@@ -485,7 +483,6 @@ fn monitoring_off_serves_no_metrics_but_still_logs_slow_queries() {
 }
 
 #[test]
-#[ignore = "finding: the generated API has no MONITORING switch yet (FINDINGS.md)"]
 fn monitoring_switch_rejects_other_values() {
     let out = std::process::Command::new(binary())
         .env("DATABASE_URL", format!("{}/postgres", common::pg_server()))
