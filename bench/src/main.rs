@@ -3,10 +3,15 @@
 //! - `cached`: `ResourceCache` (memory tier) + `cached_json` (ETag, Cache-Control);
 //! - `cached+monitor`: the same behind the monitoring layer (Prometheus + /_stats HDR);
 //! - `cached 304`: revalidations with a matching `If-None-Match`;
-//! - `db`: a Postgres query + serialization per request (skipped if Postgres is unreachable).
+//! - `db`: a Postgres query + serialization per request (skipped if Postgres is unreachable);
+//! - `axum + moka`: the minimal hand-written cached GET (a moka `get_with` of the JSON bytes);
+//! - `generated shop`: `GET /products/{id}` of the generated shop (a release binary given by
+//!   `BENCH_SHOP_BINARY`, its own process and database, 1000 products, cache warm).
 //!
-//! Environment: `BENCH_SECONDS` (default 5 per scenario), `BENCH_CONNECTIONS` (default 32),
-//! `BENCH_DATABASE_URL` (default `postgres://postgres@127.0.0.1:5432/postgres`).
+//! Environment: `BENCH_SECONDS` (default 3 per scenario), `BENCH_ROUNDS` (default 3),
+//! `BENCH_CONNECTIONS` (default 32),
+//! `BENCH_DATABASE_URL` (default `postgres://postgres@127.0.0.1:5432/postgres`),
+//! `BENCH_SHOP_BINARY` (optional).
 //! Server and client share the machine: compare the rows, not the absolute figures.
 
 use std::net::SocketAddr;
@@ -20,6 +25,7 @@ use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
+use bytes::Bytes;
 use hdrhistogram::Histogram;
 use http::{HeaderMap, StatusCode};
 use serde::Serialize;
@@ -27,6 +33,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 const ROWS: u32 = 1000;
+const SHOP_SCENARIO: &str = "generated shop GET /products/{id}";
 
 #[derive(Serialize, sqlx::FromRow)]
 struct Product {
@@ -53,6 +60,7 @@ fn product(id: u32) -> Product {
 
 #[derive(Clone)]
 struct AppState {
+    moka: moka::future::Cache<u32, Bytes>,
     cache: ResourceCache,
     cache_control: CacheControl,
     pool: Option<sqlx::PgPool>,
@@ -75,6 +83,89 @@ async fn cached(State(s): State<AppState>, Path(id): Path<u32>, headers: HeaderM
         Ok(Some(body)) => cached_json(&headers, &body, &s.cache_control),
         Ok(None) => StatusCode::NOT_FOUND.into_response(),
         Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e).into_response(),
+    }
+}
+
+/// The minimal hand-written cached GET: moka's `get_with` (misses coalesced) of the bytes.
+async fn moka_cached(State(s): State<AppState>, Path(id): Path<u32>) -> Response {
+    let body = s
+        .moka
+        .get_with(id, async move {
+            Bytes::from(serde_json::to_vec(&product(id)).expect("a row serializes"))
+        })
+        .await;
+    ([(http::header::CONTENT_TYPE, "application/json")], body).into_response()
+}
+
+/// A running generated shop and its database (killed and dropped by [`Shop::stop`]).
+struct Shop {
+    child: std::process::Child,
+    addr: SocketAddr,
+    admin: sqlx::PgPool,
+    db: String,
+}
+
+/// Starts the generated shop `binary` on a database of its own (`url` is any database of
+/// the server), waits for `/health` and seeds `ROWS` products.
+async fn start_shop(binary: &str, url: &str) -> Shop {
+    let admin = sqlx::PgPool::connect(url)
+        .await
+        .expect("Postgres for the shop");
+    let db = format!("apiforge_bench_shop_{}", std::process::id());
+    let (base, _) = url.rsplit_once('/').expect("a database URL");
+    let addr = TcpListener::bind("127.0.0.1:0")
+        .await
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let child = std::process::Command::new(binary)
+        .env("DATABASE_URL", format!("{base}/{db}"))
+        .env("HOST", "127.0.0.1")
+        .env("PORT", addr.port().to_string())
+        .env("REDIS_URL", "")
+        .env("RUST_LOG", "warn")
+        .spawn()
+        .expect("start the shop binary");
+    let shop = Shop {
+        child,
+        addr,
+        admin,
+        db,
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Ok(mut stream) = TcpStream::connect(addr).await {
+            let mut buf = Vec::new();
+            if let Ok((200, _)) = request(&mut stream, &mut buf, "/health", None).await {
+                break;
+            }
+        }
+        assert!(Instant::now() < deadline, "the shop did not start");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let pool = sqlx::PgPool::connect(&format!("{base}/{}", shop.db))
+        .await
+        .unwrap();
+    sqlx::query(
+        "INSERT INTO products (name, category, price, sales, is_static) \
+         SELECT 'Product number ' || i, (ARRAY['books','games','tools','music'])[i % 4 + 1], \
+         (i % 100) + 0.99, i * 7 % 1000, i % 10 = 0 FROM generate_series(1, $1) AS i",
+    )
+    .bind(i64::from(ROWS))
+    .execute(&pool)
+    .await
+    .unwrap();
+    pool.close().await;
+    shop
+}
+
+impl Shop {
+    async fn stop(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.db))
+            .execute(&self.admin)
+            .await;
     }
 }
 
@@ -319,6 +410,10 @@ async fn main() {
         None,
     );
     let state = AppState {
+        moka: moka::future::Cache::builder()
+            .max_capacity(u64::from(ROWS) * 2)
+            .time_to_live(Duration::from_secs(300))
+            .build(),
         cache: cache.clone(),
         cache_control: CacheControl::new(60, Visibility::Private, false),
         pool: db.as_ref().map(|(_, pool, _)| pool.clone()),
@@ -327,6 +422,7 @@ async fn main() {
         .route("/bare/{id}", get(bare))
         .route("/cached/{id}", get(cached))
         .route("/db/{id}", get(from_db))
+        .route("/moka/{id}", get(moka_cached))
         .with_state(state);
     let stats = Stats::new(Duration::from_secs(60), vec![]);
     let plain = serve(routes.clone()).await;
@@ -361,6 +457,17 @@ async fn main() {
     ];
     if db.is_some() {
         scenarios.push(("db query + Json per request", plain, paths("db"), 200));
+    }
+    scenarios.push(("minimal axum + moka get_with", plain, paths("moka"), 200));
+    let shop = match std::env::var("BENCH_SHOP_BINARY") {
+        Ok(binary) => Some(start_shop(&binary, &db_url).await),
+        Err(_) => {
+            eprintln!("BENCH_SHOP_BINARY unset: skipping the generated shop scenario");
+            None
+        }
+    };
+    if let Some(shop) = &shop {
+        scenarios.push((SHOP_SCENARIO, shop.addr, paths("products"), 200));
     }
 
     println!(
@@ -402,10 +509,12 @@ async fn main() {
         "scenario", "req/s", "p50 µs", "p99 µs", "vs bare"
     );
     let mut bare_rate = None;
+    let mut medians = std::collections::HashMap::new();
     for ((name, ..), outcomes) in scenarios.iter().zip(&mut results) {
         outcomes.sort_by(|a, b| a.rate().total_cmp(&b.rate()));
         let median = &outcomes[outcomes.len() / 2];
         let rate = median.rate();
+        medians.insert(*name, rate);
         let base = *bare_rate.get_or_insert(rate);
         println!(
             "{:<40} {:>12.0} {:>10} {:>10} {:>9.2}x",
@@ -416,7 +525,19 @@ async fn main() {
             rate / base
         );
     }
+    if let (Some(shop), Some(moka)) = (
+        medians.get(SHOP_SCENARIO),
+        medians.get("minimal axum + moka get_with"),
+    ) {
+        println!(
+            "\ngenerated shop cached GET / minimal axum + moka: {:.2}x",
+            shop / moka
+        );
+    }
     in_process(&cache).await;
+    if let Some(shop) = shop {
+        shop.stop().await;
+    }
 
     if let Some((admin, pool, name)) = db {
         pool.close().await;
