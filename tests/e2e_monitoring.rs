@@ -3,7 +3,7 @@
 //! Postgres (and Redis for the cache tiers).
 //!
 //! One spec variant of `examples/shop.yaml` serves every test: `resource_interval: 1s`,
-//! `stats_window: 3s`, `slow_query: 1us` (every query is slow) and an impossible budget on
+//! `stats_window: 3s`, `slow_query: 0s` (every query is slow) and an impossible budget on
 //! `GET /products/{id}` (p95/p99 1us). It is generated and built once per test process.
 
 mod common;
@@ -26,7 +26,7 @@ fn monitoring_spec(dir: &Path) -> PathBuf {
     let text = std::fs::read_to_string(common::workspace().join("examples/shop.yaml")).unwrap();
     let mut spec: serde_yaml::Value = serde_yaml::from_str(&text).unwrap();
     spec["name"] = "mon_shop".into();
-    spec["database"]["slow_query"] = "1us".into();
+    spec["database"]["slow_query"] = "0s".into();
     spec["monitoring"]["resource_interval"] = "1s".into();
     spec["monitoring"]["stats_window"] = format!("{WINDOW_SECS}s").into();
     spec["resources"]["products"]["budgets"]["get"] =

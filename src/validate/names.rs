@@ -206,7 +206,33 @@ pub fn check_spec_level(cx: &mut Ctx) {
             "`request_timeout` must be more than 0",
         );
     }
+    check_monitoring_durations(cx);
     check_routes(cx);
+}
+
+/// The generated code keeps these durations in whole milliseconds: a zero window or
+/// interval would stop the server at start-up, a sub-millisecond threshold would become 0.
+fn check_monitoring_durations(cx: &mut Ctx) {
+    let spec = cx.spec;
+    let ms = std::time::Duration::from_millis(1);
+    for (key, d) in [
+        ("resource_interval", spec.monitoring.resource_interval.0),
+        ("stats_window", spec.monitoring.stats_window.0),
+    ] {
+        if d < ms {
+            cx.error_value(
+                key_path!["monitoring", key],
+                format!("`monitoring.{key}` must be at least 1ms"),
+            );
+        }
+    }
+    let slow = spec.database.slow_query.0;
+    if !slow.is_zero() && slow < ms {
+        cx.error_value(
+            key_path!["database", "slow_query"],
+            "`slow_query` must be 0 (log every query) or at least 1ms",
+        );
+    }
 }
 
 /// Monitoring paths are absolute, distinct, and no resource is routed on top of them.
