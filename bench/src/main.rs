@@ -35,6 +35,9 @@ use tokio::net::{TcpListener, TcpStream};
 const ROWS: u32 = 1000;
 const SHOP_SCENARIO: &str = "generated shop GET /products/{id}";
 
+/// Name, server, the paths (with an `If-None-Match` tag) cycled over, expected status.
+type Scenario = (&'static str, SocketAddr, Vec<(String, Option<String>)>, u16);
+
 #[derive(Serialize, sqlx::FromRow)]
 struct Product {
     id: i64,
@@ -53,7 +56,7 @@ fn product(id: u32) -> Product {
         category: ["books", "games", "tools", "music"][id as usize % 4].to_owned(),
         price: format!("{}.99", id % 100),
         sales: (id * 7 % 1000) as i32,
-        is_static: id % 10 == 0,
+        is_static: id.is_multiple_of(10),
         created_at: "2026-11-25T09:30:00Z".to_owned(),
     }
 }
@@ -444,7 +447,7 @@ async fn main() {
         }
     }
 
-    let mut scenarios: Vec<(&str, SocketAddr, Vec<(String, Option<String>)>, u16)> = vec![
+    let mut scenarios: Vec<Scenario> = vec![
         ("bare axum + Json", plain, paths("bare"), 200),
         (
             "cached (ResourceCache + cached_json)",
