@@ -84,7 +84,6 @@ fn read_counting(stream: &mut TcpStream, n: u64) -> (u64, u64) {
 }
 
 #[test]
-#[ignore = "the export is cut by statement_timeout after 5s (FINDINGS.md, perf); run with --ignored"]
 fn a_million_row_export_streams_in_flat_memory() {
     const ROWS: u64 = 1_000_000;
     let db = TestDb::create();
