@@ -4,6 +4,8 @@
 
 mod common;
 
+use common::output_text as text;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -33,15 +35,6 @@ fn budget(port: u16, spec: &Path) -> Output {
         .arg(spec)
         .output()
         .unwrap()
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "status {:?}\nstdout:\n{}\nstderr:\n{}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
 }
 
 /// The verdict of every route row of the table.

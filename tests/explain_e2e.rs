@@ -4,6 +4,8 @@
 
 mod common;
 
+use common::output_text as text;
+
 use std::path::Path;
 use std::process::{Command, Output};
 
@@ -14,15 +16,6 @@ fn explain(url: &str, spec: &Path) -> Output {
         .env_remove("DATABASE_URL")
         .output()
         .unwrap()
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "status {:?}\nstdout:\n{}\nstderr:\n{}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
 }
 
 #[test]
