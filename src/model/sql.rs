@@ -362,6 +362,11 @@ pub fn query_shapes(r: &ResourceModel) -> Vec<QueryShape> {
         cast: "bigint".into(),
         sample: Some(r.default_limit.to_string()),
     };
+    let offset = ShapeParam {
+        name: "offset".into(),
+        cast: "bigint".into(),
+        sample: Some("0".into()),
+    };
     let mut out = Vec::new();
     if r.ops.get {
         out.push(QueryShape {
@@ -374,11 +379,7 @@ pub fn query_shapes(r: &ResourceModel) -> Vec<QueryShape> {
         for s in &r.sorts {
             let mut params = null_filters();
             params.push(limit.clone());
-            params.push(ShapeParam {
-                name: "offset".into(),
-                cast: "bigint".into(),
-                sample: Some("0".into()),
-            });
+            params.push(offset.clone());
             out.push(QueryShape {
                 name: format!("{}.list.{}", r.key, s.key),
                 sql: s.sql_offset.clone(),
@@ -404,11 +405,7 @@ pub fn query_shapes(r: &ResourceModel) -> Vec<QueryShape> {
                 let mut params = null_filters();
                 params[i].sample = Some(text_of(&field(r, &p.field).sample));
                 params.push(limit.clone());
-                params.push(ShapeParam {
-                    name: "offset".into(),
-                    cast: "bigint".into(),
-                    sample: Some("0".into()),
-                });
+                params.push(offset.clone());
                 out.push(QueryShape {
                     name: format!("{}.list?{}", r.key, p.param),
                     sql: s.sql_offset.clone(),
