@@ -4,14 +4,18 @@
 //! - `cached+monitor`: the same behind the monitoring layer (Prometheus + /_stats HDR);
 //! - `cached 304`: revalidations with a matching `If-None-Match`;
 //! - `db`: a Postgres query + serialization per request (skipped if Postgres is unreachable);
-//! - `axum + moka`: the minimal hand-written cached GET (a moka `get_with` of the JSON bytes);
+//! - `axum + moka`: the minimal hand-written cached GET (a moka `get_with` of the JSON bytes),
+//!   in this process and, for the comparison with the shop, in a process of its own (this
+//!   binary re-executed as `apiforge-bench serve-minimal`, on the same tokio runtime as a
+//!   generated `main.rs`: `#[tokio::main]`, one worker per CPU);
 //! - `generated shop`: `GET /products/{id}` of the generated shop (a release binary given by
 //!   `BENCH_SHOP_BINARY`, its own process and database, 1000 products, cache warm).
 //!
 //! Environment: `BENCH_SECONDS` (default 3 per scenario), `BENCH_ROUNDS` (default 3),
 //! `BENCH_CONNECTIONS` (default 32),
 //! `BENCH_DATABASE_URL` (default `postgres://postgres@127.0.0.1:5432/postgres`),
-//! `BENCH_SHOP_BINARY` (optional).
+//! `BENCH_SHOP_BINARY` (optional), `BENCH_ONLY` (comma-separated words: only the scenarios
+//! whose name contains one).
 //! Server and client share the machine: compare the rows, not the absolute figures.
 
 use std::net::SocketAddr;
@@ -34,6 +38,7 @@ use tokio::net::{TcpListener, TcpStream};
 
 const ROWS: u32 = 1000;
 const SHOP_SCENARIO: &str = "generated shop GET /products/{id}";
+const MINIMAL_SCENARIO: &str = "minimal axum + moka, own process";
 
 /// Name, server, the paths (with an `If-None-Match` tag) cycled over, expected status.
 type Scenario = (&'static str, SocketAddr, Vec<(String, Option<String>)>, u16);
@@ -61,9 +66,18 @@ fn product(id: u32) -> Product {
     }
 }
 
+/// The minimal server's cache: a row's JSON bytes by id.
+type MokaCache = moka::future::Cache<u32, Bytes>;
+
+fn moka_cache() -> MokaCache {
+    moka::future::Cache::builder()
+        .max_capacity(u64::from(ROWS) * 2)
+        .time_to_live(Duration::from_secs(300))
+        .build()
+}
+
 #[derive(Clone)]
 struct AppState {
-    moka: moka::future::Cache<u32, Bytes>,
     cache: ResourceCache,
     cache_control: CacheControl,
     pool: Option<sqlx::PgPool>,
@@ -90,14 +104,63 @@ async fn cached(State(s): State<AppState>, Path(id): Path<u32>, headers: HeaderM
 }
 
 /// The minimal hand-written cached GET: moka's `get_with` (misses coalesced) of the bytes.
-async fn moka_cached(State(s): State<AppState>, Path(id): Path<u32>) -> Response {
-    let body = s
-        .moka
+async fn moka_cached(State(moka): State<MokaCache>, Path(id): Path<u32>) -> Response {
+    let body = moka
         .get_with(id, async move {
             Bytes::from(serde_json::to_vec(&product(id)).expect("a row serializes"))
         })
         .await;
     ([(http::header::CONTENT_TYPE, "application/json")], body).into_response()
+}
+
+/// `apiforge-bench serve-minimal`: the minimal cached GET as a server of its own on
+/// `127.0.0.1:0`, serving `/products/{id}` like the shop. Prints `listening on ADDR` and
+/// exits when its standard input closes (when the bench ends, or dies).
+async fn serve_minimal() {
+    let router = Router::new()
+        .route("/products/{id}", get(moka_cached))
+        .with_state(moka_cache());
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    println!("listening on {}", listener.local_addr().unwrap());
+    tokio::task::spawn_blocking(|| {
+        let _ = std::io::copy(&mut std::io::stdin(), &mut std::io::sink());
+        std::process::exit(0);
+    });
+    axum::serve(listener, router).await.unwrap();
+}
+
+/// The minimal server in a process of its own (see [`serve_minimal`]).
+struct Minimal {
+    child: std::process::Child,
+    addr: SocketAddr,
+}
+
+fn start_minimal() -> Minimal {
+    use std::io::BufRead;
+    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+        .arg("serve-minimal")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("start the minimal server");
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr = line
+        .trim()
+        .strip_prefix("listening on ")
+        .and_then(|a| a.parse().ok())
+        .unwrap_or_else(|| panic!("the minimal server said {line:?}"));
+    Minimal { child, addr }
+}
+
+impl Minimal {
+    fn stop(mut self) {
+        drop(self.child.stdin.take());
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
 
 /// A running generated shop and its database (killed and dropped by [`Shop::stop`]).
@@ -386,8 +449,21 @@ fn env<T: std::str::FromStr>(name: &str, default: T) -> T {
         .unwrap_or(default)
 }
 
-#[tokio::main]
-async fn main() {
+fn main() {
+    // Both servers run on what `#[tokio::main]` builds: a multi-thread runtime with one
+    // worker per CPU, as in a generated `main.rs`.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    if std::env::args().nth(1).as_deref() == Some("serve-minimal") {
+        runtime.block_on(serve_minimal());
+    } else {
+        runtime.block_on(bench());
+    }
+}
+
+async fn bench() {
     let seconds: u64 = env("BENCH_SECONDS", 3);
     let rounds: usize = env("BENCH_ROUNDS", 3).max(1);
     let connections: usize = env("BENCH_CONNECTIONS", 32);
@@ -413,10 +489,6 @@ async fn main() {
         None,
     );
     let state = AppState {
-        moka: moka::future::Cache::builder()
-            .max_capacity(u64::from(ROWS) * 2)
-            .time_to_live(Duration::from_secs(300))
-            .build(),
         cache: cache.clone(),
         cache_control: CacheControl::new(60, Visibility::Private, false),
         pool: db.as_ref().map(|(_, pool, _)| pool.clone()),
@@ -425,8 +497,12 @@ async fn main() {
         .route("/bare/{id}", get(bare))
         .route("/cached/{id}", get(cached))
         .route("/db/{id}", get(from_db))
-        .route("/moka/{id}", get(moka_cached))
-        .with_state(state);
+        .with_state(state)
+        .merge(
+            Router::new()
+                .route("/moka/{id}", get(moka_cached))
+                .with_state(moka_cache()),
+        );
     let stats = Stats::new(Duration::from_secs(60), vec![]);
     let plain = serve(routes.clone()).await;
     let monitored = serve(routes.layer(stats.layer())).await;
@@ -461,7 +537,14 @@ async fn main() {
     if db.is_some() {
         scenarios.push(("db query + Json per request", plain, paths("db"), 200));
     }
-    scenarios.push(("minimal axum + moka get_with", plain, paths("moka"), 200));
+    scenarios.push((
+        "minimal axum + moka, in-process",
+        plain,
+        paths("moka"),
+        200,
+    ));
+    let minimal = start_minimal();
+    scenarios.push((MINIMAL_SCENARIO, minimal.addr, paths("products"), 200));
     let shop = match std::env::var("BENCH_SHOP_BINARY") {
         Ok(binary) => Some(start_shop(&binary, &db_url).await),
         Err(_) => {
@@ -473,6 +556,11 @@ async fn main() {
         scenarios.push((SHOP_SCENARIO, shop.addr, paths("products"), 200));
     }
 
+    // `BENCH_ONLY=shop,own` keeps the scenarios whose name contains one of the words (e.g.
+    // to profile one server).
+    if let Ok(only) = std::env::var("BENCH_ONLY") {
+        scenarios.retain(|(name, ..)| only.split(',').any(|w| name.contains(w)));
+    }
     println!(
         "{connections} connections, {rounds} interleaved rounds of {seconds} s per scenario, \
          {ROWS} distinct rows, loopback (medians over the rounds)\n"
@@ -511,6 +599,10 @@ async fn main() {
         "{:<40} {:>12} {:>10} {:>10} {:>10}",
         "scenario", "req/s", "p50 µs", "p99 µs", "vs bare"
     );
+    let rounds_by_scenario: Vec<Vec<f64>> = results
+        .iter()
+        .map(|outcomes| outcomes.iter().map(Outcome::rate).collect())
+        .collect();
     let mut bare_rate = None;
     let mut medians = std::collections::HashMap::new();
     for ((name, ..), outcomes) in scenarios.iter().zip(&mut results) {
@@ -528,16 +620,26 @@ async fn main() {
             rate / base
         );
     }
-    if let (Some(shop), Some(moka)) = (
-        medians.get(SHOP_SCENARIO),
-        medians.get("minimal axum + moka get_with"),
-    ) {
+    if let (Some(shop), Some(moka)) = (medians.get(SHOP_SCENARIO), medians.get(MINIMAL_SCENARIO))
+    {
+        // Rounds ran back to back: each round's ratio compares the two under the same load.
+        let index = |name: &str| scenarios.iter().position(|(n, ..)| *n == name).unwrap();
+        let (s, m) = (index(SHOP_SCENARIO), index(MINIMAL_SCENARIO));
+        let mut per_round: Vec<f64> = (0..rounds)
+            .map(|r| rounds_by_scenario[s][r] / rounds_by_scenario[m][r])
+            .collect();
+        let listed: Vec<String> = per_round.iter().map(|r| format!("{r:.2}")).collect();
+        per_round.sort_by(f64::total_cmp);
         println!(
-            "\ngenerated shop cached GET / minimal axum + moka: {:.2}x",
-            shop / moka
+            "\ngenerated shop cached GET / minimal axum + moka (both own processes): {:.2}x \
+             (medians); per round {}, median {:.2}x",
+            shop / moka,
+            listed.join(" "),
+            per_round[per_round.len() / 2]
         );
     }
     in_process(&cache).await;
+    minimal.stop();
     if let Some(shop) = shop {
         shop.stop().await;
     }

@@ -3,8 +3,11 @@
 //! An [`ETag`] is computed once, when a body is serialized, and stored beside it
 //! (see [`crate::cache::CachedBody`]), so serving a cached body never hashes again.
 
+use std::convert::Infallible;
 use std::fmt;
 
+use axum::extract::FromRequestParts;
+use http::request::Parts;
 use http::{HeaderMap, HeaderValue, header};
 use xxhash_rust::xxh3::xxh3_128;
 
@@ -65,6 +68,61 @@ impl fmt::Debug for ETag {
 impl fmt::Display for ETag {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+/// Where a conditional `GET` finds the request's `If-None-Match`: the whole [`HeaderMap`],
+/// or just that header taken by the [`IfNoneMatch`] extractor.
+pub trait Preconditions {
+    /// Whether the request's `If-None-Match` matches `etag` (no header: `false`), i.e.
+    /// whether a `GET`/`HEAD` should be answered `304 Not Modified`.
+    fn if_none_match_matches(&self, etag: &ETag) -> bool;
+}
+
+impl Preconditions for HeaderMap {
+    fn if_none_match_matches(&self, etag: &ETag) -> bool {
+        etag.matches_request(self)
+    }
+}
+
+/// The request's `If-None-Match` header lines, and nothing else: an extractor for handlers
+/// answering with [`crate::response::cached_json`], cheaper than cloning every header with
+/// `HeaderMap` (no header, the usual case: nothing is allocated). Never rejects.
+///
+/// ```
+/// use apiforge_runtime::prelude::*;
+/// use axum::{Router, response::Response, routing::get};
+///
+/// async fn show(if_none_match: IfNoneMatch) -> Response {
+///     let body = CachedBody::new(&b"{\"id\":1}"[..]);
+///     cached_json(&if_none_match, &body, &CacheControl::no_cache())
+/// }
+/// let app: Router = Router::new().route("/things/1", get(show));
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct IfNoneMatch(pub Vec<HeaderValue>);
+
+impl IfNoneMatch {
+    /// The `If-None-Match` lines of `headers`.
+    pub fn from_headers(headers: &HeaderMap) -> Self {
+        Self(headers.get_all(header::IF_NONE_MATCH).iter().cloned().collect())
+    }
+}
+
+impl Preconditions for IfNoneMatch {
+    fn if_none_match_matches(&self, etag: &ETag) -> bool {
+        self.0
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .any(|v| etag.matches_if_none_match(v))
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for IfNoneMatch {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        Ok(Self::from_headers(&parts.headers))
     }
 }
 
@@ -198,6 +256,22 @@ mod tests {
         assert!(!etag.matches_request(&headers));
         headers.append(header::IF_NONE_MATCH, etag.header_value());
         assert!(etag.matches_request(&headers));
+    }
+
+    #[test]
+    fn the_extractor_sees_what_the_header_map_does() {
+        let etag = ETag::of(b"body");
+        let mut headers = HeaderMap::new();
+        headers.insert(header::ACCEPT, HeaderValue::from_static("*/*"));
+        assert_eq!(IfNoneMatch::from_headers(&headers), IfNoneMatch::default());
+        assert!(!IfNoneMatch::from_headers(&headers).if_none_match_matches(&etag));
+        headers.append(header::IF_NONE_MATCH, HeaderValue::from_static("\"other\""));
+        assert!(!IfNoneMatch::from_headers(&headers).if_none_match_matches(&etag));
+        headers.append(header::IF_NONE_MATCH, etag.header_value());
+        let only = IfNoneMatch::from_headers(&headers);
+        assert_eq!(only.0.len(), 2);
+        assert!(only.if_none_match_matches(&etag));
+        assert!(headers.if_none_match_matches(&etag));
     }
 
     #[test]

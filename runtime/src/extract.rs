@@ -165,6 +165,16 @@ pub struct Query<T>(pub T);
 impl<T: DeserializeOwned> Query<T> {
     /// Deserializes a raw query string (without the `?`); see [`Query`] for an example.
     pub fn from_query(query: &str) -> Result<Self, Problem> {
+        if query.is_empty() {
+            // The usual case, without the path tracking (errors take the way below, for
+            // the same messages).
+            let empty = serde::de::value::MapDeserializer::<_, serde::de::value::Error>::new(
+                std::iter::empty::<(&str, &str)>(),
+            );
+            if let Ok(value) = T::deserialize(empty) {
+                return Ok(Self(value));
+            }
+        }
         let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
         serde_path_to_error::deserialize(de)
             .map(Self)

@@ -3,7 +3,7 @@
 
 pub use crate::Resource;
 pub use crate::cache::{CacheConfig, CachedBody, MemoryTier, Redis, RedisTier, ResourceCache};
-pub use crate::etag::ETag;
+pub use crate::etag::{ETag, IfNoneMatch};
 pub use crate::extract::{Json, Query, QueryMap};
 pub use crate::fieldset::{FieldError, FieldSet};
 pub use crate::loader::{LoadError, Loader};

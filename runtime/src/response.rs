@@ -9,7 +9,7 @@ use http::header::{CACHE_CONTROL, CONTENT_TYPE, ETAG, VARY};
 use http::{HeaderMap, HeaderValue, StatusCode};
 
 use crate::cache::CachedBody;
-use crate::etag::ETag;
+use crate::etag::{ETag, Preconditions};
 
 /// One year: the conventional max-age of an immutable representation.
 pub const ONE_YEAR: u32 = 31_536_000;
@@ -46,21 +46,23 @@ impl CacheControl {
     }
 
     /// `public, max-age=31536000, immutable`: for rows that never change.
-    pub fn immutable() -> Self {
+    pub const fn immutable() -> Self {
         Self::from_static("public, max-age=31536000, immutable")
     }
 
     /// A value known at compile time, without allocating (e.g. rendered by the generator:
-    /// `CacheControl::from_static("private, max-age=60")`).
+    /// `CacheControl::from_static("private, max-age=60")`); usable in a `const`, and then
+    /// free to clone into every response.
     ///
     /// # Panics
-    /// When `value` holds characters not allowed in a header value.
-    pub fn from_static(value: &'static str) -> Self {
+    /// When `value` holds characters not allowed in a header value (at compile time in a
+    /// `const`).
+    pub const fn from_static(value: &'static str) -> Self {
         Self(HeaderValue::from_static(value))
     }
 
     /// `no-cache`: caches must revalidate every time (cheap with the ETag: a 304).
-    pub fn no_cache() -> Self {
+    pub const fn no_cache() -> Self {
         Self(HeaderValue::from_static("no-cache"))
     }
 
@@ -102,12 +104,15 @@ impl FromStr for CacheControl {
 /// Answers a `GET` from a cached body: `304 Not Modified` with no body when the request's
 /// `If-None-Match` matches its ETag, else `200` with the JSON body. Both carry `ETag`,
 /// `Cache-Control` and `Vary: Accept-Encoding`; the 200 also `Content-Type: application/json`.
-pub fn cached_json(
-    request_headers: &HeaderMap,
+///
+/// `request` is the request's [`HeaderMap`] or, cheaper, its
+/// [`IfNoneMatch`](crate::etag::IfNoneMatch) alone.
+pub fn cached_json<R: Preconditions + ?Sized>(
+    request: &R,
     body: &CachedBody,
     cache_control: &CacheControl,
 ) -> Response {
-    if body.etag.matches_request(request_headers) {
+    if request.if_none_match_matches(&body.etag) {
         return not_modified(&body.etag, cache_control);
     }
     let mut response = Response::new(Body::from(body.body.clone()));
@@ -160,5 +165,7 @@ mod tests {
         );
         assert!("bad\nvalue".parse::<CacheControl>().is_err());
         assert!("  ".parse::<CacheControl>().is_err());
+        const STATIC: CacheControl = CacheControl::from_static("private, max-age=60");
+        assert_eq!(STATIC, CacheControl::new(60, Visibility::Private, false));
     }
 }

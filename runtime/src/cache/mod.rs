@@ -238,6 +238,25 @@ impl ResourceCache {
         E: Clone + Send + Sync + 'static,
     {
         let s = &self.shared;
+        if let Some(memory) = &s.memory
+            && let Some(hit) = memory.get(key).await
+        {
+            s.counters().memory_hits.increment(1);
+            return Ok(Some(hit));
+        }
+        // Boxed: the loader's future (a query…) is large, and the future of every hit would
+        // otherwise be as large, and copied as such through each layer of the server.
+        Box::pin(self.get_missing(key, load)).await
+    }
+
+    /// [`get_or_load`](Self::get_or_load) after a memory miss (or without a memory tier).
+    async fn get_missing<F, Fut, E>(&self, key: &str, load: F) -> Result<Option<CachedBody>, E>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<Option<CachedBody>, E>>,
+        E: Clone + Send + Sync + 'static,
+    {
+        let s = &self.shared;
         let Some(memory) = &s.memory else {
             return match s.load_through(key, load).await {
                 Ok(body) => Ok(Some(body)),
@@ -246,10 +265,6 @@ impl ResourceCache {
                 Err(Uncached::Failed(e)) => Err(e),
             };
         };
-        if let Some(hit) = memory.get(key).await {
-            s.counters().memory_hits.increment(1);
-            return Ok(Some(hit));
-        }
         s.counters().memory_misses.increment(1);
         match memory
             .try_get_with_by_ref(key, s.load_through(key, load))

@@ -25,12 +25,18 @@ use super::stats::UNMATCHED;
 /// histogram increment under a per-route lock; label sets are resolved once.
 #[derive(Clone)]
 pub struct RequestMetricsLayer {
-    stats: Stats,
+    stats: Option<Stats>,
 }
 
 impl RequestMetricsLayer {
     /// A layer feeding `stats`.
     pub fn new(stats: Stats) -> Self {
+        Self { stats: Some(stats) }
+    }
+
+    /// A layer feeding `stats`, or passing requests through untouched with `None` (e.g.
+    /// monitoring turned off), so that an app stacks the same layers either way.
+    pub fn optional(stats: Option<Stats>) -> Self {
         Self { stats }
     }
 }
@@ -50,7 +56,7 @@ impl<S> Layer<S> for RequestMetricsLayer {
 #[derive(Clone)]
 pub struct RequestMetrics<S> {
     inner: S,
-    stats: Stats,
+    stats: Option<Stats>,
 }
 
 impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for RequestMetrics<S>
@@ -66,16 +72,30 @@ where
     }
 
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
-        let route = request.extensions().get::<MatchedPath>().cloned();
-        let method = request.method().clone();
+        let record = self.stats.as_ref().map(|stats| Record {
+            route: request.extensions().get::<MatchedPath>().cloned(),
+            method: request.method().clone(),
+            stats: stats.clone(),
+            start: Instant::now(),
+        });
         ResponseFuture {
             inner: self.inner.call(request),
-            start: Instant::now(),
-            route,
-            method,
-            stats: self.stats.clone(),
-            done: false,
+            record,
         }
+    }
+}
+
+/// What a response future records when it completes (or is dropped first).
+struct Record {
+    route: Option<MatchedPath>,
+    method: Method,
+    stats: Stats,
+    start: Instant,
+}
+
+impl Record {
+    fn route(&self) -> &str {
+        self.route.as_ref().map_or(UNMATCHED, MatchedPath::as_str)
     }
 }
 
@@ -84,19 +104,14 @@ pin_project_lite::pin_project! {
     pub struct ResponseFuture<F> {
         #[pin]
         inner: F,
-        start: Instant,
-        route: Option<MatchedPath>,
-        method: Method,
-        stats: Stats,
-        done: bool,
+        // Taken when recorded; still there on drop: the request was cancelled.
+        record: Option<Record>,
     }
 
     impl<F> PinnedDrop for ResponseFuture<F> {
         fn drop(this: Pin<&mut Self>) {
-            let this = this.project();
-            if !*this.done {
-                let route = this.route.as_ref().map_or(UNMATCHED, MatchedPath::as_str);
-                this.stats.record_cancelled(route, this.method, this.start.elapsed());
+            if let Some(r) = this.project().record.take() {
+                r.stats.record_cancelled(r.route(), &r.method, r.start.elapsed());
             }
         }
     }
@@ -111,14 +126,15 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
         let result = std::task::ready!(this.inner.poll(cx));
-        let status = match &result {
-            Ok(response) => response.status(),
-            Err(_) => StatusCode::INTERNAL_SERVER_ERROR,
-        };
-        *this.done = true;
-        let route = this.route.as_ref().map_or(UNMATCHED, MatchedPath::as_str);
-        this.stats
-            .record(route, this.method, status, this.start.elapsed());
+        if let Some(r) = this.record.take() {
+            let status = match &result {
+                Ok(response) => response.status(),
+                Err(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            };
+            let now = Instant::now();
+            let elapsed = now.saturating_duration_since(r.start);
+            r.stats.record_at(r.route(), &r.method, status, elapsed, now);
+        }
         Poll::Ready(result)
     }
 }

@@ -29,9 +29,11 @@ mod logging;
 pub mod process;
 pub mod query;
 mod recorder;
+mod span;
 mod stats;
 
 pub use layer::{RequestMetrics, RequestMetricsLayer};
 pub use logging::{init_tracing, shutdown_tracing};
 pub use recorder::{LATENCY_BUCKETS, install_recorder, metrics_handler, render_metrics};
+pub use span::{RequestSpan, RequestSpanLayer};
 pub use stats::{Budget, BudgetReport, BudgetStatus, RouteReport, Stats, StatsReport};
