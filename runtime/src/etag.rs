@@ -105,7 +105,13 @@ pub struct IfNoneMatch(pub Vec<HeaderValue>);
 impl IfNoneMatch {
     /// The `If-None-Match` lines of `headers`.
     pub fn from_headers(headers: &HeaderMap) -> Self {
-        Self(headers.get_all(header::IF_NONE_MATCH).iter().cloned().collect())
+        Self(
+            headers
+                .get_all(header::IF_NONE_MATCH)
+                .iter()
+                .cloned()
+                .collect(),
+        )
     }
 }
 

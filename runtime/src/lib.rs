@@ -29,6 +29,7 @@ pub mod prelude;
 pub mod problem;
 pub mod resource;
 pub mod response;
+pub mod timeout;
 
 pub use apiforge_macros::Resource;
 pub use fieldset::{FieldError, FieldSet};

@@ -224,6 +224,23 @@ impl ResourceCache {
         format!("list:{}:{query}", self.generation())
     }
 
+    /// [`list_key`](Self::list_key) with the query given as format arguments, written
+    /// straight into the key: one allocation, e.g.
+    /// `cache.list_key_fmt(format_args!("row:{id}:{fields}"))`.
+    ///
+    /// ```
+    /// # use apiforge_runtime::cache::{CacheConfig, ResourceCache};
+    /// let cache = ResourceCache::new("products", CacheConfig::default(), None);
+    /// let id = 42;
+    /// assert_eq!(cache.list_key_fmt(format_args!("row:{id}:name")), cache.list_key("row:42:name"));
+    /// ```
+    pub fn list_key_fmt(&self, query: std::fmt::Arguments<'_>) -> String {
+        use std::fmt::Write;
+        let mut key = String::with_capacity(128);
+        write!(key, "list:{}:{query}", self.generation()).expect("writing to a String");
+        key
+    }
+
     /// Looks `key` up in memory, then Redis, then calls `load`.
     ///
     /// `load` returns `Ok(None)` for "not found", which is not cached. Concurrent calls for

@@ -133,7 +133,8 @@ where
             };
             let now = Instant::now();
             let elapsed = now.saturating_duration_since(r.start);
-            r.stats.record_at(r.route(), &r.method, status, elapsed, now);
+            r.stats
+                .record_at(r.route(), &r.method, status, elapsed, now);
         }
         Poll::Ready(result)
     }

@@ -1,0 +1,184 @@
+//! A request timeout layer that costs nothing to requests answered at once.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use http::{Request, Response, StatusCode};
+use tokio::time::{Instant, Sleep};
+use tower_layer::Layer;
+use tower_service::Service;
+
+/// Answers `408 Request Timeout` (empty body) when the inner service has not produced a
+/// response head within `timeout`; the inner future is then dropped.
+///
+/// Unlike a timer armed for every request (tower-http's `TimeoutLayer`), the timer is armed
+/// only once the inner future first returns `Pending`: a request served in one poll (a
+/// cache hit) touches no timer, no timer-wheel lock and never wakes the timer driver. The
+/// deadline still counts from the moment the request reached this layer.
+///
+/// ```
+/// use std::time::Duration;
+/// use apiforge_runtime::timeout::RequestTimeoutLayer;
+/// use axum::{Router, routing::get};
+///
+/// let app: Router = Router::new()
+///     .route("/", get(|| async { "hi" }))
+///     .layer(RequestTimeoutLayer::new(Duration::from_secs(10)));
+/// ```
+#[derive(Clone, Copy, Debug)]
+pub struct RequestTimeoutLayer {
+    timeout: Duration,
+}
+
+impl RequestTimeoutLayer {
+    /// Requests get `timeout` to produce their response head.
+    pub fn new(timeout: Duration) -> Self {
+        Self { timeout }
+    }
+}
+
+impl<S> Layer<S> for RequestTimeoutLayer {
+    type Service = RequestTimeout<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        RequestTimeout {
+            inner,
+            timeout: self.timeout,
+        }
+    }
+}
+
+/// The service of [`RequestTimeoutLayer`].
+#[derive(Clone, Copy, Debug)]
+pub struct RequestTimeout<S> {
+    inner: S,
+    timeout: Duration,
+}
+
+impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for RequestTimeout<S>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+    ResBody: Default,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = TimeoutFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
+        TimeoutFuture {
+            deadline: Instant::now() + self.timeout,
+            inner: self.inner.call(request),
+            sleep: None,
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The response future of [`RequestTimeout`].
+    pub struct TimeoutFuture<F> {
+        #[pin]
+        inner: F,
+        deadline: Instant,
+        // Armed on the first `Pending` of `inner`.
+        #[pin]
+        sleep: Option<Sleep>,
+    }
+}
+
+impl<F, ResBody, E> Future for TimeoutFuture<F>
+where
+    F: Future<Output = Result<Response<ResBody>, E>>,
+    ResBody: Default,
+{
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut this = self.project();
+        if let Poll::Ready(result) = this.inner.poll(cx) {
+            return Poll::Ready(result);
+        }
+        if this.sleep.is_none() {
+            this.sleep
+                .set(Some(tokio::time::sleep_until(*this.deadline)));
+        }
+        let sleep = this.sleep.as_pin_mut().expect("armed above");
+        if sleep.poll(cx).is_ready() {
+            let mut response = Response::new(ResBody::default());
+            *response.status_mut() = StatusCode::REQUEST_TIMEOUT;
+            return Poll::Ready(Ok(response));
+        }
+        Poll::Pending
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::convert::Infallible;
+
+    use axum::body::Body;
+    use tower::ServiceExt;
+
+    use super::*;
+
+    fn slow(
+        delay: Duration,
+    ) -> impl Service<
+        Request<Body>,
+        Response = Response<Body>,
+        Error = Infallible,
+        Future = impl Future<Output = Result<Response<Body>, Infallible>>,
+    > + Clone {
+        tower::service_fn(move |_: Request<Body>| async move {
+            tokio::time::sleep(delay).await;
+            Ok::<_, Infallible>(Response::new(Body::from("done")))
+        })
+    }
+
+    #[tokio::test]
+    async fn answers_408_after_the_timeout() {
+        let service = RequestTimeoutLayer::new(Duration::from_millis(50))
+            .layer(slow(Duration::from_secs(30)));
+        let started = Instant::now();
+        let response = service.oneshot(Request::new(Body::empty())).await.unwrap();
+        assert_eq!(response.status(), StatusCode::REQUEST_TIMEOUT);
+        assert!(started.elapsed() < Duration::from_secs(20));
+    }
+
+    #[tokio::test]
+    async fn slow_but_in_time_is_answered() {
+        let service = RequestTimeoutLayer::new(Duration::from_secs(30))
+            .layer(slow(Duration::from_millis(20)));
+        let response = service.oneshot(Request::new(Body::empty())).await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+    }
+
+    #[tokio::test]
+    async fn a_ready_response_arms_no_timer() {
+        let service = RequestTimeoutLayer::new(Duration::from_secs(5)).layer(tower::service_fn(
+            |_: Request<Body>| async { Ok::<_, Infallible>(Response::new(Body::empty())) },
+        ));
+        let mut future = std::pin::pin!(service.oneshot(Request::new(Body::empty())));
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        let Poll::Ready(response) = future.as_mut().poll(&mut cx) else {
+            panic!("a ready inner future is ready at once");
+        };
+        assert_eq!(response.unwrap().status(), StatusCode::OK);
+    }
+
+    #[tokio::test]
+    async fn the_deadline_counts_from_the_call() {
+        // 150 ms of work fits in the 200 ms allowed, but 190 ms pass before the first poll.
+        let mut service = RequestTimeoutLayer::new(Duration::from_millis(200))
+            .layer(slow(Duration::from_millis(150)));
+        let future = service.call(Request::new(Body::empty()));
+        tokio::time::sleep(Duration::from_millis(190)).await;
+        let response = future.await.unwrap();
+        assert_eq!(response.status(), StatusCode::REQUEST_TIMEOUT);
+    }
+}
