@@ -19,6 +19,7 @@
 //! ```
 
 pub mod cache;
+pub mod compression;
 pub mod etag;
 pub mod extract;
 pub mod fieldset;
