@@ -1,5 +1,6 @@
 //! Field selection (`?fields=id,name`): a validated subset of a resource's selectable fields.
 
+use std::borrow::Cow;
 use std::fmt;
 
 use crate::problem::Problem;
@@ -37,8 +38,10 @@ pub struct FieldSet {
     table: &'static str,
     names: &'static [&'static str],
     columns: &'static [&'static str],
-    /// Indices into `names`/`columns`, ascending.
-    selected: Vec<usize>,
+    /// Indices into `names`/`columns`, ascending; borrowed from [`ALL_INDICES`] while every
+    /// field is selected, so that the default selection (every request without `fields=`)
+    /// allocates nothing.
+    selected: Cow<'static, [usize]>,
 }
 
 /// Why a field selection was refused. Converts into a 400 [`Problem`] whose `errors`
@@ -107,6 +110,17 @@ impl axum::response::IntoResponse for FieldError {
     }
 }
 
+/// `0, 1, 2, …`: the selection of every field, for resources of up to this many fields.
+static ALL_INDICES: [usize; 256] = {
+    let mut all = [0; 256];
+    let mut i = 0;
+    while i < all.len() {
+        all[i] = i;
+        i += 1;
+    }
+    all
+};
+
 impl FieldSet {
     /// Every selectable field of `R`.
     ///
@@ -120,7 +134,10 @@ impl FieldSet {
             table: R::TABLE,
             names: R::FIELDS,
             columns: R::COLUMNS,
-            selected: (0..R::FIELDS.len()).collect(),
+            selected: match ALL_INDICES.get(..R::FIELDS.len()) {
+                Some(all) => Cow::Borrowed(all),
+                None => Cow::Owned((0..R::FIELDS.len()).collect()),
+            },
         }
     }
 
@@ -136,7 +153,7 @@ impl FieldSet {
     /// ```
     pub fn parse<R: Resource>(spec: &str) -> Result<Self, FieldError> {
         let mut set = Self {
-            selected: Vec::new(),
+            selected: Cow::Owned(Vec::new()),
             ..Self::all::<R>()
         };
         for name in spec.split(',') {
@@ -173,7 +190,7 @@ impl FieldSet {
             });
         };
         if let Err(at) = self.selected.binary_search(&index) {
-            self.selected.insert(at, index);
+            self.selected.to_mut().insert(at, index);
         }
         Ok(())
     }
