@@ -263,6 +263,29 @@ impl FieldSet {
         self.selected.is_empty()
     }
 
+    /// The selection as a cache key part: `*` for every field (short to build and hash on
+    /// every request without `fields=`), else the names as in [`Display`](fmt::Display).
+    ///
+    /// ```
+    /// # use apiforge_runtime::prelude::*;
+    /// # #[derive(Resource)] #[resource(table = "t")] struct T { #[resource(primary_key)] id: i32, a: bool }
+    /// assert_eq!(FieldSet::all::<T>().cache_key().to_string(), "*");
+    /// assert_eq!(FieldSet::parse::<T>("a").unwrap().cache_key().to_string(), "a");
+    /// ```
+    pub fn cache_key(&self) -> impl fmt::Display + '_ {
+        struct Key<'a>(&'a FieldSet);
+        impl fmt::Display for Key<'_> {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                if self.0.is_all() {
+                    f.write_str("*")
+                } else {
+                    fmt::Display::fmt(self.0, f)
+                }
+            }
+        }
+        Key(self)
+    }
+
     /// Whether every selectable field is selected.
     ///
     /// ```

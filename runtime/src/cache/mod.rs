@@ -236,7 +236,7 @@ impl ResourceCache {
     /// ```
     pub fn list_key_fmt(&self, query: std::fmt::Arguments<'_>) -> String {
         use std::fmt::Write;
-        let mut key = String::with_capacity(128);
+        let mut key = String::with_capacity(64);
         write!(key, "list:{}:{query}", self.generation()).expect("writing to a String");
         key
     }
