@@ -122,6 +122,22 @@ pub fn cached_json<R: Preconditions + ?Sized>(
     response
 }
 
+/// Whether the top-level member `name` of a JSON object written by serde_json is `true`
+/// (`"name":true`; inside a string value the quotes would be escaped, so no false match).
+/// Fast enough to run on every response (e.g. to pick a row's `Cache-Control`).
+///
+/// ```
+/// use apiforge_runtime::response::json_member_is_true;
+/// assert!(json_member_is_true(br#"{"id":1,"is_static":true}"#, "is_static"));
+/// assert!(!json_member_is_true(br#"{"id":1,"is_static":false}"#, "is_static"));
+/// assert!(!json_member_is_true(br#"{"name":"\"is_static\":true"}"#, "is_static"));
+/// ```
+pub fn json_member_is_true(body: &[u8], name: &str) -> bool {
+    let name = name.as_bytes();
+    memchr::memmem::find_iter(body, name)
+        .any(|at| at > 0 && body[at - 1] == b'"' && body[at + name.len()..].starts_with(b"\":true"))
+}
+
 /// A `304 Not Modified` for `etag`, with the headers a 200 would have had (RFC 9110 §15.4.5).
 pub fn not_modified(etag: &ETag, cache_control: &CacheControl) -> Response {
     let mut response = Response::new(Body::empty());
