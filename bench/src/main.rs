@@ -537,12 +537,7 @@ async fn bench() {
     if db.is_some() {
         scenarios.push(("db query + Json per request", plain, paths("db"), 200));
     }
-    scenarios.push((
-        "minimal axum + moka, in-process",
-        plain,
-        paths("moka"),
-        200,
-    ));
+    scenarios.push(("minimal axum + moka, in-process", plain, paths("moka"), 200));
     let minimal = start_minimal();
     scenarios.push((MINIMAL_SCENARIO, minimal.addr, paths("products"), 200));
     let shop = match std::env::var("BENCH_SHOP_BINARY") {
@@ -620,8 +615,7 @@ async fn bench() {
             rate / base
         );
     }
-    if let (Some(shop), Some(moka)) = (medians.get(SHOP_SCENARIO), medians.get(MINIMAL_SCENARIO))
-    {
+    if let (Some(shop), Some(moka)) = (medians.get(SHOP_SCENARIO), medians.get(MINIMAL_SCENARIO)) {
         // Rounds ran back to back: each round's ratio compares the two under the same load.
         let index = |name: &str| scenarios.iter().position(|(n, ..)| *n == name).unwrap();
         let (s, m) = (index(SHOP_SCENARIO), index(MINIMAL_SCENARIO));
