@@ -43,6 +43,11 @@ impl ETag {
         self.0.clone()
     }
 
+    /// The tag as a header value, without a clone.
+    pub fn into_header_value(self) -> HeaderValue {
+        self.0
+    }
+
     /// Whether an `If-None-Match` field value matches this tag (weak comparison, `*`, lists).
     pub fn matches_if_none_match(&self, field_value: &str) -> bool {
         if_none_match(field_value, self.as_str())

@@ -5,6 +5,7 @@ use std::str::FromStr;
 
 use axum::body::Body;
 use axum::response::Response;
+use bytes::Bytes;
 use http::header::{CACHE_CONTROL, CONTENT_TYPE, ETAG, VARY};
 use http::{HeaderMap, HeaderValue, StatusCode};
 
@@ -106,20 +107,53 @@ impl FromStr for CacheControl {
 /// `Cache-Control` and `Vary: Accept-Encoding`; the 200 also `Content-Type: application/json`.
 ///
 /// `request` is the request's [`HeaderMap`] or, cheaper, its
-/// [`IfNoneMatch`](crate::etag::IfNoneMatch) alone.
-pub fn cached_json<R: Preconditions + ?Sized>(
+/// [`IfNoneMatch`](crate::etag::IfNoneMatch) alone. `body` is a `&CachedBody`, or a
+/// `CachedBody` the handler owns (e.g. just returned by the cache), whose bytes and tag
+/// then move into the response without touching their reference counts.
+pub fn cached_json<R: Preconditions + ?Sized, B: IntoCachedBody>(
     request: &R,
-    body: &CachedBody,
+    body: B,
     cache_control: &CacheControl,
 ) -> Response {
-    if request.if_none_match_matches(&body.etag) {
-        return not_modified(&body.etag, cache_control);
+    if request.if_none_match_matches(body.etag()) {
+        return not_modified(body.etag(), cache_control);
     }
-    let mut response = Response::new(Body::from(body.body.clone()));
+    let (bytes, etag) = body.into_parts();
+    let mut response = Response::new(Body::from(bytes));
     let headers = response.headers_mut();
     headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    set_validators(headers, &body.etag, cache_control);
+    headers.insert(ETAG, etag);
+    headers.insert(CACHE_CONTROL, cache_control.header_value());
+    headers.insert(VARY, HeaderValue::from_static("accept-encoding"));
     response
+}
+
+/// A body [`cached_json`] answers with: a [`CachedBody`], owned or borrowed.
+pub trait IntoCachedBody {
+    /// The body's ETag.
+    fn etag(&self) -> &ETag;
+    /// The bytes and the `ETag` header value.
+    fn into_parts(self) -> (Bytes, HeaderValue);
+}
+
+impl IntoCachedBody for CachedBody {
+    fn etag(&self) -> &ETag {
+        &self.etag
+    }
+
+    fn into_parts(self) -> (Bytes, HeaderValue) {
+        (self.body, self.etag.into_header_value())
+    }
+}
+
+impl IntoCachedBody for &CachedBody {
+    fn etag(&self) -> &ETag {
+        &self.etag
+    }
+
+    fn into_parts(self) -> (Bytes, HeaderValue) {
+        (self.body.clone(), self.etag.header_value())
+    }
 }
 
 /// Whether the top-level member `name` of a JSON object written by serde_json is `true`
