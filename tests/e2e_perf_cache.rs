@@ -129,7 +129,6 @@ fn writes_invalidate_the_cached_row_and_its_aggregates() {
 }
 
 #[test]
-#[ignore = "list pages are not cached yet (FINDINGS.md, perf); run with --ignored"]
 fn lists_are_cached_until_a_create_bumps_the_generation() {
     let db = TestDb::create();
     let server = start(&db);

@@ -127,7 +127,6 @@ fn static_rows_are_public_immutable() {
 }
 
 #[test]
-#[ignore = "export does not accept `fields` yet (FINDINGS.md, perf); run with --ignored"]
 fn field_selection_on_list_get_and_export() {
     let db = TestDb::create();
     let server = start(&db);

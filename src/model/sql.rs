@@ -230,8 +230,7 @@ pub fn sort_shape(r: &ResourceModel, field_name: &str, desc: bool) -> SortShape 
     };
     let conds = filter_conditions(r);
     let n = conds.len();
-    let cols = visible_columns(r);
-    let from = format!("SELECT {cols} FROM {}", quote_ident(&r.table));
+    let from = select_full(r);
     let where_clause = |extra: Option<String>| {
         let mut all = conds.clone();
         all.extend(extra);
@@ -320,8 +319,10 @@ pub fn resource_sql(r: &ResourceModel) -> ResourceSql {
         sets.join(", ")
     );
     ResourceSql {
-        get: format!("SELECT {cols} FROM {table} WHERE {pk} = $1"),
+        get: format!("{} WHERE {pk} = $1", select_full(r)),
         get_tail: format!(" WHERE {pk} = $1"),
+        select_full: select_full(r),
+        export_tail: format!(" ORDER BY {pk}"),
         insert,
         update,
         delete: format!("DELETE FROM {table} WHERE {pk} = $1"),
@@ -414,10 +415,10 @@ pub fn query_shapes(r: &ResourceModel) -> Vec<QueryShape> {
             }
         }
     }
-    for a in &r.aggregates {
+    for c in &r.child_includes {
         out.push(QueryShape {
-            name: a.shape.clone(),
-            sql: a.sql.clone(),
+            name: c.shape.clone(),
+            sql: c.sql.clone(),
             params: vec![ShapeParam {
                 name: "keys".into(),
                 cast: format!("{}[]", r.pk.cast_type),
@@ -449,8 +450,10 @@ pub fn query_shapes(r: &ResourceModel) -> Vec<QueryShape> {
     out
 }
 
-/// The aggregates of `key`, grouped by child resource: one `GROUP BY` query per child over
-/// all the rows of a page (`= ANY($1)`), never one query per row.
+/// The aggregates of `key`, grouped by child resource: per child one `LEFT JOIN LATERAL`
+/// of the parent's own statement, so a page and its aggregates are read by one query
+/// (never one query per row, nor a second round trip). The lateral subquery yields one
+/// text column holding the JSON members (`"review_count":2,"avg_rating":4.5`).
 pub fn aggregates(spec: &Spec, key: &str, res: &spec::Resource) -> Vec<AggregateGroup> {
     let mut groups: Vec<(String, Vec<String>, Vec<String>)> = Vec::new();
     for (name, agg) in &res.aggregates {
@@ -461,12 +464,11 @@ pub fn aggregates(spec: &Spec, key: &str, res: &spec::Resource) -> Vec<Aggregate
             Some((c, col)) => (c, Some(col)),
             None => (target, None),
         };
+        let col = |c: &str| format!("\"child\".{}", quote_ident(c));
         let expr = match (func, column) {
             (spec::AggregateFn::Count, _) => "count(*)".to_string(),
-            (spec::AggregateFn::Avg, Some(col)) => {
-                format!("avg({})::double precision", quote_ident(col))
-            }
-            (f, Some(col)) => format!("{}({})", f.sql(), quote_ident(col)),
+            (spec::AggregateFn::Avg, Some(c)) => format!("avg({})::double precision", col(c)),
+            (f, Some(c)) => format!("{}({})", f.sql(), col(c)),
             (f, None) => format!("{}(*)", f.sql()),
         };
         let empty = if func == spec::AggregateFn::Count {
@@ -481,12 +483,24 @@ pub fn aggregates(spec: &Spec, key: &str, res: &spec::Resource) -> Vec<Aggregate
                 groups.last_mut().expect("just pushed")
             }
         };
-        entry.1.push(format!("{}, {expr}", quote_literal(name)));
+        // `"name":<value as JSON>`: to_json keeps numbers numbers; no children → count 0,
+        // the others NULL.
+        entry.1.push(format!(
+            "{} || COALESCE(to_json({expr})::text, 'null')",
+            quote_literal(&format!("\"{name}\":"))
+        ));
         entry.2.push(format!("\"{name}\":{empty}"));
     }
+    let parent_table = quote_ident(res.table.as_deref().unwrap_or(key));
+    let parent_pk = res
+        .fields
+        .iter()
+        .find(|(_, f)| f.primary_key)
+        .map(|(n, _)| quote_ident(n))
+        .unwrap_or_default();
     groups
         .into_iter()
-        .filter_map(|(child, exprs, empties)| {
+        .filter_map(|(child, members, empties)| {
             let child_res = spec.resources.get(&child)?;
             let fk = child_res
                 .fields
@@ -494,17 +508,50 @@ pub fn aggregates(spec: &Spec, key: &str, res: &spec::Resource) -> Vec<Aggregate
                 .find(|(_, f)| f.ty == FieldType::Ref && f.to.as_deref() == Some(key))
                 .map(|(n, _)| quote_ident(n))?;
             let table = quote_ident(child_res.table.as_deref().unwrap_or(&child));
+            // A quoted alias no spec field can take (names are plain identifiers), so the
+            // list's unqualified filter and sort columns stay unambiguous.
+            let column = quote_ident(&format!("aggregates:{child}"));
             Some(AggregateGroup {
-                sql: format!(
-                    "SELECT {fk}, json_build_object({}) FROM {table} WHERE {fk} = ANY($1) GROUP BY {fk}",
-                    exprs.join(", ")
+                join: format!(
+                    " LEFT JOIN LATERAL (SELECT {} AS {column} FROM {table} AS \"child\" \
+                     WHERE \"child\".{fk} = {parent_table}.{parent_pk}) AS {column} ON true",
+                    members.join(" || ',' || ")
                 ),
+                column,
                 empty_json: empties.join(","),
-                shape: format!("{key}.aggregates.{child}"),
                 child,
             })
         })
         .collect()
+}
+
+/// `SELECT <visible columns>[, <aggregates>] FROM "table"[ <lateral joins>]`: the head of
+/// every statement that returns full rows (list pages and get); a `fields` selection uses
+/// the derive's `select_sql` instead.
+pub fn select_full(r: &ResourceModel) -> String {
+    let mut cols = visible_columns(r);
+    let mut joins = String::new();
+    for a in &r.aggregates {
+        cols.push_str(", ");
+        cols.push_str(&a.column);
+        joins.push_str(&a.join);
+    }
+    format!("SELECT {cols} FROM {}{joins}", quote_ident(&r.table))
+}
+
+/// The children of a set of parent keys, at most the child's `max_limit` per parent in key
+/// order: one statement, an index lookup per parent (`unnest` + `CROSS JOIN LATERAL`).
+pub fn children(parent: &ResourceModel, child: &ResourceModel, fk: &FieldModel) -> String {
+    format!(
+        "SELECT \"c\".* FROM unnest($1::{}[]) AS \"parent:keys\"(\"key\") CROSS JOIN LATERAL \
+         (SELECT {} FROM {} WHERE {} = \"parent:keys\".\"key\" ORDER BY {} LIMIT {}) AS \"c\"",
+        parent.pk.cast_type,
+        visible_columns(child),
+        quote_ident(&child.table),
+        fk.column,
+        child.pk.column,
+        child.max_limit
+    )
 }
 
 /// Top `limit` rows per partition: `row_number()` in a subquery, filtered outside it
