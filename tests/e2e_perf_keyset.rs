@@ -583,7 +583,6 @@ fn deep_keyset_pages_read_one_page_through_an_index_offset_reads_every_skipped_r
 /// (sort column, key); the shop's sort indexes are on the sort column alone, so the
 /// planner reads the whole group after the cursor's value (or bitmap-scans and sorts it).
 #[test]
-#[ignore = "generator finding: sort indexes lack the key tie-breaker (issue 5, item 8)"]
 fn deep_keyset_pages_inside_a_large_tie_group_read_one_page() {
     let mut shop = Shop::new(|s| {
         seed(

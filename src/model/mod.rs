@@ -196,8 +196,8 @@ pub struct AggregateGroup {
     /// The child resource (`reviews`).
     pub child: String,
     /// ` LEFT JOIN LATERAL (SELECT '"review_count":' || … AS "aggregates:reviews" FROM
-    /// "reviews" AS "child" WHERE "child"."product_id" = "products"."id") AS
-    /// "aggregates:reviews" ON true`.
+    /// "reviews" AS "child" WHERE "child"."product_id" = "page"."id") AS
+    /// "aggregates:reviews" ON true`, after the page of rows (`"page"`).
     pub join: String,
     /// The joined text column with the members, quoted (`"aggregates:reviews"`).
     pub column: String,
@@ -457,9 +457,6 @@ pub struct ResourceSql {
     pub create_table: String,
     /// `get` after its `SELECT … FROM "table"` (for field selection).
     pub get_tail: String,
-    /// The head of statements returning full rows: every visible column and the
-    /// aggregates (lateral joins), `SELECT … FROM "table" …`.
-    pub select_full: String,
     /// `export` after its `SELECT … FROM "table"` (for field selection).
     pub export_tail: String,
     /// `ALTER TABLE … ADD CONSTRAINT … FOREIGN KEY …;`, applied after every table exists.
@@ -663,7 +660,6 @@ fn resource_model(spec: &Spec, key: &str, res: &spec::Resource, uses: &mut Uses)
             export: String::new(),
             create_table: String::new(),
             get_tail: String::new(),
-            select_full: String::new(),
             export_tail: String::new(),
             foreign_keys: Vec::new(),
         },

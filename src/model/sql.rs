@@ -43,11 +43,35 @@ pub fn index_name(table: &str, index: &IndexSpec) -> String {
 }
 
 /// Declared indexes, plus one on each ref column that no declared index starts with.
+///
+/// A non-unique index that ends with a sortable field gets the primary key appended
+/// (`[price]` → `("price", "id")`): list pages are ordered and keyset-paged by
+/// `(sort field, key)`, and without the key in the index every row that ties with the
+/// cursor's value is read and sorted again on every page.
 pub fn indexes(table: &str, res: &spec::Resource, fields: &[FieldModel]) -> Vec<IndexModel> {
+    let pk = fields
+        .iter()
+        .find(|f| f.primary_key)
+        .map(|f| f.name.as_str());
+    let sortable = |name: &str| {
+        res.sort.as_ref().is_some_and(|s| {
+            s.allowed.iter().any(|a| a == name)
+                || s.default.as_deref().map(|d| d.trim_start_matches('-')) == Some(name)
+        })
+    };
     let mut out: Vec<IndexModel> = res
         .indexes
         .iter()
-        .map(|i| index_model(index_name(table, i), table, i.columns(), i.unique()))
+        .map(|i| {
+            let mut columns = i.columns().to_vec();
+            if let Some(pk) = pk {
+                let ends_sorted = columns.last().is_some_and(|c| sortable(c));
+                if !i.unique() && ends_sorted && !columns.iter().any(|c| c == pk) {
+                    columns.push(pk.to_string());
+                }
+            }
+            index_model(index_name(table, i), table, &columns, i.unique())
+        })
         .collect();
     for f in fields.iter().filter(|f| f.ref_to.is_some()) {
         let covered = out.iter().any(|i| i.columns.first() == Some(&f.name));
@@ -230,7 +254,6 @@ pub fn sort_shape(r: &ResourceModel, field_name: &str, desc: bool) -> SortShape 
     };
     let conds = filter_conditions(r);
     let n = conds.len();
-    let from = select_full(r);
     let where_clause = |extra: Option<String>| {
         let mut all = conds.clone();
         all.extend(extra);
@@ -265,8 +288,8 @@ pub fn sort_shape(r: &ResourceModel, field_name: &str, desc: bool) -> SortShape 
         key: format!("{}{}", if desc { "-" } else { "" }, f.name),
         field: f.name.clone(),
         descending: desc,
-        sql_offset: format!("{from}{tail_offset}"),
-        sql_after: format!("{from}{tail_after}"),
+        sql_offset: full_rows(r, &tail_offset, &format!(" ORDER BY {order}")),
+        sql_after: full_rows(r, &tail_after, &format!(" ORDER BY {order}")),
         tail_offset,
         tail_after,
     }
@@ -319,9 +342,8 @@ pub fn resource_sql(r: &ResourceModel) -> ResourceSql {
         sets.join(", ")
     );
     ResourceSql {
-        get: format!("{} WHERE {pk} = $1", select_full(r)),
+        get: full_rows(r, &format!(" WHERE {pk} = $1"), ""),
         get_tail: format!(" WHERE {pk} = $1"),
-        select_full: select_full(r),
         export_tail: format!(" ORDER BY {pk}"),
         insert,
         update,
@@ -491,7 +513,6 @@ pub fn aggregates(spec: &Spec, key: &str, res: &spec::Resource) -> Vec<Aggregate
         ));
         entry.2.push(format!("\"{name}\":{empty}"));
     }
-    let parent_table = quote_ident(res.table.as_deref().unwrap_or(key));
     let parent_pk = res
         .fields
         .iter()
@@ -514,7 +535,7 @@ pub fn aggregates(spec: &Spec, key: &str, res: &spec::Resource) -> Vec<Aggregate
             Some(AggregateGroup {
                 join: format!(
                     " LEFT JOIN LATERAL (SELECT {} AS {column} FROM {table} AS \"child\" \
-                     WHERE \"child\".{fk} = {parent_table}.{parent_pk}) AS {column} ON true",
+                     WHERE \"child\".{fk} = \"page\".{parent_pk}) AS {column} ON true",
                     members.join(" || ',' || ")
                 ),
                 column,
@@ -525,18 +546,27 @@ pub fn aggregates(spec: &Spec, key: &str, res: &spec::Resource) -> Vec<Aggregate
         .collect()
 }
 
-/// `SELECT <visible columns>[, <aggregates>] FROM "table"[ <lateral joins>]`: the head of
-/// every statement that returns full rows (list pages and get); a `fields` selection uses
-/// the derive's `select_sql` instead.
-pub fn select_full(r: &ResourceModel) -> String {
-    let mut cols = visible_columns(r);
+/// A statement returning full rows: `SELECT <visible columns> FROM "table"<tail>`, and with
+/// aggregates that statement as the subquery `"page"`, lateral-joined to each aggregate
+/// and ordered again by `order`: the aggregates are computed for the rows returned only
+/// (not for rows skipped by `OFFSET` or read before a sort), in the same statement.
+pub fn full_rows(r: &ResourceModel, tail: &str, order: &str) -> String {
+    let rows = format!(
+        "SELECT {} FROM {}{tail}",
+        visible_columns(r),
+        quote_ident(&r.table)
+    );
+    if r.aggregates.is_empty() {
+        return rows;
+    }
+    let mut cols = String::from("\"page\".*");
     let mut joins = String::new();
     for a in &r.aggregates {
         cols.push_str(", ");
         cols.push_str(&a.column);
         joins.push_str(&a.join);
     }
-    format!("SELECT {cols} FROM {}{joins}", quote_ident(&r.table))
+    format!("SELECT {cols} FROM ({rows}) AS \"page\"{joins}{order}")
 }
 
 /// The children of a set of parent keys, at most the child's `max_limit` per parent in key

@@ -86,7 +86,12 @@ fn list_sql_combines_filters_and_keyset() {
     );
     assert_eq!(
         s.sql_after,
-        format!("{}{}", products.sql.select_full, s.tail_after)
+        format!(
+            "SELECT \"page\".*, \"aggregates:reviews\" FROM (SELECT \"id\", \"name\", \"category\", \"price\", \
+             \"sales\", \"is_static\", \"created_at\" FROM \"products\"{}) AS \"page\"{} ORDER BY \"price\" DESC, \"id\" DESC",
+            s.tail_after, products.aggregates[0].join
+        ),
+        "the page first, then its aggregates, in one statement"
     );
     assert_eq!(products.default_sort, "-created_at");
     let keys: Vec<_> = products.sorts.iter().map(|s| s.key.as_str()).collect();
@@ -210,13 +215,13 @@ fn aggregates_and_rankings_are_single_queries() {
         products.aggregates[0].join,
         " LEFT JOIN LATERAL (SELECT '\"review_count\":' || COALESCE(to_json(count(*))::text, 'null') \
          || ',' || '\"avg_rating\":' || COALESCE(to_json(avg(\"child\".\"rating\")::double precision)::text, 'null') \
-         AS \"aggregates:reviews\" FROM \"reviews\" AS \"child\" WHERE \"child\".\"product_id\" = \"products\".\"id\") \
+         AS \"aggregates:reviews\" FROM \"reviews\" AS \"child\" WHERE \"child\".\"product_id\" = \"page\".\"id\") \
          AS \"aggregates:reviews\" ON true"
     );
     assert!(
         products.sql.get.starts_with(
-            "SELECT \"id\", \"name\", \"category\", \"price\", \"sales\", \"is_static\", \"created_at\", \
-             \"aggregates:reviews\" FROM \"products\" LEFT JOIN LATERAL"
+            "SELECT \"page\".*, \"aggregates:reviews\" FROM (SELECT \"id\", \"name\", \"category\", \"price\", \
+             \"sales\", \"is_static\", \"created_at\" FROM \"products\" WHERE \"id\" = $1) AS \"page\" LEFT JOIN LATERAL"
         ),
         "full rows are read with their aggregates in one statement: {}",
         products.sql.get
@@ -301,4 +306,39 @@ resources:
         .map(|c| c.name.as_str())
         .collect();
     assert_eq!(names, ["messages_sender", "messages_recipient"]);
+}
+
+#[test]
+fn sort_indexes_end_with_the_key_for_keyset_pages() {
+    let m = shop();
+    let columns = |res: &str, name: &str| -> Vec<String> {
+        let r = m.resource(res).unwrap();
+        r.indexes
+            .iter()
+            .find(|i| i.name == name)
+            .unwrap()
+            .columns
+            .clone()
+    };
+    assert_eq!(columns("products", "products_price_idx"), ["price", "id"]);
+    assert_eq!(
+        columns("products", "products_category_created_at_idx"),
+        ["category", "created_at", "id"]
+    );
+    assert_eq!(
+        columns("orders", "orders_user_id_idx"),
+        ["user_id"],
+        "not a sort key"
+    );
+    let price = m
+        .resource("products")
+        .unwrap()
+        .indexes
+        .iter()
+        .find(|i| i.name == "products_price_idx")
+        .unwrap();
+    assert_eq!(
+        price.sql,
+        "CREATE INDEX \"products_price_idx\" ON \"products\" (\"price\", \"id\");"
+    );
 }
