@@ -175,7 +175,8 @@ fn constraints_have_words() {
             "products_created_at_idx",
             "products_sales_idx",
             "products_category_price_idx",
-            "products_category_created_at_idx"
+            "products_category_created_at_idx",
+            "products_category_sales_idx"
         ]
     );
 }
