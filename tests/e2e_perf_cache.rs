@@ -255,6 +255,54 @@ fn redis_down_serves_from_postgres() {
     );
 }
 
+/// A Redis that accepts connections and never answers (a hung server, a black-holed
+/// network): the API starts, every request is answered from Postgres within the cache's
+/// bounded Redis timeout, and the failures are counted.
+#[test]
+fn hung_redis_serves_from_postgres() {
+    let hung = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let url = format!("redis://{}", hung.local_addr().unwrap());
+    // Accept and hold every connection, reading nothing and answering nothing.
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in hung.incoming() {
+            held.extend(stream.ok());
+        }
+    });
+    let db = TestDb::create();
+    let server = Server::start_with(
+        &shared_binary(SHOP),
+        &db.url,
+        &[
+            ("REDIS_URL", url.as_str()),
+            ("REDIS_NAMESPACE", "perf_hung"),
+        ],
+    );
+    let id = create_product(&server, "Cup");
+    let path = format!("/products/{id}");
+    let started = std::time::Instant::now();
+    for _ in 0..3 {
+        let res = server.get(&path);
+        assert_eq!(
+            (res.status, res.json()["name"].clone()),
+            (200, json!("Cup"))
+        );
+    }
+    let patched = server.patch(&path, &json!({ "name": "Mug" }));
+    assert_eq!(patched.status, 200, "{}", patched.text());
+    assert_eq!(server.get(&path).json()["name"], "Mug");
+    assert_eq!(server.get("/products").status, 200);
+    eprintln!(
+        "6 requests against a hung Redis took {:?}",
+        started.elapsed()
+    );
+    let m = server.metrics();
+    assert!(
+        m.sum("apiforge_cache_redis_errors_total", &[]) > 0.0,
+        "Redis was tried and timed out"
+    );
+}
+
 /// Deletes the test's Redis keys with SCAN (never KEYS); best effort.
 fn clear_namespace(namespace: &str) {
     let Ok(out) = std::process::Command::new("redis-cli")
