@@ -257,7 +257,7 @@ pub fn render_project(m: &Model, opts: &RenderOptions) -> anyhow::Result<Vec<Out
     ));
     files.push((
         ".apiforge/schema.json".into(),
-        format!("{}\n", serde_json::to_string_pretty(&schema_state(m))?),
+        crate::migrate::SchemaState::of(m, vec!["0001_init.sql".into()]).to_json(),
         Generated,
     ));
     files
@@ -350,79 +350,4 @@ pub fn rustfmt(source: &str) -> anyhow::Result<String> {
         );
     }
     Ok(String::from_utf8(out.stdout)?)
-}
-
-/// The schema after the last migration, for `generate` to diff against later.
-#[derive(Debug, Serialize)]
-struct SchemaState<'a> {
-    /// Migrations applied to reach this state.
-    migrations: Vec<&'static str>,
-    tables: Vec<TableState<'a>>,
-}
-
-#[derive(Debug, Serialize)]
-struct TableState<'a> {
-    resource: &'a str,
-    name: &'a str,
-    columns: Vec<ColumnState<'a>>,
-    primary_key: &'a str,
-    indexes: Vec<&'a crate::model::IndexModel>,
-    checks: Vec<&'a crate::model::CheckModel>,
-    foreign_keys: Vec<ForeignKeyState<'a>>,
-}
-
-#[derive(Debug, Serialize)]
-struct ColumnState<'a> {
-    name: &'a str,
-    #[serde(rename = "type")]
-    ddl_type: &'a str,
-    nullable: bool,
-    unique: bool,
-    default: Option<&'a str>,
-}
-
-#[derive(Debug, Serialize)]
-struct ForeignKeyState<'a> {
-    name: &'a str,
-    column: &'a str,
-    references: &'a str,
-    on_delete: &'a str,
-}
-
-fn schema_state(m: &Model) -> SchemaState<'_> {
-    SchemaState {
-        migrations: vec!["0001_init.sql"],
-        tables: m
-            .resources
-            .iter()
-            .map(|r| TableState {
-                resource: &r.key,
-                name: &r.table,
-                columns: r
-                    .fields
-                    .iter()
-                    .map(|f| ColumnState {
-                        name: &f.name,
-                        ddl_type: &f.ddl_type,
-                        nullable: f.nullable,
-                        unique: f.unique,
-                        default: f.default_sql.as_deref(),
-                    })
-                    .collect(),
-                primary_key: &r.pk.name,
-                indexes: r.indexes.iter().collect(),
-                checks: r.checks.iter().collect(),
-                foreign_keys: r
-                    .belongs_to
-                    .iter()
-                    .map(|b| ForeignKeyState {
-                        name: &b.constraint,
-                        column: &b.field,
-                        references: &b.table,
-                        on_delete: &b.on_delete,
-                    })
-                    .collect(),
-            })
-            .collect(),
-    }
 }
