@@ -58,27 +58,95 @@ pub enum ConstraintKind {
 /// before renames (old names), additions after them (new names).
 #[derive(Debug, Clone, PartialEq)]
 pub enum Change {
-    CreateTable { table: TableState },
-    DropTable { table: String },
-    RenameTable { from: String, to: String },
-    RenameColumn { table: String, from: String, to: String },
-    RenameSequence { from: String, to: String },
-    RenameConstraint { table: String, from: String, to: String },
-    RenameIndex { from: String, to: String },
-    AddColumn { table: String, column: ColumnState },
-    DropColumn { table: String, column: String },
-    AlterType { table: String, column: String, from: String, to: String },
-    SetNotNull { table: String, column: String, fill_default: bool },
-    DropNotNull { table: String, column: String },
-    SetDefault { table: String, column: String, default: String },
-    DropDefault { table: String, column: String },
-    AddUnique { table: String, column: String },
-    AddPrimaryKey { table: String, column: String },
-    DropConstraint { table: String, name: String, kind: ConstraintKind },
-    AddCheck { table: String, check: CheckState },
-    CreateIndex { table: String, index: IndexState },
-    DropIndex { table: String, name: String },
-    AddForeignKey { table: String, fk: ForeignKeyState },
+    CreateTable {
+        table: TableState,
+    },
+    DropTable {
+        table: String,
+    },
+    RenameTable {
+        from: String,
+        to: String,
+    },
+    RenameColumn {
+        table: String,
+        from: String,
+        to: String,
+    },
+    RenameSequence {
+        from: String,
+        to: String,
+    },
+    RenameConstraint {
+        table: String,
+        from: String,
+        to: String,
+    },
+    RenameIndex {
+        from: String,
+        to: String,
+    },
+    AddColumn {
+        table: String,
+        column: ColumnState,
+    },
+    DropColumn {
+        table: String,
+        column: String,
+    },
+    AlterType {
+        table: String,
+        column: String,
+        from: String,
+        to: String,
+    },
+    SetNotNull {
+        table: String,
+        column: String,
+        fill_default: bool,
+    },
+    DropNotNull {
+        table: String,
+        column: String,
+    },
+    SetDefault {
+        table: String,
+        column: String,
+        default: String,
+    },
+    DropDefault {
+        table: String,
+        column: String,
+    },
+    AddUnique {
+        table: String,
+        column: String,
+    },
+    AddPrimaryKey {
+        table: String,
+        column: String,
+    },
+    DropConstraint {
+        table: String,
+        name: String,
+        kind: ConstraintKind,
+    },
+    AddCheck {
+        table: String,
+        check: CheckState,
+    },
+    CreateIndex {
+        table: String,
+        index: IndexState,
+    },
+    DropIndex {
+        table: String,
+        name: String,
+    },
+    AddForeignKey {
+        table: String,
+        fk: ForeignKeyState,
+    },
 }
 
 /// The changes, in order, and one short label per logical change (for the file name).
@@ -180,8 +248,8 @@ pub fn diff(old: &SchemaState, new: &SchemaState, renames: &Renames) -> Result<D
     // never depend on one another; the rest goes with each table.
     for o in &dropped {
         for fk in &o.foreign_keys {
-            let to_dropped = fk.references != o.name
-                && dropped.iter().any(|d| d.name == fk.references);
+            let to_dropped =
+                fk.references != o.name && dropped.iter().any(|d| d.name == fk.references);
             if to_dropped {
                 p.drop_fks.push(Change::DropConstraint {
                     table: o.name.clone(),
@@ -544,7 +612,8 @@ fn diff_column(
         (true, true) => {
             let (from, to) = (unique_name(ot, &oc.name), unique_name(nt, &nc.name));
             if from != to {
-                p.rename_parts.push(Change::RenameConstraint { table: t, from, to });
+                p.rename_parts
+                    .push(Change::RenameConstraint { table: t, from, to });
             }
         }
         (true, false) => p.drop_table_parts.push(Change::DropConstraint {
@@ -552,7 +621,10 @@ fn diff_column(
             name: unique_name(ot, &oc.name),
             kind: ConstraintKind::Unique,
         }),
-        (false, true) => p.constraints.push(Change::AddUnique { table: t, column: c }),
+        (false, true) => p.constraints.push(Change::AddUnique {
+            table: t,
+            column: c,
+        }),
         (false, false) => {}
     }
     if p.columns.len() + p.constraints.len() + p.drop_table_parts.len() != before {

@@ -118,7 +118,12 @@ fn next_number(dir: &Path, old: &SchemaState) -> anyhow::Result<u32> {
         let (digits, _) = name.split_once('_')?;
         digits.parse().ok()
     };
-    let mut highest = old.migrations.iter().filter_map(|m| number(m)).max().unwrap_or(0);
+    let mut highest = old
+        .migrations
+        .iter()
+        .filter_map(|m| number(m))
+        .max()
+        .unwrap_or(0);
     let folder = dir.join(MIGRATIONS_DIR);
     if folder.is_dir() {
         for entry in std::fs::read_dir(&folder)

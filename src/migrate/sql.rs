@@ -131,9 +131,9 @@ pub fn step(change: &Change) -> Step {
                     "makes `{table}.{column}` NOT NULL: rows holding NULL get its default"
                 ))
             } else {
-                Step::new(format!("make {table}.{column} NOT NULL"), alter).destructive(
-                    format!("makes `{table}.{column}` NOT NULL: fails if a row holds NULL"),
-                )
+                Step::new(format!("make {table}.{column} NOT NULL"), alter).destructive(format!(
+                    "makes `{table}.{column}` NOT NULL: fails if a row holds NULL"
+                ))
             }
         }
         Change::DropNotNull { table, column } => Step::new(
@@ -284,7 +284,9 @@ pub fn widens(from: &str, to: &str) -> bool {
         ("integer", "numeric") => int_digits(&targs).is_none_or(|d| d >= 10),
         ("bigint", "numeric") => int_digits(&targs).is_none_or(|d| d >= 19),
         ("varchar", "text") => true,
-        ("varchar", "varchar") => matches!((fargs.first(), targs.first()), (Some(f), Some(t)) if t >= f),
+        ("varchar", "varchar") => {
+            matches!((fargs.first(), targs.first()), (Some(f), Some(t)) if t >= f)
+        }
         ("numeric", "numeric") => match (int_digits(&fargs), int_digits(&targs)) {
             (_, None) => true,
             (None, Some(_)) => false,

@@ -111,7 +111,11 @@ fn dropped_and_changed_columns_are_destructive_and_ordered() {
             "quantity: { type: bigint, min: 2 }",
             1,
         )
-        .replacen("sales: { type: int, default: 0 }", "sales: { type: int, default: 1 }", 1);
+        .replacen(
+            "sales: { type: int, default: 0 }",
+            "sales: { type: int, default: 1 }",
+            1,
+        );
     let (spec, model) = load(&edited);
     let new = SchemaState::of(&model, vec![]);
     let d = diff(&old, &new, &Renames::of(&spec, &model)).unwrap();

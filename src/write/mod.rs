@@ -178,8 +178,7 @@ pub fn update_project(dir: &Path, files: &[OutFile], force: bool) -> anyhow::Res
     let mut staged: Vec<(PathBuf, PathBuf)> = Vec::new();
     let result = (|| {
         for f in files {
-            let write =
-                plan.changed.contains(&f.path) || plan.missing_user_files.contains(&f.path);
+            let write = plan.changed.contains(&f.path) || plan.missing_user_files.contains(&f.path);
             if write {
                 let path = dir.join(&f.path);
                 let tmp = stage_file(&path, f.contents.as_bytes())?;
