@@ -284,7 +284,7 @@ fn a_sequence_of_spec_edits_migrates_to_the_schema_of_the_new_spec() {
     step(
         &[(
             "    indexes: [[product_id]]\n",
-            "    indexes: [[product_id]]\n\n  tags:\n    fields:\n      id: { type: bigserial, primary_key: true }\n      product_id: { type: ref, to: products, on_delete: cascade }\n      label: { type: string, max_length: 40, unique: true }\n",
+            "    indexes: [[product_id]]\n\n  tags:\n    fields:\n      id: { type: serial, primary_key: true }\n      product_id: { type: ref, to: products, on_delete: cascade }\n      label: { type: string, max_length: 40, unique: true }\n",
         )],
         &[],
         "create_tags",
@@ -357,6 +357,50 @@ fn a_sequence_of_spec_edits_migrates_to_the_schema_of_the_new_spec() {
         &[],
         "update_schema",
     );
+    // serial → bigserial (the sequence follows), a unique constraint added.
+    step(
+        &[(
+            "      id: { type: serial, primary_key: true }\n      product_id: { type: ref, to: items",
+            "      id: { type: bigserial, primary_key: true }\n      product_id: { type: ref, to: items",
+        )],
+        &[],
+        "alter_tags_id",
+    );
+    step(
+        &[(
+            "      name: { type: string }\n",
+            "      name: { type: string, unique: true }\n",
+        )],
+        &[],
+        "alter_users_name",
+    );
+    // Indexes whose columns change under the same name (price is no longer sortable, so
+    // its indexes lose the key): dropped and created again.
+    step(
+        &[(
+            "allowed: [created_at, price, sales]",
+            "allowed: [created_at, sales]",
+        )],
+        &[],
+        "update_items",
+    );
+    let reindex = shop.last_migration();
+    assert!(
+        reindex.contains(r#"DROP INDEX "items_price_idx";"#)
+            && reindex.contains(r#"CREATE INDEX "items_price_idx" ON "items" ("price");"#),
+        "{reindex}"
+    );
+    // A dropped resource: destructive.
+    let tags = "\n  tags:\n    fields:\n      id: { type: bigserial, primary_key: true }\n      product_id: { type: ref, to: items, on_delete: cascade }\n      label: { type: string, max_length: 40, unique: true }\n";
+    shop.edit(&[(tags, "")]);
+    let refused = shop.run(&["generate"]);
+    assert_eq!(refused.status.code(), Some(2), "{}", output_text(&refused));
+    assert!(
+        output_text(&refused).contains("drop table tags: drops table `tags` and every row in it"),
+        "{}",
+        output_text(&refused)
+    );
+    step(&[], &["--allow-destructive"], "drop_tags");
     // A dropped field: refused without --allow-destructive, nothing written.
     let before = shop.snapshot();
     shop.edit(&[(
