@@ -587,3 +587,46 @@ fn refusals_check_and_plan() {
     shop.generate(&["--allow-destructive"]);
     shop.assert_matches_fresh();
 }
+
+#[test]
+fn a_renamed_table_and_its_renamed_unique_column_keep_rows_and_constraints() {
+    let shop = Shop::new();
+    let db = shop.migrated_db();
+    query(
+        &db,
+        "INSERT INTO users (email, name, password_hash) VALUES ('a@example.com', 'Ann', 'x')",
+    );
+    shop.edit(&[
+        ("  users:\n", "  accounts:\n    renamed_from: users\n"),
+        ("to: users", "to: accounts"),
+        (
+            "email: { type: string, max_length: 320, unique: true }",
+            "mail: { type: string, max_length: 320, unique: true, renamed_from: email }",
+        ),
+    ]);
+    shop.generate(&[]);
+    let sql = shop.last_migration();
+    assert!(
+        sql.contains(r#"ALTER TABLE "accounts" RENAME COLUMN "email" TO "mail";"#)
+            && sql.contains(
+                r#"ALTER TABLE "accounts" RENAME CONSTRAINT "users_email_key" TO "accounts_mail_key";"#
+            ),
+        "{sql}"
+    );
+    apply(&db, shop.migrations().last().unwrap());
+    assert_eq!(
+        query(&db, "SELECT mail, name FROM accounts"),
+        "a@example.com|Ann"
+    );
+    let duplicate = Command::new("psql")
+        .args(["-q", "-d", &db.url, "-c"])
+        .arg("INSERT INTO accounts (mail, name, password_hash) VALUES ('a@example.com', 'B', 'y')")
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&duplicate.stderr).contains("accounts_mail_key"),
+        "{}",
+        output_text(&duplicate)
+    );
+    shop.assert_matches_fresh();
+}
