@@ -390,8 +390,22 @@ fn a_sequence_of_spec_edits_migrates_to_the_schema_of_the_new_spec() {
             && reindex.contains(r#"CREATE INDEX "items_price_idx" ON "items" ("price");"#),
         "{reindex}"
     );
+    // bigserial → bigint: the default and the sequence go.
+    step(
+        &[(
+            "  tags:\n    fields:\n      id: { type: bigserial, primary_key: true }\n",
+            "  tags:\n    fields:\n      id: { type: bigint, primary_key: true }\n",
+        )],
+        &[],
+        "alter_tags_id",
+    );
+    assert!(
+        shop.last_migration().contains(r#"DROP SEQUENCE "tags_id_seq";"#),
+        "{}",
+        shop.last_migration()
+    );
     // A dropped resource: destructive.
-    let tags = "\n  tags:\n    fields:\n      id: { type: bigserial, primary_key: true }\n      product_id: { type: ref, to: items, on_delete: cascade }\n      label: { type: string, max_length: 40, unique: true }\n";
+    let tags = "\n  tags:\n    fields:\n      id: { type: bigint, primary_key: true }\n      product_id: { type: ref, to: items, on_delete: cascade }\n      label: { type: string, max_length: 40, unique: true }\n";
     shop.edit(&[(tags, "")]);
     let refused = shop.run(&["generate"]);
     assert_eq!(refused.status.code(), Some(2), "{}", output_text(&refused));
