@@ -400,7 +400,8 @@ fn a_sequence_of_spec_edits_migrates_to_the_schema_of_the_new_spec() {
         "alter_tags_id",
     );
     assert!(
-        shop.last_migration().contains(r#"DROP SEQUENCE "tags_id_seq";"#),
+        shop.last_migration()
+            .contains(r#"DROP SEQUENCE "tags_id_seq";"#),
         "{}",
         shop.last_migration()
     );
