@@ -87,8 +87,67 @@ fn includes_are_batch_loaded_one_query_per_relation() {
     );
 }
 
+/// Has-many: `include=orders` embeds each user's orders from one statement for the whole
+/// page, equal to the seeded rows, and `[]` for a user without any.
 #[test]
-#[ignore = "aggregates are a second grouped query, not the list statement (FINDINGS.md, perf); run with --ignored"]
+fn children_are_batch_loaded_in_one_query() {
+    let db = TestDb::create();
+    let server = start(&db);
+    seed_orders(&db);
+    db.psql(
+        "INSERT INTO users (email, name, password_hash) VALUES ('lonely@example.com', 'Lonely', 'h')",
+    );
+    let mut expected: BTreeMap<String, Vec<i64>> = BTreeMap::new();
+    for r in rows(&db, "SELECT user_id, id FROM orders ORDER BY user_id, id") {
+        expected
+            .entry(r[0].clone())
+            .or_default()
+            .push(r[1].parse().unwrap());
+    }
+
+    let before = server.metrics();
+    let page = items(&server.get("/users?include=orders&fields=id,name&limit=50"));
+    let delta = server.metrics().query_delta(&before);
+    assert_eq!(page.len(), 11);
+    for user in &page {
+        let id = user["id"].as_str().unwrap();
+        let orders = user["orders"].as_array().expect("orders embedded");
+        let got: Vec<i64> = orders.iter().map(|o| o["id"].as_i64().unwrap()).collect();
+        assert_eq!(
+            got,
+            expected.get(id).cloned().unwrap_or_default(),
+            "orders of user {id}"
+        );
+        assert!(orders.iter().all(|o| o["user_id"] == user["id"]));
+        assert!(
+            user.get("email").is_none(),
+            "fields=id,name still applies: {user}"
+        );
+    }
+    assert_eq!(
+        delta.values().sum::<u64>(),
+        2,
+        "users + one for the children: {delta:?}"
+    );
+    assert_eq!(delta.get("users.include.orders"), Some(&1), "{delta:?}");
+    eprintln!("11 users with include=orders: queries {delta:?}");
+
+    // One row with its children, and both kinds of include at once.
+    let product = &rows(&db, "SELECT product_id FROM orders LIMIT 1")[0][0];
+    let one = server.get(&format!("/products/{product}?include=orders,reviews"));
+    assert_eq!(one.status, 200, "{}", one.text());
+    assert!(
+        one.json()["orders"]
+            .as_array()
+            .is_some_and(|o| !o.is_empty())
+    );
+    assert_eq!(one.json()["reviews"], serde_json::json!([]));
+    let bad = server.get("/users?include=order");
+    assert_eq!(bad.status, 400);
+    assert!(bad.text().contains("valid: orders"), "{}", bad.text());
+}
+
+#[test]
 fn aggregates_match_the_seeded_reviews_in_one_statement() {
     let db = TestDb::create();
     let server = start(&db);

@@ -1,6 +1,6 @@
 //! `apiforge new` / `generate` / `plan` on disk (no build): atomic writes, the manifest,
-//! `generate --check`, refusing hand-edited generated files, and the honest error for
-//! schema changes (schema-diff migrations are a later feature).
+//! `generate --check`, refusing hand-edited generated files, and the next migration for
+//! a schema change (applied to Postgres in tests/generate_migrations.rs).
 
 use std::fs;
 use std::path::Path;
@@ -169,19 +169,29 @@ fn generate_checks_regenerates_and_protects_hand_edits() {
         Some(0)
     );
 
-    // A schema change needs a schema-diff migration: said so, nothing written.
+    // A schema change writes the next migration (tests/generate_migrations.rs applies them).
     let with_column = changed.replacen("      rating: { type: int, min: 1, max: 5 }", "      rating: { type: int, min: 1, max: 5 }\n      title: { type: string, nullable: true }", 1);
     fs::write(&spec, with_column).unwrap();
-    let before = fs::read_to_string(dir.join("src/generated/models/reviews.rs")).unwrap();
-    let refused = apiforge(&dir, &["generate"]);
-    assert_eq!(refused.status.code(), Some(2));
+    let first = fs::read_to_string(dir.join("migrations/0001_init.sql")).unwrap();
+    let migrated = apiforge(&dir, &["generate"]);
+    assert!(migrated.status.success(), "{}", text(&migrated));
     assert!(
-        text(&refused).contains("not implemented yet"),
+        text(&migrated).contains("wrote migrations/0002_add_reviews_title.sql"),
         "{}",
-        text(&refused)
+        text(&migrated)
     );
     assert_eq!(
-        fs::read_to_string(dir.join("src/generated/models/reviews.rs")).unwrap(),
-        before
+        fs::read_to_string(dir.join("migrations/0001_init.sql")).unwrap(),
+        first,
+        "existing migrations are never rewritten"
+    );
+    assert!(
+        fs::read_to_string(dir.join("src/generated/models/reviews.rs"))
+            .unwrap()
+            .contains("title")
+    );
+    assert_eq!(
+        apiforge(&dir, &["generate", "--check"]).status.code(),
+        Some(0)
     );
 }

@@ -93,9 +93,22 @@ fn openapi_document_covers_every_route() {
             "offset",
             "cursor",
             "fields",
+            "include",
             "If-None-Match"
         ]
     );
+    let include = &doc["paths"]["/products"]["get"]["parameters"][9]["description"];
+    assert!(
+        include.as_str().unwrap().ends_with("orders, reviews."),
+        "products embed their children: {include}"
+    );
+    let export: Vec<&str> = doc["paths"]["/products/export"]["get"]["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(export, ["format", "fields"]);
     let user = &doc["components"]["schemas"]["User"]["properties"];
     assert!(
         user["password_hash"].is_null(),

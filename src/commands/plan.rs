@@ -1,9 +1,11 @@
-//! `apiforge plan [FILE]`: what `generate` (in a project) or `new` (elsewhere) would write.
+//! `apiforge plan [FILE]`: what `generate` (in a project) or `new` (elsewhere) would write,
+//! with the SQL of the migration.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use crate::cli::PlanArgs;
+use crate::commands::generate::{destructive_lines, project_files};
 use crate::commands::new::{load_spec, render_spec};
 use crate::render::RuntimeDep;
 use crate::write;
@@ -14,29 +16,35 @@ pub fn run(args: PlanArgs) -> anyhow::Result<ExitCode> {
         Ok(loaded) => loaded,
         Err(code) => return Ok(code),
     };
-    let (_, files) = render_spec(&spec, text, RuntimeDep::this_checkout())?;
+    let (model, files) = render_spec(&spec, text, RuntimeDep::this_checkout())?;
     let dir = Path::new(".");
     if dir.join(write::MANIFEST_PATH).exists() {
+        let (files, migration) = project_files(dir, &spec, &model, files)?;
         let plan = write::plan_update(dir, &files)?;
         if plan.is_empty() {
             println!("nothing to change");
         }
         for p in &plan.changed {
-            let edited = if plan.hand_edited.contains(p) {
+            let note = if plan.hand_edited.contains(p) {
                 " (edited by hand: generate refuses without --force)"
+            } else if migration.as_ref().is_some_and(|m| m.path() == *p) {
+                " (new migration)"
             } else {
                 ""
             };
-            println!("update {p}{edited}");
+            println!("update {p}{note}");
         }
         for p in &plan.missing_user_files {
             println!("create {p}");
         }
-        if plan.changed.iter().any(|p| p.starts_with("migrations/")) {
-            println!(
-                "the schema changed: a schema-diff migration would be needed, which is not \
-                 implemented yet in this version"
-            );
+        if let Some(m) = migration {
+            println!("\n-- {}\n{}", m.path(), m.contents());
+            if !m.destructive().is_empty() {
+                print!(
+                    "generate refuses these steps without --allow-destructive:\n{}",
+                    destructive_lines(&m)
+                );
+            }
         }
     } else {
         println!("a new project would contain:");

@@ -119,6 +119,8 @@ pub struct ResourceModel {
     pub belongs_to: Vec<Relation>,
     /// Resources with a ref to this one (has-many), inferred.
     pub has_many: Vec<Relation>,
+    /// Has-many relations offered as `include=<child>`.
+    pub child_includes: Vec<ChildInclude>,
     pub indexes: Vec<IndexModel>,
     pub constraints: Vec<ConstraintModel>,
     pub checks: Vec<CheckModel>,
@@ -139,9 +141,32 @@ pub struct ResourceModel {
 }
 
 impl ResourceModel {
-    /// Rows carry members beyond their columns (embedded refs or aggregates).
+    /// Rows carry members beyond their columns (embedded refs or children, aggregates).
     pub fn has_extras(&self) -> bool {
-        !self.belongs_to.is_empty() || !self.aggregates.is_empty()
+        self.has_includes() || !self.aggregates.is_empty()
+    }
+
+    /// Rows can embed related rows (`include=`).
+    pub fn has_includes(&self) -> bool {
+        !self.belongs_to.is_empty() || !self.child_includes.is_empty()
+    }
+
+    /// The Rust identifiers of every include, in the order of [`Self::include_names`].
+    pub fn include_idents(&self) -> Vec<&str> {
+        self.belongs_to
+            .iter()
+            .map(|b| b.include_ident.as_str())
+            .chain(self.child_includes.iter().map(|c| c.ident.as_str()))
+            .collect()
+    }
+
+    /// Every `include=` name: refs first, then children.
+    pub fn include_names(&self) -> Vec<&str> {
+        self.belongs_to
+            .iter()
+            .map(|b| b.include.as_str())
+            .chain(self.child_includes.iter().map(|c| c.name.as_str()))
+            .collect()
     }
 
     /// Rows change without a write to this resource: aggregates over children, or a
@@ -164,18 +189,20 @@ impl Relation {
     }
 }
 
-/// The aggregates of one resource computed over one child resource.
+/// The aggregates of one resource computed over one child resource, in the parent's own
+/// statement.
 #[derive(Debug, Clone, Serialize)]
 pub struct AggregateGroup {
     /// The child resource (`reviews`).
     pub child: String,
-    /// `SELECT "product_id", json_build_object('review_count', count(*), …) FROM "reviews"
-    /// WHERE "product_id" = ANY($1) GROUP BY "product_id"`.
-    pub sql: String,
+    /// ` LEFT JOIN LATERAL (SELECT '"review_count":' || … AS "aggregates:reviews" FROM
+    /// "reviews" AS "child" WHERE "child"."product_id" = "page"."id") AS
+    /// "aggregates:reviews" ON true`, after the page of rows (`"page"`).
+    pub join: String,
+    /// The joined text column with the members, quoted (`"aggregates:reviews"`).
+    pub column: String,
     /// The members for a row without children (`"review_count":0,"avg_rating":null`).
     pub empty_json: String,
-    /// Query shape name (`products.aggregates.reviews`).
-    pub shape: String,
 }
 
 /// Top N rows per partition, by a window function in a subquery.
@@ -367,6 +394,30 @@ pub struct Relation {
     pub delete_message: String,
 }
 
+/// A has-many relation embedded with `include=<name>`: the children of a page's rows,
+/// loaded in one statement (at most `limit` per parent, in key order).
+#[derive(Debug, Clone, Serialize)]
+pub struct ChildInclude {
+    /// `include=` name: the child resource (`reviews`), or `reviews_product` when the child
+    /// refers to this resource through more than one field.
+    pub name: String,
+    /// Rust identifier (`inc_reviews`).
+    pub ident: String,
+    pub child_struct: String,
+    pub child_module: String,
+    /// The child's ref field, as a Rust field of its row struct (`product_id`).
+    pub fk_ident: String,
+    pub fk_nullable: bool,
+    /// `SELECT "c".* FROM unnest($1::bigint[]) AS "parent:keys"("key") CROSS JOIN LATERAL
+    /// (SELECT … FROM "reviews" WHERE "product_id" = "parent:keys"."key" ORDER BY "id"
+    /// LIMIT 200) AS "c"`.
+    pub sql: String,
+    /// Query shape name (`products.include.reviews`).
+    pub shape: String,
+    /// Children per parent at most (the child's `max_limit`).
+    pub limit: u32,
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct IndexModel {
     pub name: String,
@@ -406,6 +457,8 @@ pub struct ResourceSql {
     pub create_table: String,
     /// `get` after its `SELECT … FROM "table"` (for field selection).
     pub get_tail: String,
+    /// `export` after its `SELECT … FROM "table"` (for field selection).
+    pub export_tail: String,
     /// `ALTER TABLE … ADD CONSTRAINT … FOREIGN KEY …;`, applied after every table exists.
     pub foreign_keys: Vec<String>,
 }
@@ -420,8 +473,6 @@ impl Model {
             .map(|(key, res)| resource_model(spec, key, res, &mut uses))
             .collect();
         link_relations(spec, &mut resources);
-        // Aggregates are read back as JSON.
-        uses.json |= resources.iter().any(|r| !r.aggregates.is_empty());
         let db = &spec.database;
         Model {
             name: spec.name.clone(),
@@ -595,6 +646,7 @@ fn resource_model(spec: &Spec, key: &str, res: &spec::Resource, uses: &mut Uses)
         max_limit: pagination.max_limit,
         belongs_to: Vec::new(),
         has_many: Vec::new(),
+        child_includes: Vec::new(),
         indexes,
         constraints,
         checks,
@@ -608,6 +660,7 @@ fn resource_model(spec: &Spec, key: &str, res: &spec::Resource, uses: &mut Uses)
             export: String::new(),
             create_table: String::new(),
             get_tail: String::new(),
+            export_tail: String::new(),
             foreign_keys: Vec::new(),
         },
         table,
@@ -960,6 +1013,59 @@ fn link_relations(spec: &Spec, resources: &mut [ResourceModel]) {
         r.sql.create_table = sql::create_table(r);
         r.sql.foreign_keys = sql::foreign_keys(r);
     }
+    let children: Vec<Vec<ChildInclude>> = resources
+        .iter()
+        .map(|r| child_includes(spec, r, resources))
+        .collect();
+    for (r, c) in resources.iter_mut().zip(children) {
+        r.child_includes = c;
+    }
+}
+
+/// The has-many relations of `parent` offered as includes. A name that is already one of
+/// the parent's fields, ref includes or aggregates is not offered (it would be ambiguous).
+fn child_includes(spec: &Spec, parent: &ResourceModel, all: &[ResourceModel]) -> Vec<ChildInclude> {
+    let taken = |name: &str| {
+        parent.fields.iter().any(|f| f.name == name)
+            || parent.belongs_to.iter().any(|b| b.include == name)
+            || spec.resources[&parent.key].aggregates.contains_key(name)
+    };
+    parent
+        .has_many
+        .iter()
+        .filter_map(|h| {
+            let child = all.iter().find(|c| c.key == h.resource)?;
+            if !child.ops.list {
+                return None; // the child is not listed by the API; do not expose it here
+            }
+            let twice = parent
+                .has_many
+                .iter()
+                .filter(|o| o.resource == h.resource)
+                .count()
+                > 1;
+            let name = if twice {
+                format!("{}_{}", h.resource, h.include)
+            } else {
+                h.resource.clone()
+            };
+            if taken(&name) {
+                return None;
+            }
+            let fk = child.fields.iter().find(|f| f.name == h.field)?;
+            Some(ChildInclude {
+                ident: format!("inc_{name}"),
+                sql: sql::children(parent, child, fk),
+                shape: format!("{}.include.{name}", parent.key),
+                name,
+                child_struct: child.struct_name.clone(),
+                child_module: child.module.clone(),
+                fk_ident: fk.ident.clone(),
+                fk_nullable: fk.nullable,
+                limit: child.max_limit,
+            })
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -43,11 +43,35 @@ pub fn index_name(table: &str, index: &IndexSpec) -> String {
 }
 
 /// Declared indexes, plus one on each ref column that no declared index starts with.
+///
+/// A non-unique index that ends with a sortable field gets the primary key appended
+/// (`[price]` → `("price", "id")`): list pages are ordered and keyset-paged by
+/// `(sort field, key)`, and without the key in the index every row that ties with the
+/// cursor's value is read and sorted again on every page.
 pub fn indexes(table: &str, res: &spec::Resource, fields: &[FieldModel]) -> Vec<IndexModel> {
+    let pk = fields
+        .iter()
+        .find(|f| f.primary_key)
+        .map(|f| f.name.as_str());
+    let sortable = |name: &str| {
+        res.sort.as_ref().is_some_and(|s| {
+            s.allowed.iter().any(|a| a == name)
+                || s.default.as_deref().map(|d| d.trim_start_matches('-')) == Some(name)
+        })
+    };
     let mut out: Vec<IndexModel> = res
         .indexes
         .iter()
-        .map(|i| index_model(index_name(table, i), table, i.columns(), i.unique()))
+        .map(|i| {
+            let mut columns = i.columns().to_vec();
+            if let Some(pk) = pk {
+                let ends_sorted = columns.last().is_some_and(|c| sortable(c));
+                if !i.unique() && ends_sorted && !columns.iter().any(|c| c == pk) {
+                    columns.push(pk.to_string());
+                }
+            }
+            index_model(index_name(table, i), table, &columns, i.unique())
+        })
         .collect();
     for f in fields.iter().filter(|f| f.ref_to.is_some()) {
         let covered = out.iter().any(|i| i.columns.first() == Some(&f.name));
@@ -230,8 +254,6 @@ pub fn sort_shape(r: &ResourceModel, field_name: &str, desc: bool) -> SortShape 
     };
     let conds = filter_conditions(r);
     let n = conds.len();
-    let cols = visible_columns(r);
-    let from = format!("SELECT {cols} FROM {}", quote_ident(&r.table));
     let where_clause = |extra: Option<String>| {
         let mut all = conds.clone();
         all.extend(extra);
@@ -266,8 +288,8 @@ pub fn sort_shape(r: &ResourceModel, field_name: &str, desc: bool) -> SortShape 
         key: format!("{}{}", if desc { "-" } else { "" }, f.name),
         field: f.name.clone(),
         descending: desc,
-        sql_offset: format!("{from}{tail_offset}"),
-        sql_after: format!("{from}{tail_after}"),
+        sql_offset: full_rows(r, &tail_offset, &format!(" ORDER BY {order}")),
+        sql_after: full_rows(r, &tail_after, &format!(" ORDER BY {order}")),
         tail_offset,
         tail_after,
     }
@@ -320,8 +342,9 @@ pub fn resource_sql(r: &ResourceModel) -> ResourceSql {
         sets.join(", ")
     );
     ResourceSql {
-        get: format!("SELECT {cols} FROM {table} WHERE {pk} = $1"),
+        get: full_rows(r, &format!(" WHERE {pk} = $1"), ""),
         get_tail: format!(" WHERE {pk} = $1"),
+        export_tail: format!(" ORDER BY {pk}"),
         insert,
         update,
         delete: format!("DELETE FROM {table} WHERE {pk} = $1"),
@@ -414,10 +437,10 @@ pub fn query_shapes(r: &ResourceModel) -> Vec<QueryShape> {
             }
         }
     }
-    for a in &r.aggregates {
+    for c in &r.child_includes {
         out.push(QueryShape {
-            name: a.shape.clone(),
-            sql: a.sql.clone(),
+            name: c.shape.clone(),
+            sql: c.sql.clone(),
             params: vec![ShapeParam {
                 name: "keys".into(),
                 cast: format!("{}[]", r.pk.cast_type),
@@ -449,8 +472,10 @@ pub fn query_shapes(r: &ResourceModel) -> Vec<QueryShape> {
     out
 }
 
-/// The aggregates of `key`, grouped by child resource: one `GROUP BY` query per child over
-/// all the rows of a page (`= ANY($1)`), never one query per row.
+/// The aggregates of `key`, grouped by child resource: per child one `LEFT JOIN LATERAL`
+/// of the parent's own statement, so a page and its aggregates are read by one query
+/// (never one query per row, nor a second round trip). The lateral subquery yields one
+/// text column holding the JSON members (`"review_count":2,"avg_rating":4.5`).
 pub fn aggregates(spec: &Spec, key: &str, res: &spec::Resource) -> Vec<AggregateGroup> {
     let mut groups: Vec<(String, Vec<String>, Vec<String>)> = Vec::new();
     for (name, agg) in &res.aggregates {
@@ -461,12 +486,11 @@ pub fn aggregates(spec: &Spec, key: &str, res: &spec::Resource) -> Vec<Aggregate
             Some((c, col)) => (c, Some(col)),
             None => (target, None),
         };
+        let col = |c: &str| format!("\"child\".{}", quote_ident(c));
         let expr = match (func, column) {
             (spec::AggregateFn::Count, _) => "count(*)".to_string(),
-            (spec::AggregateFn::Avg, Some(col)) => {
-                format!("avg({})::double precision", quote_ident(col))
-            }
-            (f, Some(col)) => format!("{}({})", f.sql(), quote_ident(col)),
+            (spec::AggregateFn::Avg, Some(c)) => format!("avg({})::double precision", col(c)),
+            (f, Some(c)) => format!("{}({})", f.sql(), col(c)),
             (f, None) => format!("{}(*)", f.sql()),
         };
         let empty = if func == spec::AggregateFn::Count {
@@ -481,12 +505,23 @@ pub fn aggregates(spec: &Spec, key: &str, res: &spec::Resource) -> Vec<Aggregate
                 groups.last_mut().expect("just pushed")
             }
         };
-        entry.1.push(format!("{}, {expr}", quote_literal(name)));
+        // `"name":<value as JSON>`: to_json keeps numbers numbers; no children → count 0,
+        // the others NULL.
+        entry.1.push(format!(
+            "{} || COALESCE(to_json({expr})::text, 'null')",
+            quote_literal(&format!("\"{name}\":"))
+        ));
         entry.2.push(format!("\"{name}\":{empty}"));
     }
+    let parent_pk = res
+        .fields
+        .iter()
+        .find(|(_, f)| f.primary_key)
+        .map(|(n, _)| quote_ident(n))
+        .unwrap_or_default();
     groups
         .into_iter()
-        .filter_map(|(child, exprs, empties)| {
+        .filter_map(|(child, members, empties)| {
             let child_res = spec.resources.get(&child)?;
             let fk = child_res
                 .fields
@@ -494,17 +529,59 @@ pub fn aggregates(spec: &Spec, key: &str, res: &spec::Resource) -> Vec<Aggregate
                 .find(|(_, f)| f.ty == FieldType::Ref && f.to.as_deref() == Some(key))
                 .map(|(n, _)| quote_ident(n))?;
             let table = quote_ident(child_res.table.as_deref().unwrap_or(&child));
+            // A quoted alias no spec field can take (names are plain identifiers), so the
+            // list's unqualified filter and sort columns stay unambiguous.
+            let column = quote_ident(&format!("aggregates:{child}"));
             Some(AggregateGroup {
-                sql: format!(
-                    "SELECT {fk}, json_build_object({}) FROM {table} WHERE {fk} = ANY($1) GROUP BY {fk}",
-                    exprs.join(", ")
+                join: format!(
+                    " LEFT JOIN LATERAL (SELECT {} AS {column} FROM {table} AS \"child\" \
+                     WHERE \"child\".{fk} = \"page\".{parent_pk}) AS {column} ON true",
+                    members.join(" || ',' || ")
                 ),
+                column,
                 empty_json: empties.join(","),
-                shape: format!("{key}.aggregates.{child}"),
                 child,
             })
         })
         .collect()
+}
+
+/// A statement returning full rows: `SELECT <visible columns> FROM "table"<tail>`, and with
+/// aggregates that statement as the subquery `"page"`, lateral-joined to each aggregate
+/// and ordered again by `order`: the aggregates are computed for the rows returned only
+/// (not for rows skipped by `OFFSET` or read before a sort), in the same statement.
+pub fn full_rows(r: &ResourceModel, tail: &str, order: &str) -> String {
+    let rows = format!(
+        "SELECT {} FROM {}{tail}",
+        visible_columns(r),
+        quote_ident(&r.table)
+    );
+    if r.aggregates.is_empty() {
+        return rows;
+    }
+    let mut cols = String::from("\"page\".*");
+    let mut joins = String::new();
+    for a in &r.aggregates {
+        cols.push_str(", ");
+        cols.push_str(&a.column);
+        joins.push_str(&a.join);
+    }
+    format!("SELECT {cols} FROM ({rows}) AS \"page\"{joins}{order}")
+}
+
+/// The children of a set of parent keys, at most the child's `max_limit` per parent in key
+/// order: one statement, an index lookup per parent (`unnest` + `CROSS JOIN LATERAL`).
+pub fn children(parent: &ResourceModel, child: &ResourceModel, fk: &FieldModel) -> String {
+    format!(
+        "SELECT \"c\".* FROM unnest($1::{}[]) AS \"parent:keys\"(\"key\") CROSS JOIN LATERAL \
+         (SELECT {} FROM {} WHERE {} = \"parent:keys\".\"key\" ORDER BY {} LIMIT {}) AS \"c\"",
+        parent.pk.cast_type,
+        visible_columns(child),
+        quote_ident(&child.table),
+        fk.column,
+        child.pk.column,
+        child.max_limit
+    )
 }
 
 /// Top `limit` rows per partition: `row_number()` in a subquery, filtered outside it

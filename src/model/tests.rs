@@ -44,7 +44,10 @@ fn names_and_types_resolve() {
         ("numeric(10,2)", "rust_decimal::Decimal")
     );
     assert!(m.uses.uuid && m.uses.chrono && m.uses.decimal);
-    assert!(m.uses.json, "aggregates are read back as JSON");
+    assert!(
+        !m.uses.json,
+        "no json field: aggregates are read back as text"
+    );
 }
 
 #[test]
@@ -75,12 +78,20 @@ fn list_sql_combines_filters_and_keyset() {
     assert_eq!(params, ["category", "price", "price_min", "price_max"]);
     let s = products.sorts.iter().find(|s| s.key == "-price").unwrap();
     assert_eq!(
-        s.sql_after,
-        "SELECT \"id\", \"name\", \"category\", \"price\", \"sales\", \"is_static\", \"created_at\" FROM \"products\" \
-         WHERE ($1::text IS NULL OR \"category\" = $1::text) AND ($2::numeric IS NULL OR \"price\" = $2::numeric) \
+        s.tail_after,
+        " WHERE ($1::text IS NULL OR \"category\" = $1::text) AND ($2::numeric IS NULL OR \"price\" = $2::numeric) \
          AND ($3::numeric IS NULL OR \"price\" >= $3::numeric) AND ($4::numeric IS NULL OR \"price\" <= $4::numeric) \
          AND (\"price\", \"id\") < (($5::jsonb->>0)::numeric, ($5::jsonb->>1)::bigint) \
          ORDER BY \"price\" DESC, \"id\" DESC LIMIT $6"
+    );
+    assert_eq!(
+        s.sql_after,
+        format!(
+            "SELECT \"page\".*, \"aggregates:reviews\" FROM (SELECT \"id\", \"name\", \"category\", \"price\", \
+             \"sales\", \"is_static\", \"created_at\" FROM \"products\"{}) AS \"page\"{} ORDER BY \"price\" DESC, \"id\" DESC",
+            s.tail_after, products.aggregates[0].join
+        ),
+        "the page first, then its aggregates, in one statement"
     );
     assert_eq!(products.default_sort, "-created_at");
     let keys: Vec<_> = products.sorts.iter().map(|s| s.key.as_str()).collect();
@@ -164,7 +175,8 @@ fn constraints_have_words() {
             "products_created_at_idx",
             "products_sales_idx",
             "products_category_price_idx",
-            "products_category_created_at_idx"
+            "products_category_created_at_idx",
+            "products_category_sales_idx"
         ]
     );
 }
@@ -201,9 +213,19 @@ fn aggregates_and_rankings_are_single_queries() {
         "both aggregates are over reviews: one query"
     );
     assert_eq!(
-        products.aggregates[0].sql,
-        "SELECT \"product_id\", json_build_object('review_count', count(*), 'avg_rating', avg(\"rating\")::double precision) \
-         FROM \"reviews\" WHERE \"product_id\" = ANY($1) GROUP BY \"product_id\""
+        products.aggregates[0].join,
+        " LEFT JOIN LATERAL (SELECT '\"review_count\":' || COALESCE(to_json(count(*))::text, 'null') \
+         || ',' || '\"avg_rating\":' || COALESCE(to_json(avg(\"child\".\"rating\")::double precision)::text, 'null') \
+         AS \"aggregates:reviews\" FROM \"reviews\" AS \"child\" WHERE \"child\".\"product_id\" = \"page\".\"id\") \
+         AS \"aggregates:reviews\" ON true"
+    );
+    assert!(
+        products.sql.get.starts_with(
+            "SELECT \"page\".*, \"aggregates:reviews\" FROM (SELECT \"id\", \"name\", \"category\", \"price\", \
+             \"sales\", \"is_static\", \"created_at\" FROM \"products\" WHERE \"id\" = $1) AS \"page\" LEFT JOIN LATERAL"
+        ),
+        "full rows are read with their aggregates in one statement: {}",
+        products.sql.get
     );
     assert_eq!(
         products.aggregates[0].empty_json,
@@ -238,4 +260,86 @@ fn cascades_and_aggregates_mark_rows_that_change_elsewhere() {
         .map(|h| h.resource.as_str())
         .collect();
     assert_eq!(cascades, ["reviews"], "orders.product_id is RESTRICT");
+}
+
+#[test]
+fn children_are_included_by_resource_name_or_by_ref_when_ambiguous() {
+    let m = shop();
+    let names = |key: &str| -> Vec<String> {
+        m.resource(key)
+            .unwrap()
+            .child_includes
+            .iter()
+            .map(|c| c.name.clone())
+            .collect()
+    };
+    assert_eq!(names("products"), ["orders", "reviews"]);
+    assert_eq!(names("users"), ["orders"]);
+    assert!(names("reviews").is_empty());
+    let products = m.resource("products").unwrap();
+    assert_eq!(products.include_names(), ["orders", "reviews"]);
+    assert!(
+        products.child_includes[1]
+            .sql
+            .contains("WHERE \"product_id\" = \"parent:keys\".\"key\" ORDER BY \"id\" LIMIT 200")
+    );
+
+    let yaml = br#"
+name: chat
+resources:
+  people:
+    fields:
+      id: { type: bigserial, primary_key: true }
+      name: { type: string }
+  messages:
+    fields:
+      id: { type: bigserial, primary_key: true }
+      sender_id: { type: ref, to: people }
+      recipient_id: { type: ref, to: people }
+    indexes: [[sender_id], [recipient_id]]
+"#;
+    let loaded = crate::spec::load_bytes(Path::new("chat.yaml"), yaml).expect("valid");
+    let m = Model::from_spec(&loaded.spec);
+    let people = m.resource("people").unwrap();
+    let names: Vec<&str> = people
+        .child_includes
+        .iter()
+        .map(|c| c.name.as_str())
+        .collect();
+    assert_eq!(names, ["messages_sender", "messages_recipient"]);
+}
+
+#[test]
+fn sort_indexes_end_with_the_key_for_keyset_pages() {
+    let m = shop();
+    let columns = |res: &str, name: &str| -> Vec<String> {
+        let r = m.resource(res).unwrap();
+        r.indexes
+            .iter()
+            .find(|i| i.name == name)
+            .unwrap()
+            .columns
+            .clone()
+    };
+    assert_eq!(columns("products", "products_price_idx"), ["price", "id"]);
+    assert_eq!(
+        columns("products", "products_category_created_at_idx"),
+        ["category", "created_at", "id"]
+    );
+    assert_eq!(
+        columns("orders", "orders_user_id_idx"),
+        ["user_id"],
+        "not a sort key"
+    );
+    let price = m
+        .resource("products")
+        .unwrap()
+        .indexes
+        .iter()
+        .find(|i| i.name == "products_price_idx")
+        .unwrap();
+    assert_eq!(
+        price.sql,
+        "CREATE INDEX \"products_price_idx\" ON \"products\" (\"price\", \"id\");"
+    );
 }

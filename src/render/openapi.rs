@@ -144,7 +144,7 @@ fn resource(r: &ResourceModel, paths: &mut Map<String, Value>, schemas: &mut Map
                     "name": "format", "in": "query", "required": false,
                     "description": "`ndjson`: one JSON object per line; `json`: one array.",
                     "schema": { "type": "string", "enum": ["ndjson", "json"], "default": "ndjson" }
-                }],
+                }, fields_param(r)],
                 "responses": {
                     "200": { "description": "The rows in key order.", "content": {
                         "application/x-ndjson": { "schema": row_ref },
@@ -264,9 +264,9 @@ fn list_parameters(r: &ResourceModel) -> Value {
     Value::Array(params)
 }
 
-/// `include=`, when the resource has refs.
+/// `include=`, when the resource has refs or children to embed.
 fn include_param(r: &ResourceModel) -> Option<Value> {
-    let names: Vec<&str> = r.belongs_to.iter().map(|b| b.include.as_str()).collect();
+    let names = r.include_names();
     (!names.is_empty()).then(|| {
         json!({
             "name": "include", "in": "query", "required": false,

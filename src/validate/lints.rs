@@ -122,6 +122,22 @@ pub fn check(cx: &mut Ctx, key: &str, res: &Resource) {
         }
     }
 
+    // A ranking partitions and orders the whole table; an index on [partition, order]
+    // hands the window its rows already grouped (and, ascending, already sorted).
+    for (name, ranking) in &res.rankings {
+        let order = ranking.order.trim_start_matches('-');
+        let (p, o) = (ranking.partition.as_str(), order);
+        if res.fields.contains_key(p) && res.fields.contains_key(o) && !starts_with(&[p, o]) {
+            cx.warn_key(
+                key_path!["resources", key, "rankings", name],
+                format!(
+                    "ranking `{name}` has no index [{p}, {o}]: each request reads and sorts the \
+                     whole table; add index [{p}, {o}]"
+                ),
+            );
+        }
+    }
+
     let cached = res
         .cache
         .as_ref()

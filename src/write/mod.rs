@@ -162,8 +162,9 @@ pub fn plan_update(dir: &Path, files: &[OutFile]) -> anyhow::Result<UpdatePlan> 
 }
 
 /// Rewrites the changed generated files and writes missing user files; refuses (naming
-/// them) to overwrite hand-edited generated files unless `force`. Each file is written to
-/// a temporary sibling and renamed; the manifest is written last.
+/// them) to overwrite hand-edited generated files unless `force`. Every file is first
+/// written to a temporary sibling (nothing is replaced if one fails), then each is renamed
+/// over its old copy, in `files` order; the manifest is renamed last.
 pub fn update_project(dir: &Path, files: &[OutFile], force: bool) -> anyhow::Result<UpdatePlan> {
     let plan = plan_update(dir, files)?;
     if !plan.hand_edited.is_empty() && !force {
@@ -174,32 +175,51 @@ pub fn update_project(dir: &Path, files: &[OutFile], force: bool) -> anyhow::Res
         );
     }
     let mut manifest = Manifest::read(dir)?;
-    for f in files {
-        let write = plan.changed.contains(&f.path) || plan.missing_user_files.contains(&f.path);
-        if write {
-            write_file_atomically(&dir.join(&f.path), f.contents.as_bytes())?;
+    let mut staged: Vec<(PathBuf, PathBuf)> = Vec::new();
+    let result = (|| {
+        for f in files {
+            let write = plan.changed.contains(&f.path) || plan.missing_user_files.contains(&f.path);
+            if write {
+                let path = dir.join(&f.path);
+                let tmp = stage_file(&path, f.contents.as_bytes())?;
+                staged.push((tmp, path));
+            }
+            if write || f.owner == Owner::Generated {
+                manifest.files.insert(
+                    f.path.clone(),
+                    ManifestEntry {
+                        sha256: sha256_hex(f.contents.as_bytes()),
+                        owner: f.owner,
+                    },
+                );
+            }
         }
-        if write || f.owner == Owner::Generated {
-            manifest.files.insert(
-                f.path.clone(),
-                ManifestEntry {
-                    sha256: sha256_hex(f.contents.as_bytes()),
-                    owner: f.owner,
-                },
-            );
+        let path = dir.join(MANIFEST_PATH);
+        let tmp = stage_file(&path, manifest.to_json().as_bytes())?;
+        staged.push((tmp, path));
+        anyhow::Ok(())
+    })();
+    if let Err(e) = result {
+        for (tmp, _) in &staged {
+            let _ = fs::remove_file(tmp);
         }
+        return Err(e);
     }
-    write_file_atomically(&dir.join(MANIFEST_PATH), manifest.to_json().as_bytes())?;
+    for (tmp, path) in &staged {
+        fs::rename(tmp, path).with_context(|| format!("cannot replace {}", path.display()))?;
+    }
     Ok(plan)
 }
 
-fn write_file_atomically(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
+/// Writes `contents` to a temporary sibling of `path` (same folder, so renaming it over
+/// `path` is atomic) and returns the sibling's path.
+fn stage_file(path: &Path, contents: &[u8]) -> anyhow::Result<PathBuf> {
     let parent = path.parent().context("a file path has a parent")?;
     fs::create_dir_all(parent)?;
     let name = path.file_name().context("a file name")?.to_string_lossy();
     let tmp = parent.join(format!(".{name}.apiforge-tmp-{}", std::process::id()));
     fs::write(&tmp, contents).with_context(|| format!("cannot write {}", tmp.display()))?;
-    fs::rename(&tmp, path).with_context(|| format!("cannot replace {}", path.display()))
+    Ok(tmp)
 }
 
 fn is_non_empty_dir(dir: &Path) -> anyhow::Result<bool> {
