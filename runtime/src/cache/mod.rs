@@ -135,7 +135,9 @@ impl std::fmt::Debug for ResourceCache {
 
 pub(crate) struct Shared {
     resource: Arc<str>,
-    memory: Option<moka::future::Cache<String, CachedBody>>,
+    /// Keys are hashed with foldhash (randomly seeded per cache): SipHash would cost
+    /// every hit more than the rest of the lookup.
+    memory: Option<moka::future::Cache<String, CachedBody, foldhash::fast::RandomState>>,
     redis: Option<Redis>,
     redis_ttl: Option<Duration>,
     generation: AtomicU64,
@@ -175,7 +177,7 @@ impl ResourceCache {
                 .name(resource)
                 .max_capacity(m.max_entries)
                 .time_to_live(m.ttl)
-                .build()
+                .build_with_hasher(foldhash::fast::RandomState::default())
         });
         let shared = Arc::new(Shared {
             resource: Arc::from(resource),
