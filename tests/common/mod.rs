@@ -253,9 +253,7 @@ impl Server {
             if let Some(status) = server.child.try_wait().expect("poll the server") {
                 panic!("the server exited at start-up: {status}");
             }
-            if TcpStream::connect(("127.0.0.1", port)).is_ok()
-                && server.get("/health").status == 200
-            {
+            if healthy(port) {
                 return server;
             }
             assert!(
@@ -366,6 +364,23 @@ impl Response {
 
 /// A minimal blocking HTTP/1.1 client (no dependency): one request per connection,
 /// `Content-Length` and chunked bodies.
+/// Whether `GET /health` on `port` answers 200 now. Any I/O failure (nothing listening
+/// yet, a reset while the server starts) is a "not yet", never a panic.
+fn healthy(port: u16) -> bool {
+    let probe = || -> std::io::Result<bool> {
+        let mut stream = TcpStream::connect(("127.0.0.1", port))?;
+        stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+        stream.write_all(
+            format!("GET /health HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n")
+                .as_bytes(),
+        )?;
+        let mut raw = Vec::new();
+        stream.read_to_end(&mut raw)?;
+        Ok(raw.starts_with(b"HTTP/1.1 200 "))
+    };
+    probe().unwrap_or(false)
+}
+
 pub fn request(
     port: u16,
     method: &str,
@@ -489,9 +504,7 @@ impl Server {
             if let Some(status) = server.child.try_wait().expect("poll the server") {
                 panic!("the server exited at start-up: {status}\n{}", log.text());
             }
-            if TcpStream::connect(("127.0.0.1", port)).is_ok()
-                && server.get("/health").status == 200
-            {
+            if healthy(port) {
                 return (server, log);
             }
             assert!(
