@@ -188,27 +188,7 @@ fn apply(db: &TestDb, file: &Path) {
 
 /// Rows of a query, `|`-separated, one a line.
 fn query(db: &TestDb, sql: &str) -> String {
-    let out = Command::new("psql")
-        .args([
-            "-v",
-            "ON_ERROR_STOP=1",
-            "-X",
-            "-A",
-            "-t",
-            "-q",
-            "-d",
-            &db.url,
-            "-c",
-            sql,
-        ])
-        .output()
-        .expect("run psql");
-    assert!(
-        out.status.success(),
-        "{sql}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim_end().to_string()
+    db.psql(sql).trim_end().to_string()
 }
 
 /// The schema, one fact a line: columns (type, nullability, default), indexes, constraints
