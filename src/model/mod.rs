@@ -613,7 +613,7 @@ fn resource_model(spec: &Spec, key: &str, res: &spec::Resource, uses: &mut Uses)
     let filters = filter_params(res, &fields);
     let (sort_keys, default_sort) = sort_keys(res, &pk);
     let pagination = res.pagination.unwrap_or(spec.defaults.pagination);
-    let indexes = sql::indexes(&table, res, &fields);
+    let indexes = sql::indexes(&table, res, &fields, &sort_keys);
     let constraints = constraint_messages(key, &table, res, &fields);
     let checks = sql::checks(&table, &fields);
     let singular = naming::singularize(key).replace('_', " ");

@@ -48,17 +48,17 @@ pub fn index_name(table: &str, index: &IndexSpec) -> String {
 /// (`[price]` → `("price", "id")`): list pages are ordered and keyset-paged by
 /// `(sort field, key)`, and without the key in the index every row that ties with the
 /// cursor's value is read and sorted again on every page.
-pub fn indexes(table: &str, res: &spec::Resource, fields: &[FieldModel]) -> Vec<IndexModel> {
+pub fn indexes(
+    table: &str,
+    res: &spec::Resource,
+    fields: &[FieldModel],
+    sort_keys: &[(String, bool)],
+) -> Vec<IndexModel> {
     let pk = fields
         .iter()
         .find(|f| f.primary_key)
         .map(|f| f.name.as_str());
-    let sortable = |name: &str| {
-        res.sort.as_ref().is_some_and(|s| {
-            s.allowed.iter().any(|a| a == name)
-                || s.default.as_deref().map(|d| d.trim_start_matches('-')) == Some(name)
-        })
-    };
+    let sortable = |name: &str| sort_keys.iter().any(|(f, _)| f == name);
     let mut out: Vec<IndexModel> = res
         .indexes
         .iter()
