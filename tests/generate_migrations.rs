@@ -12,15 +12,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use common::{TestDb, output_text};
-
-fn apiforge(cwd: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_apiforge"))
-        .args(args)
-        .current_dir(cwd)
-        .output()
-        .expect("run apiforge")
-}
+use common::{TestDb, apiforge, output_text};
 
 /// A project made by `apiforge new shop --spec examples/shop.yaml` in a temp folder.
 struct Shop {

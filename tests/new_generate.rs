@@ -2,17 +2,13 @@
 //! `generate --check`, refusing hand-edited generated files, and the next migration for
 //! a schema change (applied to Postgres in tests/generate_migrations.rs).
 
+mod common;
+
 use std::fs;
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
-fn apiforge(cwd: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_apiforge"))
-        .args(args)
-        .current_dir(cwd)
-        .output()
-        .expect("run apiforge")
-}
+use common::apiforge;
 
 fn text(out: &Output) -> String {
     format!(

@@ -46,6 +46,15 @@ pub fn pg_server() -> String {
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
 }
 
+/// Runs this crate's `apiforge` binary in `cwd`.
+pub fn apiforge(cwd: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_apiforge"))
+        .args(args)
+        .current_dir(cwd)
+        .output()
+        .expect("run apiforge")
+}
+
 /// A finished command's exit status, stdout and stderr, for assertion messages.
 pub fn output_text(out: &Output) -> String {
     format!(
