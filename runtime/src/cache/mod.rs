@@ -223,7 +223,7 @@ impl ResourceCache {
     /// A response that also depends on another resource (an `include`) should embed that
     /// resource's [`generation`](Self::generation) in `query` too.
     pub fn list_key(&self, query: &str) -> String {
-        format!("list:{}:{query}", self.generation())
+        self.list_key_fmt(format_args!("{query}"))
     }
 
     /// [`list_key`](Self::list_key) with the query given as format arguments, written
