@@ -20,6 +20,7 @@
 
 pub mod cache;
 pub mod compression;
+pub mod engine;
 pub mod etag;
 pub mod extract;
 pub mod fieldset;

@@ -3,6 +3,9 @@
 
 pub use crate::Resource;
 pub use crate::cache::{CacheConfig, CachedBody, MemoryTier, Redis, RedisTier, ResourceCache};
+pub use crate::engine::{
+    AppState, Caller, Entity, Hooks, Members, Operation, RequestContext, Scope, Tx,
+};
 pub use crate::etag::{ETag, IfNoneMatch};
 pub use crate::extract::{Json, Query, QueryMap};
 pub use crate::fieldset::{FieldError, FieldSet};

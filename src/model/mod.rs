@@ -5,7 +5,7 @@
 //! shape — so templates hold no logic beyond loops and conditionals.
 
 pub mod naming;
-mod sql;
+pub mod sql;
 mod types;
 
 use std::collections::BTreeMap;
@@ -310,6 +310,13 @@ pub struct FieldModel {
     pub validated: bool,
     /// The Rust type is `Copy` (bound by value even when used afterwards).
     pub copy: bool,
+}
+
+impl FieldModel {
+    /// A text field (`string`, `text`): its values are checked for NUL bytes.
+    pub fn is_text(&self) -> bool {
+        matches!(self.kind, FieldKind::String | FieldKind::Text)
+    }
 }
 
 /// The spec's field type, as templates compare it.

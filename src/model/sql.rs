@@ -208,7 +208,7 @@ pub fn foreign_keys(r: &ResourceModel) -> Vec<String> {
         .collect()
 }
 
-fn visible_columns(r: &ResourceModel) -> String {
+pub fn visible_columns(r: &ResourceModel) -> String {
     r.fields
         .iter()
         .filter(|f| !f.hidden)
@@ -242,6 +242,20 @@ fn field<'a>(r: &'a ResourceModel, name: &str) -> &'a FieldModel {
         .expect("validated spec: filter and sort names resolve")
 }
 
+/// Where a hook's scope condition goes in a statement (a comment the engine replaces
+/// when a scope applies): after the other conditions, or as the `WHERE` when there are none.
+pub const AND_SCOPE: &str = "/*and scope*/";
+pub const WHERE_SCOPE: &str = "/*where scope*/";
+
+/// ` WHERE c1 AND c2 /*and scope*/`, or ` /*where scope*/` without conditions.
+fn where_scoped(conditions: &[String]) -> String {
+    if conditions.is_empty() {
+        format!(" {WHERE_SCOPE}")
+    } else {
+        format!(" WHERE {} {AND_SCOPE}", conditions.join(" AND "))
+    }
+}
+
 /// The two list statements of one sort order: offset paging and keyset paging after a cursor.
 pub fn sort_shape(r: &ResourceModel, field_name: &str, desc: bool) -> SortShape {
     let f = field(r, field_name);
@@ -257,11 +271,7 @@ pub fn sort_shape(r: &ResourceModel, field_name: &str, desc: bool) -> SortShape 
     let where_clause = |extra: Option<String>| {
         let mut all = conds.clone();
         all.extend(extra);
-        if all.is_empty() {
-            String::new()
-        } else {
-            format!(" WHERE {}", all.join(" AND "))
-        }
+        where_scoped(&all)
     };
     let cmp = if desc { "<" } else { ">" };
     let c = n + 1;
@@ -337,18 +347,19 @@ pub fn resource_sql(r: &ResourceModel) -> ResourceSql {
             n += 1;
         }
     }
+    let by_key = format!(" WHERE {pk} = $1 {AND_SCOPE}");
     let update = format!(
-        "UPDATE {table} SET {} WHERE {pk} = $1 RETURNING {cols}",
+        "UPDATE {table} SET {}{by_key} RETURNING {cols}",
         sets.join(", ")
     );
     ResourceSql {
-        get: full_rows(r, &format!(" WHERE {pk} = $1"), ""),
-        get_tail: format!(" WHERE {pk} = $1"),
-        export_tail: format!(" ORDER BY {pk}"),
+        get: full_rows(r, &by_key, ""),
+        get_tail: by_key.clone(),
+        export_tail: format!(" {WHERE_SCOPE} ORDER BY {pk}"),
         insert,
         update,
-        delete: format!("DELETE FROM {table} WHERE {pk} = $1"),
-        export: format!("SELECT {cols} FROM {table} ORDER BY {pk}"),
+        delete: format!("DELETE FROM {table}{by_key} RETURNING {cols}"),
+        export: format!("SELECT {cols} FROM {table} {WHERE_SCOPE} ORDER BY {pk}"),
         select_columns: cols,
         create_table: String::new(),
         foreign_keys: Vec::new(),

@@ -4,6 +4,7 @@
 //! Rust output is piped through `rustfmt --edition 2024`, so it is formatted whatever the
 //! templates' whitespace.
 
+mod entity;
 mod openapi;
 mod testdata;
 
@@ -135,30 +136,21 @@ struct AppRs<'a> {
 }
 
 #[derive(Template)]
-#[template(path = "project/support.rs.txt", escape = "none")]
-struct SupportRs<'a> {
-    m: &'a Model,
-}
-
-#[derive(Template)]
 #[template(path = "project/model.rs.txt", escape = "none")]
 struct ModelRs<'a> {
     r: &'a ResourceModel,
 }
 
 #[derive(Template)]
-#[template(path = "project/service.rs.txt", escape = "none")]
-struct ServiceRs<'a> {
+#[template(path = "project/resource_hooks.rs.txt", escape = "none")]
+struct ResourceHooksRs<'a> {
     r: &'a ResourceModel,
 }
 
 #[derive(Template)]
-#[template(path = "project/route.rs.txt", escape = "none")]
-struct RouteRs<'a> {
-    r: &'a ResourceModel,
-    routing_imports: String,
-    collection_methods: String,
-    item_methods: String,
+#[template(path = "project/resources_mod.rs.txt", escape = "none")]
+struct ResourcesMod<'a> {
+    m: &'a Model,
 }
 
 #[derive(Template)]
@@ -231,8 +223,8 @@ pub fn render_project(m: &Model, opts: &RenderOptions) -> anyhow::Result<Vec<Out
             Generated,
         ),
         (
-            "src/generated/support.rs".into(),
-            SupportRs { m }.render()?,
+            "src/resources/mod.rs".into(),
+            ResourcesMod { m }.render()?,
             Generated,
         ),
         (
@@ -241,20 +233,20 @@ pub fn render_project(m: &Model, opts: &RenderOptions) -> anyhow::Result<Vec<Out
             Generated,
         ),
     ];
-    for r in &m.resources {
+    for (index, r) in m.resources.iter().enumerate() {
         files.push((
-            format!("src/generated/models/{}.rs", r.key),
+            format!("src/resources/{}.rs", r.module),
+            ResourceHooksRs { r }.render()?,
+            User,
+        ));
+        files.push((
+            format!("src/generated/models/{}.rs", r.module),
             ModelRs { r }.render()?,
             Generated,
         ));
         files.push((
-            format!("src/generated/services/{}.rs", r.key),
-            ServiceRs { r }.render()?,
-            Generated,
-        ));
-        files.push((
-            format!("src/generated/routes/{}.rs", r.key),
-            route_rs(r).render()?,
+            format!("src/generated/entities/{}.rs", r.module),
+            entity::EntityRs::new(m, index).render()?,
             Generated,
         ));
     }
@@ -289,54 +281,6 @@ pub fn render_project(m: &Model, opts: &RenderOptions) -> anyhow::Result<Vec<Out
             })
         })
         .collect()
-}
-
-/// The method routers of a resource's two paths, e.g. `get(list_rows).post(create_row)`.
-fn route_rs(r: &ResourceModel) -> RouteRs<'_> {
-    let chain = |methods: &[(bool, &str, &str)]| -> (Option<&'static str>, String) {
-        let mut first = None;
-        let mut out = String::new();
-        for (on, method, handler) in methods {
-            if !on {
-                continue;
-            }
-            if first.is_none() {
-                first = Some(match *method {
-                    "get" => "get",
-                    "post" => "post",
-                    "patch" => "patch",
-                    _ => "delete",
-                });
-                out.push_str(&format!("{method}({handler})"));
-            } else {
-                out.push_str(&format!(".{method}({handler})"));
-            }
-        }
-        (first, out)
-    };
-    let (c_first, collection_methods) = chain(&[
-        (r.ops.list, "get", "list_rows"),
-        (r.ops.create, "post", "create_row"),
-    ]);
-    let (i_first, item_methods) = chain(&[
-        (r.ops.get, "get", "get_row"),
-        (r.ops.update, "patch", "update_row"),
-        (r.ops.delete, "delete", "delete_row"),
-    ]);
-    let export = (r.ops.export || !r.rankings.is_empty()).then_some("get");
-    let mut imports: Vec<&str> = c_first.into_iter().chain(i_first).chain(export).collect();
-    imports.sort_unstable();
-    imports.dedup();
-    let routing_imports = match imports.as_slice() {
-        [one] => (*one).to_string(),
-        many => format!("{{{}}}", many.join(", ")),
-    };
-    RouteRs {
-        r,
-        routing_imports,
-        collection_methods,
-        item_methods,
-    }
 }
 
 /// Formats Rust source with `rustfmt --edition 2024` (stdin → stdout).

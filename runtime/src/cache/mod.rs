@@ -60,6 +60,9 @@ pub struct CachedBody {
     pub body: Bytes,
     /// The strong ETag of `body`.
     pub etag: ETag,
+    /// The row never changes (`immutable_when`): served `public, immutable`. Read from the
+    /// row when the body was built, so a hit needs no look into the bytes.
+    pub immutable: bool,
 }
 
 impl CachedBody {
@@ -67,7 +70,18 @@ impl CachedBody {
     pub fn new(body: impl Into<Bytes>) -> Self {
         let body = body.into();
         let etag = ETag::of(&body);
-        Self { body, etag }
+        Self {
+            body,
+            etag,
+            immutable: false,
+        }
+    }
+
+    /// The same body, marked as a row that never changes (or not).
+    #[must_use]
+    pub fn with_immutable(mut self, immutable: bool) -> Self {
+        self.immutable = immutable;
+        self
     }
 
     /// Serializes `value` to JSON and computes its ETag.
@@ -75,12 +89,14 @@ impl CachedBody {
         serde_json::to_vec(value).map(Self::new)
     }
 
-    /// Redis value: the ETag, a newline, the body (an ETag holds no newline).
+    /// Redis value: the ETag, a newline, `1` for an immutable row or `0`, the body (an
+    /// ETag holds no newline).
     fn encode(&self) -> Vec<u8> {
         let tag = self.etag.as_str().as_bytes();
-        let mut out = Vec::with_capacity(tag.len() + 1 + self.body.len());
+        let mut out = Vec::with_capacity(tag.len() + 2 + self.body.len());
         out.extend_from_slice(tag);
         out.push(b'\n');
+        out.push(if self.immutable { b'1' } else { b'0' });
         out.extend_from_slice(&self.body);
         out
     }
@@ -88,8 +104,17 @@ impl CachedBody {
     fn decode(raw: Vec<u8>) -> Option<Self> {
         let nl = raw.iter().position(|&b| b == b'\n')?;
         let etag = ETag::parse(std::str::from_utf8(&raw[..nl]).ok()?)?;
-        let body = Bytes::from(raw).slice(nl + 1..);
-        Some(Self { body, etag })
+        let immutable = match raw.get(nl + 1)? {
+            b'1' => true,
+            b'0' => false,
+            _ => return None,
+        };
+        let body = Bytes::from(raw).slice(nl + 2..);
+        Some(Self {
+            body,
+            etag,
+            immutable,
+        })
     }
 }
 

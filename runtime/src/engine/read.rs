@@ -1,0 +1,633 @@
+//! Reads: a page of rows (filters, sort, offset or keyset, field selection, includes,
+//! aggregates) and one row, through the resource's cache.
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+
+use sqlx::Row;
+use sqlx::postgres::{PgArguments, PgRow};
+use sqlx::types::Uuid;
+
+use super::context::{Operation, RequestContext};
+use super::desc::{Description, Include, SortSql};
+use super::hooks::{Hooks, Members, Scope};
+use super::json::{internal, member_name, write_object};
+use super::state::AppState;
+use super::value::{Kind, Value};
+use super::{Entity, not_found};
+use crate::cache::CachedBody;
+use crate::extract::QueryMap;
+use crate::fieldset::FieldSet;
+use crate::monitor::query::{QueryTimer, TimedExt};
+use crate::pagination::{Cursor, clamp_limit};
+use crate::problem::Problem;
+use crate::response::CacheControl;
+
+/// A JSON body and the `Cache-Control` it is to be sent with.
+#[derive(Debug, Clone)]
+pub struct Answer {
+    pub body: CachedBody,
+    pub cache_control: CacheControl,
+}
+
+impl Answer {
+    /// `body` with the resource's `Cache-Control`: `private` when the response depends on
+    /// the caller (a scope), `public, immutable` for an immutable row.
+    pub(crate) fn of(desc: &Description, body: CachedBody, scoped: bool) -> Self {
+        let cache_control = if body.immutable && !scoped {
+            CacheControl::immutable()
+        } else if scoped {
+            CacheControl::from_static(desc.cache.private_cache_control)
+        } else {
+            CacheControl::from_static(desc.cache.cache_control)
+        };
+        Self {
+            body,
+            cache_control,
+        }
+    }
+}
+
+/// The query parameters every list takes, besides its filters.
+const LIST_PARAMS: &[&str] = &["sort", "limit", "offset", "cursor", "fields", "include"];
+
+/// One parameter's value; a parameter given twice is a 400.
+fn single<'q>(query: &'q QueryMap, name: &'static str) -> Result<Option<&'q str>, Problem> {
+    let mut values = query.get_all(name);
+    let first = values.next();
+    if values.next().is_some() {
+        return Err(Problem::bad_request(format!(
+            "invalid query parameter `{name}`: given more than once"
+        ))
+        .with_error(name, "given more than once"));
+    }
+    Ok(first)
+}
+
+fn bad_param(name: &str, message: impl std::fmt::Display) -> Problem {
+    Problem::bad_request(format!("invalid query parameter `{name}`: {message}"))
+        .with_error(name, message.to_string())
+}
+
+/// Refuses parameters outside `fixed` and the filters.
+fn check_params(
+    query: &QueryMap,
+    fixed: &[&str],
+    filters: &[super::desc::Filter],
+) -> Result<(), Problem> {
+    let known = |k: &str| fixed.contains(&k) || filters.iter().any(|f| f.param == k);
+    if query.iter().all(|(k, _)| known(k)) {
+        return Ok(());
+    }
+    let allowed: Vec<&str> = fixed
+        .iter()
+        .copied()
+        .chain(filters.iter().map(|f| f.param))
+        .collect();
+    query.allow_only(&allowed)
+}
+
+/// The requested `fields` of `R` (all when absent); unknown or hidden names are a 400.
+pub fn field_set<R: Entity>(requested: Option<&str>) -> Result<FieldSet, Problem> {
+    match requested {
+        Some(spec) => Ok(FieldSet::parse::<R>(spec)?),
+        None => Ok(FieldSet::all::<R>()),
+    }
+}
+
+/// The `include=` relations requested, each checked against the resource's.
+pub fn includes(
+    desc: &'static Description,
+    requested: Option<&str>,
+) -> Result<Vec<&'static Include>, Problem> {
+    let Some(list) = requested else {
+        return Ok(Vec::new());
+    };
+    let mut chosen: Vec<&'static Include> = Vec::new();
+    for name in list.split(',').map(str::trim) {
+        let Some(inc) = desc.includes.iter().find(|i| i.name == name) else {
+            let valid = desc
+                .includes
+                .iter()
+                .map(|i| i.name)
+                .collect::<Vec<_>>()
+                .join(", ");
+            return Err(bad_param(
+                "include",
+                format!("unknown relation `{name}`; valid: {valid}"),
+            ));
+        };
+        if !chosen.iter().any(|c| c.name == inc.name) {
+            chosen.push(inc);
+        }
+    }
+    Ok(chosen)
+}
+
+/// A parsed list request.
+struct ListRequest<'q> {
+    sort: &'static SortSql,
+    fields: FieldSet,
+    includes: Vec<&'static Include>,
+    limit: i64,
+    page: Paging<'q>,
+    filters: Vec<Option<Value>>,
+    scope: Scope,
+}
+
+enum Paging<'q> {
+    Offset(i64),
+    After(&'q str),
+}
+
+impl ListRequest<'_> {
+    /// The cache key of the page: every parameter as parsed, so one page under any order
+    /// or spelling of its parameters, and the scope it was read under.
+    fn cache_key(&self, desc: &Description) -> String {
+        let mut key = String::with_capacity(64);
+        let _ = write!(
+            key,
+            "{}:{}:{}",
+            self.sort.key,
+            self.limit,
+            self.fields.cache_key()
+        );
+        let _ = match self.page {
+            Paging::Offset(n) => write!(key, ":o{n}"),
+            Paging::After(token) => write!(key, ":c{token}"),
+        };
+        for (f, v) in desc.list.filters.iter().zip(&self.filters) {
+            if let Some(v) = v {
+                let _ = write!(key, "&{}={v}", f.param);
+            }
+        }
+        if !self.scope.is_all() {
+            let _ = write!(key, "|{}", self.scope.cache_key());
+        }
+        key
+    }
+}
+
+fn parse_list<'q, R: Entity>(
+    ctx: &RequestContext,
+    query: &'q QueryMap,
+) -> Result<ListRequest<'q>, Problem> {
+    let desc = R::DESC;
+    let list = &desc.list;
+    check_params(query, LIST_PARAMS, list.filters)?;
+    let wanted = single(query, "sort")?.unwrap_or(list.default_sort);
+    let sort = list.sorts.iter().find(|s| s.key == wanted).ok_or_else(|| {
+        let allowed = list
+            .sorts
+            .iter()
+            .map(|s| s.key)
+            .collect::<Vec<_>>()
+            .join(", ");
+        Problem::bad_request(format!(
+            "invalid query parameter `sort`: cannot sort by `{wanted}`; allowed: {allowed}"
+        ))
+        .with_error("sort", format!("allowed values: {allowed}"))
+    })?;
+    let fields = field_set::<R>(single(query, "fields")?)?;
+    let includes = includes(desc, single(query, "include")?)?;
+    let limit = match single(query, "limit")? {
+        Some(raw) => Some(
+            raw.parse::<i64>()
+                .map_err(|_| bad_param("limit", "must be an integer"))?,
+        ),
+        None => None,
+    };
+    let limit = clamp_limit(limit, list.default_limit, list.max_limit);
+    let page = match (single(query, "cursor")?, single(query, "offset")?) {
+        (Some(_), Some(_)) => {
+            return Err(Problem::bad_request(
+                "invalid query parameters: use either `cursor` or `offset`, not both",
+            )
+            .with_error("cursor", "cannot be combined with offset"));
+        }
+        (Some(token), None) => Paging::After(token),
+        (None, Some(raw)) => match raw.parse::<i64>() {
+            Ok(n) if n >= 0 => Paging::Offset(n),
+            _ => return Err(bad_param("offset", "must be 0 or more")),
+        },
+        (None, None) => Paging::Offset(0),
+    };
+    let filters = list
+        .filters
+        .iter()
+        .map(|f| {
+            single(query, f.param)?
+                .map(|raw| f.kind.parse(raw).map_err(|m| bad_param(f.param, m)))
+                .transpose()
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let scope = R::Hooks::scope(ctx, Operation::List)?;
+    Ok(ListRequest {
+        sort,
+        fields,
+        includes,
+        limit,
+        page,
+        filters,
+        scope,
+    })
+}
+
+/// One page of rows as JSON (`{"items": [...], "next_cursor": ...}`): filters combined
+/// with AND, sorted with the key as tie-breaker, paged by `offset` or by keyset after
+/// `cursor`; only `fields` when given. Pages are cached under the resource's generation
+/// (every write bumps it); pages with `include` are loaded fresh (embedded rows change
+/// with other resources).
+pub async fn list<R: Entity>(
+    state: &AppState,
+    ctx: &RequestContext,
+    query: &QueryMap,
+) -> Result<Answer, Problem> {
+    let desc = R::DESC;
+    R::Hooks::authorize(ctx, Operation::List, None)?;
+    let req = parse_list::<R>(ctx, query)?;
+    let scoped = !req.scope.is_all();
+    if !req.includes.is_empty() {
+        let body = load_page::<R>(state, &req).await?;
+        return Ok(Answer::of(desc, body, scoped));
+    }
+    let cache = state.caches.at(desc.index);
+    let key = cache.list_key_fmt(format_args!("{}", req.cache_key(desc)));
+    let body = cache
+        .get_or_load(&key, || async {
+            load_page::<R>(state, &req).await.map(Some)
+        })
+        .await?
+        .ok_or_else(Problem::internal)?;
+    Ok(Answer::of(desc, body, scoped))
+}
+
+/// The keyset parameter (`[sort value, key]` as JSON text) of a cursor made for `sort`,
+/// each value checked against its column's kind.
+fn cursor_param(desc: &Description, token: &str, sort: &SortSql) -> Result<String, Problem> {
+    let cursor = Cursor::<(String, serde_json::Value), serde_json::Value>::decode(token)?;
+    let (made_for, value) = cursor.sort;
+    if made_for != sort.key {
+        return Err(bad_param(
+            "cursor",
+            format!(
+                "it continues a list sorted by `{made_for}`, not `{}`",
+                sort.key
+            ),
+        ));
+    }
+    if !sort.kind.accepts_json(&value)
+        || cursor.key.is_null()
+        || !desc.key_kind.accepts_json(&cursor.key)
+    {
+        return Err(bad_param("cursor", "cursor is not valid for this listing"));
+    }
+    Ok(serde_json::json!([value, cursor.key]).to_string())
+}
+
+/// Runs the page's query (one more per included relation) and writes its JSON.
+async fn load_page<R: Entity>(
+    state: &AppState,
+    req: &ListRequest<'_>,
+) -> Result<CachedBody, Problem> {
+    let desc = R::DESC;
+    let sort = req.sort;
+    let mut args = PgArguments::default();
+    for (f, v) in desc.list.filters.iter().zip(&req.filters) {
+        f.kind.bind(v.as_ref(), &mut args)?;
+    }
+    let (tail, full, shape) = match req.page {
+        Paging::After(token) => {
+            Value::Text(cursor_param(desc, token, sort)?).bind(&mut args)?;
+            Value::BigInt(req.limit + 1).bind(&mut args)?;
+            (sort.after, sort.full_after, sort.after_shape)
+        }
+        Paging::Offset(offset) => {
+            Value::BigInt(req.limit + 1).bind(&mut args)?;
+            Value::BigInt(offset).bind(&mut args)?;
+            (sort.offset, sort.full_offset, sort.offset_shape)
+        }
+    };
+    let selected;
+    let sql = if req.fields.is_all() {
+        selected = None;
+        req.scope.apply(desc, full, &mut args)?
+    } else {
+        // The cursor is made of the sort column and the key; includes need their columns.
+        let mut fields = req.fields.clone();
+        fields.insert::<R>(sort.field)?;
+        fields.insert::<R>(R::PRIMARY_KEY)?;
+        for inc in &req.includes {
+            fields.insert::<R>(inc.by)?;
+        }
+        let tail = req.scope.apply(desc, tail, &mut args)?;
+        let sql = format!("{}{tail}", R::select_sql(&fields));
+        selected = Some(fields);
+        sql.into()
+    };
+    let rows = sqlx::query_with(&sql, args)
+        .fetch_all(&state.pool)
+        .timed(shape)
+        .await
+        .map_err(|err| Problem::from_sqlx(err, desc.constraints))?;
+    let embedded = Embedded::load(state, &req.includes, &rows).await?;
+    let fields = selected.as_ref().unwrap_or(&req.fields);
+    let limit = usize::try_from(req.limit).unwrap_or(0);
+    let items = &rows[..rows.len().min(limit)];
+    let mut out = Vec::with_capacity(64 + items.len() * 256);
+    out.extend_from_slice(b"{\"items\":[");
+    for (i, row) in items.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        write_row::<R>(row, fields, &embedded, &mut out)?;
+    }
+    out.extend_from_slice(b"],\"next_cursor\":");
+    match items.last().filter(|_| rows.len() > limit) {
+        Some(last) => {
+            let mut keyset = FieldSet::parse::<R>(sort.field)?;
+            keyset.insert::<R>(R::PRIMARY_KEY)?;
+            let values =
+                serde_json::to_value(R::serialize_row_fields(last, &keyset)).map_err(internal)?;
+            let cursor = Cursor {
+                sort: (sort.key, values[sort.field].clone()),
+                key: values[R::PRIMARY_KEY].clone(),
+            };
+            serde_json::to_writer(&mut out, &cursor.encode()).map_err(internal)?;
+        }
+        None => out.extend_from_slice(b"null"),
+    }
+    out.push(b'}');
+    Ok(CachedBody::new(out))
+}
+
+/// One row's JSON: its selected fields, the included relations, and for full rows the
+/// aggregates and the hooks' computed members.
+fn write_row<R: Entity>(
+    row: &PgRow,
+    fields: &FieldSet,
+    embedded: &Embedded,
+    out: &mut Vec<u8>,
+) -> Result<(), Problem> {
+    let desc = R::DESC;
+    write_object::<R>(row, fields, out, |out| {
+        embedded.write(row, out)?;
+        if fields.is_all() {
+            for column in desc.aggregates {
+                let members: &str = row
+                    .try_get(*column)
+                    .map_err(|err| Problem::from_sqlx(err, &[]))?;
+                out.push(b',');
+                out.extend_from_slice(members.as_bytes());
+            }
+            if !R::Hooks::COMPUTED.is_empty() {
+                let typed = R::from_row(row).map_err(|err| Problem::from_sqlx(err, &[]))?;
+                R::Hooks::computed(&typed, &mut Members::new(out))?;
+            }
+        }
+        Ok(())
+    })
+}
+
+/// The value of a row's column that finds included rows (NULL: none).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum Key {
+    Int(i32),
+    BigInt(i64),
+    Uuid(Uuid),
+    Text(String),
+}
+
+fn read_key(row: &PgRow, column: &str, kind: Kind) -> Result<Option<Key>, Problem> {
+    let read = match kind {
+        Kind::Int => row
+            .try_get::<Option<i32>, _>(column)
+            .map(|k| k.map(Key::Int)),
+        Kind::BigInt => row
+            .try_get::<Option<i64>, _>(column)
+            .map(|k| k.map(Key::BigInt)),
+        Kind::Uuid => row
+            .try_get::<Option<Uuid>, _>(column)
+            .map(|k| k.map(Key::Uuid)),
+        _ => row
+            .try_get::<Option<String>, _>(column)
+            .map(|k| k.map(Key::Text)),
+    };
+    read.map_err(|err| Problem::from_sqlx(err, &[]))
+}
+
+/// Binds a set of keys as one array parameter of their SQL type.
+fn bind_keys(keys: &[Key], kind: Kind, args: &mut PgArguments) -> Result<(), Problem> {
+    use sqlx::Arguments;
+    let added = match kind {
+        Kind::Int => args.add(
+            keys.iter()
+                .filter_map(|k| match k {
+                    Key::Int(v) => Some(*v),
+                    _ => None,
+                })
+                .collect::<Vec<_>>(),
+        ),
+        Kind::BigInt => args.add(
+            keys.iter()
+                .filter_map(|k| match k {
+                    Key::BigInt(v) => Some(*v),
+                    _ => None,
+                })
+                .collect::<Vec<_>>(),
+        ),
+        Kind::Uuid => args.add(
+            keys.iter()
+                .filter_map(|k| match k {
+                    Key::Uuid(v) => Some(*v),
+                    _ => None,
+                })
+                .collect::<Vec<_>>(),
+        ),
+        _ => args.add(
+            keys.iter()
+                .filter_map(|k| match k {
+                    Key::Text(v) => Some(v.clone()),
+                    _ => None,
+                })
+                .collect::<Vec<_>>(),
+        ),
+    };
+    added.map_err(super::value::bind_error)
+}
+
+/// The included relations of a set of rows, each loaded in one query and kept as the
+/// JSON it embeds, by the key that finds it.
+#[derive(Default)]
+struct Embedded {
+    relations: Vec<(&'static Include, HashMap<Key, Vec<u8>>)>,
+}
+
+impl Embedded {
+    async fn load(
+        state: &AppState,
+        includes: &[&'static Include],
+        rows: &[PgRow],
+    ) -> Result<Self, Problem> {
+        let mut relations = Vec::with_capacity(includes.len());
+        for &inc in includes {
+            let mut keys = Vec::new();
+            for row in rows {
+                if let Some(key) = read_key(row, inc.by, inc.by_kind)? {
+                    if !keys.contains(&key) {
+                        keys.push(key);
+                    }
+                }
+            }
+            let mut groups: HashMap<Key, Vec<u8>> = HashMap::new();
+            if !keys.is_empty() {
+                let mut args = PgArguments::default();
+                bind_keys(&keys, inc.by_kind, &mut args)?;
+                let timer = QueryTimer::start(inc.shape);
+                let loaded = match sqlx::query_with(inc.sql, args).fetch_all(&state.pool).await {
+                    Ok(loaded) => {
+                        timer.finish(loaded.len() as u64);
+                        loaded
+                    }
+                    Err(err) => {
+                        timer.fail();
+                        return Err(Problem::from_sqlx(err, &[]));
+                    }
+                };
+                for row in &loaded {
+                    let Some(key) = read_key(row, inc.group_by, inc.by_kind)? else {
+                        continue;
+                    };
+                    let json = groups.entry(key).or_default();
+                    if inc.many && !json.is_empty() {
+                        json.push(b',');
+                    }
+                    (inc.write)(row, json).map_err(internal)?;
+                }
+            }
+            relations.push((inc, groups));
+        }
+        Ok(Self { relations })
+    }
+
+    /// Appends `,"name":<json>` for each relation (`null` / `[]` when there is none).
+    fn write(&self, row: &PgRow, out: &mut Vec<u8>) -> Result<(), Problem> {
+        for (inc, groups) in &self.relations {
+            member_name(out, inc.name)?;
+            let found = read_key(row, inc.by, inc.by_kind)?.and_then(|k| groups.get(&k));
+            match (inc.many, found) {
+                (true, Some(json)) => {
+                    out.push(b'[');
+                    out.extend_from_slice(json);
+                    out.push(b']');
+                }
+                (true, None) => out.extend_from_slice(b"[]"),
+                (false, Some(json)) => out.extend_from_slice(json),
+                (false, None) => out.extend_from_slice(b"null"),
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The parameters of a one-row read.
+const GET_PARAMS: &[&str] = &["fields", "include"];
+
+/// The row with this key as JSON (only `fields` when given, with its aggregates and
+/// computed members when not), through the resource cache (with `include`, loaded fresh:
+/// embedded rows are not cached).
+pub async fn get<R: Entity>(
+    state: &AppState,
+    ctx: &RequestContext,
+    id: &R::Key,
+    query: &QueryMap,
+) -> Result<Answer, Problem> {
+    let desc = R::DESC;
+    R::Hooks::authorize(ctx, Operation::Get, None)?;
+    if !query.is_empty() {
+        query.allow_only(if desc.includes.is_empty() {
+            &GET_PARAMS[..1]
+        } else {
+            GET_PARAMS
+        })?;
+    }
+    let fields = field_set::<R>(single(query, "fields")?)?;
+    let includes = includes(desc, single(query, "include")?)?;
+    let scope = R::Hooks::scope(ctx, Operation::Get)?;
+    let scoped = !scope.is_all();
+    if R::Hooks::AUTHORIZE_READS {
+        let row = fetch_row::<R>(state, &scope, id).await?;
+        R::Hooks::authorize(ctx, Operation::Get, Some(&row))?;
+    }
+    let load = || async {
+        let mut args = PgArguments::default();
+        super::bind_key::<R>(id, &mut args)?;
+        let mut selected = fields.clone();
+        let sql = if fields.is_all() {
+            scope.apply(desc, desc.sql.get, &mut args)?
+        } else {
+            for inc in &includes {
+                selected.insert::<R>(inc.by)?;
+            }
+            let tail = scope.apply(desc, desc.sql.get_tail, &mut args)?;
+            format!("{}{tail}", R::select_sql(&selected)).into()
+        };
+        let row = sqlx::query_with(&sql, args)
+            .fetch_optional(&state.pool)
+            .timed(desc.shapes.get)
+            .await
+            .map_err(|err| Problem::from_sqlx(err, desc.constraints))?;
+        let Some(row) = row else {
+            return Ok::<_, Problem>(None);
+        };
+        let embedded = Embedded::load(state, &includes, std::slice::from_ref(&row)).await?;
+        let mut out = Vec::with_capacity(256);
+        write_row::<R>(&row, &selected, &embedded, &mut out)?;
+        let immutable = match desc.cache.immutable_when {
+            Some(flag) if selected.contains(flag) => row
+                .try_get::<Option<bool>, _>(flag)
+                .map_err(|err| Problem::from_sqlx(err, &[]))?
+                .unwrap_or(false),
+            _ => false,
+        };
+        Ok(Some(CachedBody::new(out).with_immutable(immutable)))
+    };
+    let body = if includes.is_empty() {
+        let cache = state.caches.at(desc.index);
+        let key = if fields.is_all() && !scoped && !desc.changes_elsewhere {
+            // The full row is invalidated by key; everything else by generation.
+            crate::cache::ResourceCache::row_key(id)
+        } else if scoped {
+            cache.list_key_fmt(format_args!(
+                "row:{id}:{}|{}",
+                fields.cache_key(),
+                scope.cache_key()
+            ))
+        } else {
+            cache.list_key_fmt(format_args!("row:{id}:{}", fields.cache_key()))
+        };
+        cache.get_or_load(&key, load).await?
+    } else {
+        load().await?
+    };
+    let body = body.ok_or_else(|| not_found(desc, id))?;
+    Ok(Answer::of(desc, body, scoped))
+}
+
+/// The typed row with this key under `scope` (404 when there is none).
+pub(crate) async fn fetch_row<R: Entity>(
+    state: &AppState,
+    scope: &Scope,
+    id: &R::Key,
+) -> Result<R, Problem> {
+    let desc = R::DESC;
+    let mut args = PgArguments::default();
+    super::bind_key::<R>(id, &mut args)?;
+    let sql = scope.apply(desc, desc.sql.get, &mut args)?;
+    sqlx::query_as_with::<_, R, _>(&sql, args)
+        .fetch_optional(&state.pool)
+        .timed(desc.shapes.get)
+        .await
+        .map_err(|err| Problem::from_sqlx(err, desc.constraints))?
+        .ok_or_else(|| not_found(desc, id))
+}
