@@ -81,7 +81,7 @@ fn list_sql_combines_filters_and_keyset() {
         s.tail_after,
         " WHERE ($1::text IS NULL OR \"category\" = $1::text) AND ($2::numeric IS NULL OR \"price\" = $2::numeric) \
          AND ($3::numeric IS NULL OR \"price\" >= $3::numeric) AND ($4::numeric IS NULL OR \"price\" <= $4::numeric) \
-         AND (\"price\", \"id\") < (($5::jsonb->>0)::numeric, ($5::jsonb->>1)::bigint) \
+         AND (\"price\", \"id\") < (($5::jsonb->>0)::numeric, ($5::jsonb->>1)::bigint) /*and scope*/ \
          ORDER BY \"price\" DESC, \"id\" DESC LIMIT $6"
     );
     assert_eq!(
@@ -125,7 +125,7 @@ fn write_sql_keeps_absent_fields_and_applies_defaults() {
     assert_eq!(
         reviews.sql.update,
         "UPDATE \"reviews\" SET \"product_id\" = COALESCE($2, \"product_id\"), \"rating\" = COALESCE($3, \"rating\"), \
-         \"body\" = CASE WHEN $4 THEN $5 ELSE \"body\" END WHERE \"id\" = $1 RETURNING \"id\", \"product_id\", \"rating\", \"body\""
+         \"body\" = CASE WHEN $4 THEN $5 ELSE \"body\" END WHERE \"id\" = $1 /*and scope*/ RETURNING \"id\", \"product_id\", \"rating\", \"body\""
     );
     let orders = m.resource("orders").unwrap();
     assert_eq!(
@@ -222,7 +222,7 @@ fn aggregates_and_rankings_are_single_queries() {
     assert!(
         products.sql.get.starts_with(
             "SELECT \"page\".*, \"aggregates:reviews\" FROM (SELECT \"id\", \"name\", \"category\", \"price\", \
-             \"sales\", \"is_static\", \"created_at\" FROM \"products\" WHERE \"id\" = $1) AS \"page\" LEFT JOIN LATERAL"
+             \"sales\", \"is_static\", \"created_at\" FROM \"products\" WHERE \"id\" = $1 /*and scope*/) AS \"page\" LEFT JOIN LATERAL"
         ),
         "full rows are read with their aggregates in one statement: {}",
         products.sql.get

@@ -113,6 +113,7 @@ pub trait Hooks<R: Entity>: Send + Sync + 'static {
 pub struct Tx<'a> {
     conn: &'a mut PgConnection,
     touched: Vec<usize>,
+    rows: Vec<(usize, String)>,
 }
 
 impl<'a> Tx<'a> {
@@ -120,6 +121,7 @@ impl<'a> Tx<'a> {
         Self {
             conn,
             touched: Vec::new(),
+            rows: Vec::new(),
         }
     }
 
@@ -128,10 +130,20 @@ impl<'a> Tx<'a> {
         self.conn
     }
 
-    /// Records that this transaction changed rows of `E`: its cached rows and lists are
-    /// invalidated after the commit.
+    /// Records that this transaction changed rows of `E`: its cached lists, and its rows
+    /// cached under the generation (field selections, rows with aggregates), are
+    /// invalidated after the commit. Name a changed row with [`Tx::touch_row`] too, so
+    /// that its full representation, cached by key, is dropped as well.
     pub fn touch<E: Entity>(&mut self) {
         self.touch_desc(E::DESC);
+    }
+
+    /// Records that this transaction changed the row of `E` with key `key` (and so its
+    /// lists): both are invalidated after the commit.
+    pub fn touch_row<E: Entity>(&mut self, key: &E::Key) {
+        self.touch_desc(E::DESC);
+        self.rows
+            .push((E::DESC.index, crate::cache::ResourceCache::row_key(key)));
     }
 
     pub(crate) fn touch_desc(&mut self, desc: &Description) {
@@ -140,8 +152,31 @@ impl<'a> Tx<'a> {
         }
     }
 
-    pub(crate) fn into_touched(self) -> Vec<usize> {
-        self.touched
+    /// The resources and row keys the hooks named.
+    pub(crate) fn into_touched(self) -> Touched {
+        Touched {
+            resources: self.touched,
+            rows: self.rows,
+        }
+    }
+}
+
+/// What a transaction's hooks changed besides the resource written.
+#[derive(Debug, Default)]
+pub(crate) struct Touched {
+    pub(crate) resources: Vec<usize>,
+    pub(crate) rows: Vec<(usize, String)>,
+}
+
+impl Touched {
+    /// Invalidates every named row, then bumps the named resources' generations.
+    pub(crate) async fn invalidate(self, state: &super::AppState) {
+        for (index, key) in &self.rows {
+            state.caches.at(*index).invalidate(key).await;
+        }
+        for index in self.resources {
+            state.caches.at(index).invalidate_lists().await;
+        }
     }
 }
 

@@ -69,11 +69,10 @@ pub async fn create<R: Entity>(
     db.commit().await.map_err(db_error)?;
     invalidate_lists(
         state,
-        std::iter::once(desc.index)
-            .chain(desc.aggregated_by.iter().copied())
-            .chain(touched),
+        std::iter::once(desc.index).chain(desc.aggregated_by.iter().copied()),
     )
     .await;
+    touched.invalidate(state).await;
     written(row)
 }
 
@@ -110,7 +109,8 @@ pub async fn update<R: Entity>(
         .at(desc.index)
         .invalidate(&ResourceCache::row_key(&id))
         .await;
-    invalidate_lists(state, desc.aggregated_by.iter().copied().chain(touched)).await;
+    invalidate_lists(state, desc.aggregated_by.iter().copied()).await;
+    touched.invalidate(state).await;
     written(row)
 }
 
@@ -145,7 +145,8 @@ pub async fn delete<R: Entity>(
         .at(desc.index)
         .invalidate(&ResourceCache::row_key(&id))
         .await;
-    invalidate_lists(state, desc.aggregated_by.iter().copied().chain(touched)).await;
+    invalidate_lists(state, desc.aggregated_by.iter().copied()).await;
+    touched.invalidate(state).await;
     Ok(row)
 }
 
