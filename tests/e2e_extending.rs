@@ -61,6 +61,24 @@ fn hooks_scope_and_custom_endpoints_survive_a_spec_change() {
     let dir = &project.dir;
     let generated_hooks = fs::read_to_string(dir.join("src/resources/orders.rs")).unwrap();
 
+    // The release before the change, with the shared Redis tier: a product is cached there.
+    let db = TestDb::create();
+    let namespace = format!("extending_{}", common::unique_suffix());
+    let redis = [
+        ("REDIS_URL", "redis://127.0.0.1:6379"),
+        ("REDIS_NAMESPACE", namespace.as_str()),
+    ];
+    let old_binary = project.build();
+    let old = Server::start_with(&old_binary, &db.url, &redis);
+    let before = old.post(
+        "/products",
+        &json!({ "name": "Old Lamp", "category": "home", "price": "5.00" }),
+    );
+    assert_eq!(before.status, 201, "{}", before.text());
+    let old_path = format!("/products/{}", before.json()["id"]);
+    let old_etag = old.get(&old_path).header("etag").unwrap().to_string();
+    assert!(old.terminate().success());
+
     // The spec changes: products gain a `slug`, users' `name` becomes `full_name`.
     edit(
         dir,
@@ -87,8 +105,18 @@ fn hooks_scope_and_custom_endpoints_survive_a_spec_change() {
     assert!(orders_hooks.contains("touch_row::<Product>"));
 
     let binary = project.build();
-    let db = TestDb::create();
-    let server = Server::start(&binary, &db.url);
+    let server = Server::start_with(&binary, &db.url, &redis);
+
+    // Redis still holds the old build's JSON of that product: it is never served (the new
+    // shape has `slug` and `display_price`), and its ETag does not revalidate.
+    let after = server.request("GET", &old_path, &[("if-none-match", &old_etag)], None);
+    assert_eq!(after.status, 200, "{}", after.text());
+    let after = after.json();
+    assert_eq!(
+        (after["slug"].clone(), after["display_price"].clone()),
+        (Value::Null, json!("€5.00")),
+        "{after}"
+    );
 
     // 1. A derived field (before_create) and a computed member.
     let lamp = server.post(

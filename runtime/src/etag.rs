@@ -24,6 +24,21 @@ impl ETag {
         Self(HeaderValue::from_str(&tag).expect("quoted hex is a valid header value"))
     }
 
+    /// The strong ETag of `body` as shaped by `version` (e.g. a hash of the resource's
+    /// columns): the same bytes under another version get another tag, so a client never
+    /// revalidates a body of one build against another's.
+    pub fn versioned(version: &str, body: &[u8]) -> Self {
+        if version.is_empty() {
+            return Self::of(body);
+        }
+        let seed = xxhash_rust::xxh3::xxh3_64(version.as_bytes());
+        let tag = format!(
+            "\"{:032x}\"",
+            xxhash_rust::xxh3::xxh3_128_with_seed(body, seed)
+        );
+        Self(HeaderValue::from_str(&tag).expect("quoted hex is a valid header value"))
+    }
+
     /// Parses a stored tag (`"…"` or `W/"…"`); `None` when it is not a valid entity-tag.
     pub fn parse(tag: &str) -> Option<Self> {
         let opaque = tag.strip_prefix("W/").unwrap_or(tag);

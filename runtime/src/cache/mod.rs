@@ -77,6 +77,17 @@ impl CachedBody {
         }
     }
 
+    /// Wraps bytes shaped by `version` (see [`ETag::versioned`]).
+    pub fn versioned(version: &str, body: impl Into<Bytes>) -> Self {
+        let body = body.into();
+        let etag = ETag::versioned(version, &body);
+        Self {
+            body,
+            etag,
+            immutable: false,
+        }
+    }
+
     /// The same body, marked as a row that never changes (or not).
     #[must_use]
     pub fn with_immutable(mut self, immutable: bool) -> Self {
@@ -160,6 +171,9 @@ impl std::fmt::Debug for ResourceCache {
 
 pub(crate) struct Shared {
     resource: Arc<str>,
+    /// The version of the bodies' shape: Redis keeps each shape's entries apart, so an
+    /// instance of another build never reads them. Empty: unversioned.
+    shape: Arc<str>,
     /// Keys are hashed with foldhash (randomly seeded per cache): SipHash would cost
     /// every hit more than the rest of the lookup.
     memory: Option<moka::future::Cache<String, CachedBody, foldhash::fast::RandomState>>,
@@ -197,6 +211,19 @@ impl ResourceCache {
     /// invalidations reach this cache's memory tier. The Redis tier itself is used only if
     /// `config.redis` is set.
     pub fn new(resource: &str, config: CacheConfig, redis: Option<Redis>) -> Self {
+        Self::versioned(resource, "", config, redis)
+    }
+
+    /// [`new`](Self::new) for bodies of one shape `version` (e.g. a hash of the resource's
+    /// columns and JSON layout): Redis entries live under it, so after a deploy that
+    /// changed the shape no instance serves a body another build wrote. Generations and
+    /// invalidations stay shared across versions.
+    pub fn versioned(
+        resource: &str,
+        version: &str,
+        config: CacheConfig,
+        redis: Option<Redis>,
+    ) -> Self {
         let memory = config.memory.map(|m| {
             moka::future::Cache::builder()
                 .name(resource)
@@ -206,6 +233,7 @@ impl ResourceCache {
         });
         let shared = Arc::new(Shared {
             resource: Arc::from(resource),
+            shape: Arc::from(version),
             memory,
             redis_ttl: config.redis.map(|r| r.ttl).filter(|_| redis.is_some()),
             synced: AtomicBool::new(redis.is_none()),
@@ -342,6 +370,15 @@ impl ResourceCache {
 }
 
 impl Shared {
+    /// The Redis key of an entry: under the shape version when there is one.
+    fn data_key<'k>(&self, key: &'k str) -> std::borrow::Cow<'k, str> {
+        if self.shape.is_empty() {
+            std::borrow::Cow::Borrowed(key)
+        } else {
+            std::borrow::Cow::Owned(format!("v{}:{key}", self.shape))
+        }
+    }
+
     fn counters(&self) -> &Counters {
         self.counters.get_or_init(|| {
             let counter = |name: &'static str, tier: &'static str| {
@@ -379,7 +416,7 @@ impl Shared {
             redis = None;
         }
         if let Some((redis, _)) = redis {
-            let cmd = ::redis::Cmd::get(redis.key(&self.resource, key));
+            let cmd = ::redis::Cmd::get(redis.key(&self.resource, &self.data_key(key)));
             match redis.query::<Option<Vec<u8>>>("get", &cmd).await {
                 Some(Some(raw)) => match CachedBody::decode(raw) {
                     Some(body) => {
@@ -401,7 +438,11 @@ impl Shared {
             && self.writes.load(Ordering::Acquire) == writes
         {
             let ttl_ms = ttl.as_millis().max(1) as u64;
-            let cmd = ::redis::Cmd::pset_ex(redis.key(&self.resource, key), body.encode(), ttl_ms);
+            let cmd = ::redis::Cmd::pset_ex(
+                redis.key(&self.resource, &self.data_key(key)),
+                body.encode(),
+                ttl_ms,
+            );
             let _: Option<()> = redis.query("set", &cmd).await;
         }
         self.unless_straddled(writes, body)
@@ -429,7 +470,12 @@ impl Shared {
             return;
         };
         let generation = redis
-            .publish_invalidation(&self.resource, key, local)
+            .publish_invalidation(
+                &self.resource,
+                key,
+                key.map(|k| self.data_key(k)).as_deref(),
+                local,
+            )
             .await
             .unwrap_or(local);
         self.generation.fetch_max(generation, Ordering::AcqRel);

@@ -346,20 +346,21 @@ impl Redis {
         self.inner.conn.lock().expect("redis lock poisoned").take();
     }
 
-    /// Bumps `resource`'s generation to above `local`, deletes `key` (if any) and tells the
-    /// other instances; returns the new generation, `None` when Redis is unavailable.
+    /// Bumps `resource`'s generation to above `local`, deletes the entry `data_key` (if any;
+    /// `key` under the cache's shape version) and tells the other instances about `key`; returns the new generation, `None` when Redis is unavailable.
     pub(super) async fn publish_invalidation(
         &self,
         resource: &str,
         key: Option<&str>,
+        data_key: Option<&str>,
         local: u64,
     ) -> Option<u64> {
         let mut cmd = ::redis::cmd("EVAL");
         cmd.arg(INVALIDATE_LUA)
-            .arg(if key.is_some() { 2 } else { 1 })
+            .arg(if data_key.is_some() { 2 } else { 1 })
             .arg(self.generation_key(resource));
-        if let Some(key) = key {
-            cmd.arg(self.key(resource, key));
+        if let Some(data_key) = data_key {
+            cmd.arg(self.key(resource, data_key));
         }
         cmd.arg(local)
             .arg(self.channel())

@@ -24,6 +24,8 @@ pub struct Description {
     /// A hash of the row's columns, types and JSON layout: cache keys and ETags carry it,
     /// so an instance never serves a body that another build shaped.
     pub shape: &'static str,
+    /// Members the hooks add to full rows (`Hooks::COMPUTED`): part of the shape too.
+    pub computed: &'static [&'static str],
     /// The primary key's API name and kind.
     pub key: &'static str,
     pub key_kind: Kind,
@@ -56,6 +58,20 @@ pub struct Description {
     /// Whether rows also change through other resources' writes (aggregates, cascades):
     /// then even full rows are cached under the generation, not by key alone.
     pub changes_elsewhere: bool,
+}
+
+impl Description {
+    /// The version of this resource's JSON as this build writes it: the generated shape,
+    /// the hooks' computed members and the engine's release. Cache entries in Redis and
+    /// ETags carry it.
+    pub fn version(&self) -> String {
+        let mut version = format!("{}-{}", self.shape, env!("CARGO_PKG_VERSION"));
+        for name in self.computed {
+            version.push('+');
+            version.push_str(name);
+        }
+        version
+    }
 }
 
 /// The operations of a resource.
@@ -152,6 +168,8 @@ pub struct Include {
     pub sql: &'static str,
     /// Query shape name.
     pub shape: &'static str,
+    /// Members the hooks add to full rows (`Hooks::COMPUTED`): part of the shape too.
+    pub computed: &'static [&'static str],
     /// The column of the loaded rows that matches `by` (parent key, or child foreign key).
     pub group_by: &'static str,
     /// Children (an array, `[]` for none) or one parent (`null` for none).
@@ -167,6 +185,8 @@ pub struct Ranking {
     pub path: &'static str,
     pub sql: &'static str,
     pub shape: &'static str,
+    /// Members the hooks add to full rows (`Hooks::COMPUTED`): part of the shape too.
+    pub computed: &'static [&'static str],
 }
 
 /// HTTP caching and cache tiers.

@@ -358,7 +358,7 @@ async fn load_page<R: Entity>(
         None => out.extend_from_slice(b"null"),
     }
     out.push(b'}');
-    Ok(CachedBody::new(out))
+    Ok(CachedBody::versioned(&desc.version(), out))
 }
 
 /// One row's JSON: its selected fields, the included relations, and for full rows the
@@ -590,7 +590,9 @@ pub async fn get<R: Entity>(
                 .unwrap_or(false),
             _ => false,
         };
-        Ok(Some(CachedBody::new(out).with_immutable(immutable)))
+        Ok(Some(
+            CachedBody::versioned(&desc.version(), out).with_immutable(immutable),
+        ))
     };
     let body = if includes.is_empty() {
         let cache = state.caches.at(desc.index);

@@ -53,7 +53,7 @@ impl Caches {
                 let redis = redis
                     .clone()
                     .filter(|_| config.memory.is_some() || config.redis.is_some());
-                ResourceCache::new(d.name, config, redis)
+                ResourceCache::versioned(d.name, &d.version(), config, redis)
             })
             .collect();
         Self(caches)

@@ -168,5 +168,5 @@ pub async fn ranking<R: Entity>(
         })?;
     }
     out.extend_from_slice(b"]}");
-    Ok(CachedBody::new(out))
+    Ok(CachedBody::versioned(&R::DESC.version(), out))
 }
