@@ -168,8 +168,6 @@ pub struct Include {
     pub sql: &'static str,
     /// Query shape name.
     pub shape: &'static str,
-    /// Members the hooks add to full rows (`Hooks::COMPUTED`): part of the shape too.
-    pub computed: &'static [&'static str],
     /// The column of the loaded rows that matches `by` (parent key, or child foreign key).
     pub group_by: &'static str,
     /// Children (an array, `[]` for none) or one parent (`null` for none).
@@ -185,8 +183,6 @@ pub struct Ranking {
     pub path: &'static str,
     pub sql: &'static str,
     pub shape: &'static str,
-    /// Members the hooks add to full rows (`Hooks::COMPUTED`): part of the shape too.
-    pub computed: &'static [&'static str],
 }
 
 /// HTTP caching and cache tiers.

@@ -473,10 +473,10 @@ impl Embedded {
         for &inc in includes {
             let mut keys = Vec::new();
             for row in rows {
-                if let Some(key) = read_key(row, inc.by, inc.by_kind)? {
-                    if !keys.contains(&key) {
-                        keys.push(key);
-                    }
+                if let Some(key) = read_key(row, inc.by, inc.by_kind)?
+                    && !keys.contains(&key)
+                {
+                    keys.push(key);
                 }
             }
             let mut groups: HashMap<Key, Vec<u8>> = HashMap::new();
