@@ -104,7 +104,7 @@ pub struct GlobalArgs {
     /// Print only results, errors and warnings: no status lines, progress or summaries.
     #[arg(short, long, global = true, conflicts_with = "verbose")]
     pub quiet: bool,
-    /// Print more detail (timings of each step, every file considered).
+    /// Print more detail (timings of each step, the runtime dependency chosen).
     #[arg(short, long, global = true, action = ArgAction::SetTrue)]
     pub verbose: bool,
     /// When to colour output: auto (a terminal, unless NO_COLOR is set), always, never.
@@ -136,9 +136,9 @@ pub enum Command {
     /// hooks, tests) and copies the spec to DIR/apiforge.yaml.
     #[command(after_help = NEW_HELP)]
     New(NewArgs),
-    /// Regenerate the project (the current folder, -C DIR or --manifest PATH) after its
-    /// `apiforge.yaml` changed.
+    /// Regenerate a project after its `apiforge.yaml` changed.
     ///
+    /// The project is the current folder, or the one given by -C DIR or --manifest PATH.
     /// Rewrites generated files, writes the next migration for the schema change, and
     /// refuses to overwrite generated files edited by hand (see --force).
     #[command(after_help = GENERATE_HELP)]
@@ -185,11 +185,6 @@ pub struct ProjectArgs {
 }
 
 impl ProjectArgs {
-    /// The working folder (`-C`, else the current one).
-    pub fn base(&self) -> PathBuf {
-        self.directory.clone().unwrap_or_else(|| PathBuf::from("."))
-    }
-
     /// `path` as seen from the working folder (absolute paths stay as they are).
     pub fn resolve(&self, path: &std::path::Path) -> PathBuf {
         match &self.directory {
@@ -198,11 +193,25 @@ impl ProjectArgs {
         }
     }
 
+    /// The project's `apiforge.yaml` and the project folder holding it; an error that says
+    /// how to point at a project when that file is missing.
+    pub fn existing_manifest_and_dir(&self) -> anyhow::Result<(PathBuf, PathBuf)> {
+        let (manifest, dir) = self.manifest_and_dir();
+        if !manifest.is_file() {
+            anyhow::bail!(
+                "{} not found: run this inside a project made by `apiforge new`, or point at \
+                 one with -C DIR or --manifest PATH",
+                manifest.display()
+            );
+        }
+        Ok((manifest, dir))
+    }
+
     /// The project's `apiforge.yaml` and the project folder holding it.
     pub fn manifest_and_dir(&self) -> (PathBuf, PathBuf) {
         let manifest = match &self.manifest {
             Some(m) => self.resolve(m),
-            None => self.base().join("apiforge.yaml"),
+            None => self.resolve(std::path::Path::new("apiforge.yaml")),
         };
         let dir = match manifest.parent() {
             Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),

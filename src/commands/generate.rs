@@ -59,7 +59,7 @@ pub(crate) fn destructive_lines(m: &Migration) -> String {
 }
 
 pub fn run(args: GenerateArgs) -> anyhow::Result<ExitCode> {
-    let (manifest, dir) = args.project.manifest_and_dir();
+    let (manifest, dir) = args.project.existing_manifest_and_dir()?;
     let dir = dir.as_path();
     let (spec, text) = match load_spec(&manifest) {
         Ok(loaded) => loaded,

@@ -10,10 +10,9 @@ use crate::render::RuntimeDep;
 use crate::write;
 
 pub fn run(args: PlanArgs) -> anyhow::Result<ExitCode> {
-    let (manifest, dir) = args.project.manifest_and_dir();
-    let file = match &args.file {
-        Some(f) => args.project.resolve(f),
-        None => manifest,
+    let (file, dir) = match &args.file {
+        Some(f) => (args.project.resolve(f), args.project.manifest_and_dir().1),
+        None => args.project.existing_manifest_and_dir()?,
     };
     let (spec, text) = match load_spec(&file) {
         Ok(loaded) => loaded,
