@@ -97,17 +97,18 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<ExitCode> {
         }
         return Ok(ExitCode::from(1));
     }
-    if let Some(m) = &migration {
-        if !m.destructive().is_empty() && !args.allow_destructive {
-            eprint!(
-                "error: the next migration ({}) has steps that can lose data or fail on \
+    if let Some(m) = &migration
+        && !m.destructive().is_empty()
+        && !args.allow_destructive
+    {
+        eprint!(
+            "error: the next migration ({}) has steps that can lose data or fail on \
                  existing rows:\n{}Change apiforge.yaml, or pass --allow-destructive to write \
                  it anyway. Nothing was written.\n",
-                m.path(),
-                destructive_lines(m)
-            );
-            return Ok(ExitCode::from(2));
-        }
+            m.path(),
+            destructive_lines(m)
+        );
+        return Ok(ExitCode::from(2));
     }
     let plan = write::update_project(dir, &files, args.force)?;
     if plan.is_empty() {
