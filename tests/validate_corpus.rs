@@ -188,3 +188,28 @@ fn help_teaches_with_examples() {
     assert!(stdout.contains("--deny-warnings"), "{stdout}");
     assert!(stdout.contains("Exit status: 0"), "{stdout}");
 }
+
+/// `--color always` styles diagnostics even in a pipe; `never`, `NO_COLOR` and a pipe with
+/// the default `auto` print the same text without styles.
+#[test]
+fn color_follows_the_flag_and_no_color() {
+    let file = "tests/specs/refs.yaml";
+    let (code, _, plain) = apiforge(&["validate", file]);
+    assert_eq!(code, 2);
+    assert!(
+        !plain.contains('\u{1b}'),
+        "a pipe gets no colour: {plain:?}"
+    );
+    let (_, _, always) = apiforge(&["--color", "always", "validate", file]);
+    assert!(always.contains("\u{1b}["), "{always:?}");
+    assert_eq!(anstream::adapter::strip_str(&always).to_string(), plain);
+    let (_, _, never) = apiforge(&["validate", file, "--color", "never"]);
+    assert_eq!(never, plain);
+    let out = Command::new(env!("CARGO_BIN_EXE_apiforge"))
+        .args(["validate", file])
+        .env("NO_COLOR", "1")
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("run apiforge");
+    assert_eq!(String::from_utf8_lossy(&out.stderr), plain);
+}
