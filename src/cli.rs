@@ -3,9 +3,10 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{ArgAction, Args, CommandFactory, Parser, Subcommand, ValueEnum};
 
 use crate::commands;
+use crate::commands::shell::{self, Verbosity};
 
 /// Shown under `apiforge --help`.
 const MAIN_HELP: &str = "\
@@ -16,7 +17,8 @@ Getting started:
   apiforge generate                             after editing shop/apiforge.yaml: regenerate
 
 The spec format is documented in docs/spec.md. `apiforge help <command>` explains each command.
-Exit status: 0 ok, 1 a check failed (generate --check, budget), 2 bad input (spec errors).";
+Exit status: 0 ok, 1 a check failed (generate --check, budget), 2 bad input (spec errors).
+Shell completions: apiforge completions bash|zsh|fish (see `apiforge help completions`).";
 
 const VALIDATE_HELP: &str = "\
 Examples:
@@ -24,9 +26,14 @@ Examples:
   apiforge validate examples/*.yaml
   apiforge validate --deny-warnings apiforge.yaml     # in CI: warnings fail too
 
-Output (stderr), one line per problem, in file order:
+Output (stderr), every problem in file order: a located first line, then the source
+line with a caret under the column:
   shop.yaml:12:21: error: unknown field type `strng`; did you mean `string`? ...
+  12 |       name: { type: strng }
+     |                     ^
   shop.yaml:40:15: warning: filter `brand` has no index that starts with it, ...; add index [brand]
+A valid file gets one line on stdout (not with -q):
+  shop.yaml: ok (4 resources, 23 fields, 9 indexes; 0 warnings)
 
 Exit status: 0 when every file is valid (warnings allowed), 2 when any file has an error
 (or any warning, with --deny-warnings). Nothing is written.";
@@ -41,13 +48,22 @@ The spec is validated first (as by `apiforge validate`); on errors nothing is wr
 const GENERATE_HELP: &str = "\
 Examples:
   apiforge generate                     # after editing apiforge.yaml
+  apiforge generate -C shop             # the project in ./shop, from its parent folder
+  apiforge generate --manifest shop/apiforge.yaml
   apiforge generate --check             # in CI: exit 1 when generated code is stale
   apiforge generate --allow-destructive # the spec dropped a column or table";
 
 const PLAN_HELP: &str = "\
 Examples:
   apiforge plan                   # ./apiforge.yaml against the project in this folder
-  apiforge plan new-spec.yaml";
+  apiforge plan new-spec.yaml
+  apiforge plan -C shop           # the project in ./shop (as if run there)";
+
+const COMPLETIONS_HELP: &str = "\
+Examples:
+  apiforge completions bash > ~/.local/share/bash-completion/completions/apiforge
+  apiforge completions zsh > ~/.zfunc/_apiforge      # with fpath+=(~/.zfunc) in ~/.zshrc
+  apiforge completions fish > ~/.config/fish/completions/apiforge.fish";
 
 const BUDGET_HELP: &str = "\
 Examples:
@@ -78,6 +94,38 @@ Examples:
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
+    #[command(flatten)]
+    pub global: GlobalArgs,
+}
+
+/// Flags every command takes (before or after the command name).
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// Print only results, errors and warnings: no status lines, progress or summaries.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// Print more detail (timings of each step, the runtime dependency chosen).
+    #[arg(short, long, global = true, action = ArgAction::SetTrue)]
+    pub verbose: bool,
+    /// When to colour output: auto (a terminal, unless NO_COLOR is set), always, never.
+    #[arg(long, global = true, value_name = "WHEN", default_value = "auto")]
+    pub color: ColorWhen,
+}
+
+/// `--color` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorWhen {
+    Auto,
+    Always,
+    Never,
+}
+
+/// The shells `apiforge completions` writes scripts for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Shell {
+    Bash,
+    Zsh,
+    Fish,
 }
 
 #[derive(Debug, Subcommand)]
@@ -88,8 +136,9 @@ pub enum Command {
     /// hooks, tests) and copies the spec to DIR/apiforge.yaml.
     #[command(after_help = NEW_HELP)]
     New(NewArgs),
-    /// Regenerate the project in the current folder after `apiforge.yaml` changed.
+    /// Regenerate a project after its `apiforge.yaml` changed.
     ///
+    /// The project is the current folder, or the one given by -C DIR or --manifest PATH.
     /// Rewrites generated files, writes the next migration for the schema change, and
     /// refuses to overwrite generated files edited by hand (see --force).
     #[command(after_help = GENERATE_HELP)]
@@ -113,6 +162,63 @@ pub enum Command {
     /// EXPLAIN every generated query shape and flag sequential scans / missing indexes.
     #[command(after_help = EXPLAIN_HELP)]
     Explain(ExplainArgs),
+    /// Print a shell completion script (bash, zsh or fish) on stdout.
+    #[command(after_help = COMPLETIONS_HELP)]
+    Completions(CompletionsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete in.
+    pub shell: Shell,
+}
+
+/// Where a project command runs: `-C DIR` and `--manifest PATH`, as in cargo and git.
+#[derive(Debug, Clone, Default, Args)]
+pub struct ProjectArgs {
+    /// Run as if apiforge was started in DIR.
+    #[arg(short = 'C', value_name = "DIR")]
+    pub directory: Option<PathBuf>,
+    /// Path to the project's apiforge.yaml (the project is the folder holding it).
+    #[arg(long, value_name = "PATH")]
+    pub manifest: Option<PathBuf>,
+}
+
+impl ProjectArgs {
+    /// `path` as seen from the working folder (absolute paths stay as they are).
+    pub fn resolve(&self, path: &std::path::Path) -> PathBuf {
+        match &self.directory {
+            Some(dir) => dir.join(path),
+            None => path.to_path_buf(),
+        }
+    }
+
+    /// The project's `apiforge.yaml` and the project folder holding it; an error that says
+    /// how to point at a project when that file is missing.
+    pub fn existing_manifest_and_dir(&self) -> anyhow::Result<(PathBuf, PathBuf)> {
+        let (manifest, dir) = self.manifest_and_dir();
+        if !manifest.is_file() {
+            anyhow::bail!(
+                "{} not found: run this inside a project made by `apiforge new`, or point at \
+                 one with -C DIR or --manifest PATH",
+                manifest.display()
+            );
+        }
+        Ok((manifest, dir))
+    }
+
+    /// The project's `apiforge.yaml` and the project folder holding it.
+    pub fn manifest_and_dir(&self) -> (PathBuf, PathBuf) {
+        let manifest = match &self.manifest {
+            Some(m) => self.resolve(m),
+            None => self.resolve(std::path::Path::new("apiforge.yaml")),
+        };
+        let dir = match manifest.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        (manifest, dir)
+    }
 }
 
 #[derive(Debug, Args)]
@@ -125,7 +231,9 @@ pub struct NewArgs {
     /// Write into a non-empty folder.
     #[arg(long)]
     pub force: bool,
-    /// Depend on apiforge-runtime at this path (default: the runtime of this apiforge checkout).
+    /// Depend on apiforge-runtime at this path (default: the runtime of the apiforge checkout
+    /// this CLI was built from, when it still exists; else the crates.io release matching
+    /// this CLI's version, e.g. "0.1").
     #[arg(long, conflicts_with = "runtime_version")]
     pub runtime_path: Option<PathBuf>,
     /// Depend on this crates.io version of apiforge-runtime instead of a path.
@@ -144,6 +252,8 @@ pub struct GenerateArgs {
     /// Overwrite generated files that were edited by hand.
     #[arg(long)]
     pub force: bool,
+    #[command(flatten)]
+    pub project: ProjectArgs,
 }
 
 #[derive(Debug, Args)]
@@ -158,8 +268,10 @@ pub struct ValidateArgs {
 
 #[derive(Debug, Args)]
 pub struct PlanArgs {
-    /// The spec to plan for (default: ./apiforge.yaml).
+    /// The spec to plan for (default: the project's apiforge.yaml).
     pub file: Option<PathBuf>,
+    #[command(flatten)]
+    pub project: ProjectArgs,
 }
 
 #[derive(Debug, Args)]
@@ -195,6 +307,19 @@ pub struct ExplainArgs {
 /// (0 ok, 1 check failed, 2 bad input).
 pub fn run() -> ExitCode {
     let cli = Cli::parse();
+    let g = &cli.global;
+    anstream::ColorChoice::write_global(match g.color {
+        ColorWhen::Auto => anstream::ColorChoice::Auto,
+        ColorWhen::Always => anstream::ColorChoice::Always,
+        ColorWhen::Never => anstream::ColorChoice::Never,
+    });
+    shell::set_verbosity(if g.quiet {
+        Verbosity::Quiet
+    } else if g.verbose {
+        Verbosity::Verbose
+    } else {
+        Verbosity::Normal
+    });
     let result = match cli.command {
         Command::New(a) => commands::new::run(a),
         Command::Generate(a) => commands::generate::run(a),
@@ -202,11 +327,15 @@ pub fn run() -> ExitCode {
         Command::Plan(a) => commands::plan::run(a),
         Command::Budget(a) => commands::budget::run(a),
         Command::Explain(a) => commands::explain::run(a),
+        Command::Completions(a) => commands::completions::run(a, &mut Cli::command()),
     };
     match result {
         Ok(code) => code,
         Err(err) => {
-            eprintln!("error: {err:#}");
+            let red = anstyle::AnsiColor::BrightRed
+                .on_default()
+                .effects(anstyle::Effects::BOLD);
+            anstream::eprintln!("{red}error{red:#}: {err:#}");
             ExitCode::from(2)
         }
     }

@@ -51,7 +51,7 @@ fn edit(dir: &Path, file: &str, from: &str, to: &str) {
     fs::write(&path, text.replacen(from, to, 1)).unwrap();
 }
 
-fn as_user<'a>(user: &'a str) -> [(&'a str, &'a str); 2] {
+fn as_user(user: &str) -> [(&str, &str); 2] {
     [("content-type", "application/json"), ("x-user-id", user)]
 }
 

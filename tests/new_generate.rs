@@ -191,3 +191,103 @@ fn generate_checks_regenerates_and_protects_hand_edits() {
         Some(0)
     );
 }
+
+/// `new` names the next command on stdout and what it is doing on stderr; `-q` keeps both
+/// quiet. `generate` and `plan` find the project through `-C DIR` or `--manifest PATH`.
+#[test]
+fn new_says_what_next_and_project_commands_take_c_and_manifest() {
+    let tmp = tempfile::tempdir().unwrap();
+    let spec = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/shop.yaml");
+    let out = apiforge(
+        tmp.path(),
+        &["new", "shop", "--spec", spec.to_str().unwrap()],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        stdout.trim_end(),
+        "next: cd shop && DATABASE_URL=postgres://postgres@127.0.0.1:5432/shop cargo run"
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("Rendering shop (4 resources) and formatting"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("Created shop"), "{stderr}");
+    assert!(
+        !stderr.contains('\u{1b}'),
+        "no colour off a terminal: {stderr:?}"
+    );
+
+    let quiet = apiforge(
+        tmp.path(),
+        &["new", "-q", "quiet", "--spec", spec.to_str().unwrap()],
+    );
+    assert!(quiet.status.success(), "{}", text(&quiet));
+    assert_eq!(text(&quiet), "", "-q prints nothing on success");
+
+    // From the parent folder: -C, then --manifest (relative to -C when both are given).
+    let check = apiforge(tmp.path(), &["generate", "--check", "-C", "shop"]);
+    assert_eq!(check.status.code(), Some(0), "{}", text(&check));
+    let check = apiforge(
+        tmp.path(),
+        &["generate", "--check", "--manifest", "shop/apiforge.yaml"],
+    );
+    assert_eq!(check.status.code(), Some(0), "{}", text(&check));
+    let check = apiforge(
+        tmp.path().parent().unwrap(),
+        &[
+            "generate",
+            "--check",
+            "-C",
+            tmp.path().to_str().unwrap(),
+            "--manifest",
+            "shop/apiforge.yaml",
+        ],
+    );
+    assert_eq!(check.status.code(), Some(0), "{}", text(&check));
+
+    let manifest = tmp.path().join("shop/apiforge.yaml");
+    let yaml = fs::read_to_string(&manifest).unwrap();
+    fs::write(
+        &manifest,
+        yaml.replace(
+            "      body: { type: text, nullable: true }",
+            "      body: { type: text, nullable: true }\n      title: { type: string, nullable: true }",
+        ),
+    )
+    .unwrap();
+    let plan = apiforge(tmp.path(), &["plan", "-C", "shop"]);
+    assert!(plan.status.success(), "{}", text(&plan));
+    assert!(
+        text(&plan).contains("ADD COLUMN"),
+        "plan -C sees the project's change: {}",
+        text(&plan)
+    );
+    let generated = apiforge(
+        tmp.path(),
+        &["generate", "--manifest", "shop/apiforge.yaml"],
+    );
+    assert!(generated.status.success(), "{}", text(&generated));
+    assert!(
+        text(&generated).contains("wrote migrations/0002_"),
+        "{}",
+        text(&generated)
+    );
+    assert!(
+        tmp.path()
+            .join("shop/migrations")
+            .read_dir()
+            .unwrap()
+            .count()
+            >= 2
+    );
+    // Not in a project: a clear error naming the manifest it looked for.
+    let missing = apiforge(tmp.path(), &["generate", "-C", "nowhere"]);
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(
+        text(&missing).contains("nowhere/apiforge.yaml"),
+        "{}",
+        text(&missing)
+    );
+}

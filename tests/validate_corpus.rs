@@ -66,6 +66,7 @@ corpus!(
     reserved_params,
     route_collisions,
     rust_keywords,
+    slow_query,
     spec_level,
     unknown_field_type,
     unknown_keys,
@@ -92,8 +93,18 @@ fn every_corpus_file_is_pinned() {
     assert_eq!(files, pinned, "add new corpus files to the corpus! list");
 }
 
+/// A line of the source snippet under a located line (`12 |   source`, `   |   ^`, or the
+/// blank line after it).
+fn is_snippet(line: &str) -> bool {
+    line.is_empty()
+        || line
+            .trim_start_matches(|c: char| c.is_ascii_digit() || c == ' ')
+            .starts_with('|')
+}
+
 /// Every bad spec exits 2, prints nothing on stdout, and every line of stderr is located
-/// in that file (`FILE:LINE:COL: error: …`, line and column from 1).
+/// in that file (`FILE:LINE:COL: error: …`, line and column from 1) or belongs to the
+/// source snippet under such a line.
 #[test]
 fn every_bad_spec_exits_2_with_located_errors() {
     for name in CORPUS.iter().filter(|n| !VALID.contains(n)) {
@@ -102,7 +113,7 @@ fn every_bad_spec_exits_2_with_located_errors() {
         assert_eq!(code, 2, "{file}: {stderr}");
         assert!(stdout.is_empty(), "{file}: stdout {stdout}");
         let mut errors = 0;
-        for line in stderr.lines() {
+        for line in stderr.lines().filter(|l| !is_snippet(l)) {
             let rest = line
                 .strip_prefix(&format!("{file}:"))
                 .unwrap_or_else(|| panic!("{file}: unlocated line {line}"));
@@ -125,11 +136,12 @@ fn every_bad_spec_exits_2_with_located_errors() {
 fn warnings_exit_0_unless_denied() {
     let (code, _, stderr) = apiforge(&["validate", "tests/specs/lints.yaml"]);
     assert_eq!(code, 0);
+    let located: Vec<&str> = stderr.lines().filter(|l| !is_snippet(l)).collect();
     assert!(
-        stderr.lines().all(|l| l.contains(": warning: ")),
+        located.iter().all(|l| l.contains(": warning: ")),
         "{stderr}"
     );
-    assert!(stderr.lines().count() >= 5, "{stderr}");
+    assert!(located.len() >= 5, "{stderr}");
     let (code, _, denied) = apiforge(&["validate", "--deny-warnings", "tests/specs/lints.yaml"]);
     assert_eq!(code, 2);
     assert_eq!(denied, stderr);
@@ -175,4 +187,29 @@ fn help_teaches_with_examples() {
     let (_, stdout, _) = apiforge(&["help", "validate"]);
     assert!(stdout.contains("--deny-warnings"), "{stdout}");
     assert!(stdout.contains("Exit status: 0"), "{stdout}");
+}
+
+/// `--color always` styles diagnostics even in a pipe; `never`, `NO_COLOR` and a pipe with
+/// the default `auto` print the same text without styles.
+#[test]
+fn color_follows_the_flag_and_no_color() {
+    let file = "tests/specs/refs.yaml";
+    let (code, _, plain) = apiforge(&["validate", file]);
+    assert_eq!(code, 2);
+    assert!(
+        !plain.contains('\u{1b}'),
+        "a pipe gets no colour: {plain:?}"
+    );
+    let (_, _, always) = apiforge(&["--color", "always", "validate", file]);
+    assert!(always.contains("\u{1b}["), "{always:?}");
+    assert_eq!(anstream::adapter::strip_str(&always).to_string(), plain);
+    let (_, _, never) = apiforge(&["validate", file, "--color", "never"]);
+    assert_eq!(never, plain);
+    let out = Command::new(env!("CARGO_BIN_EXE_apiforge"))
+        .args(["validate", file])
+        .env("NO_COLOR", "1")
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("run apiforge");
+    assert_eq!(String::from_utf8_lossy(&out.stderr), plain);
 }

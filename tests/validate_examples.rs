@@ -1,4 +1,4 @@
-//! The example specs are valid and lint-clean: `apiforge validate` prints nothing.
+//! The example specs are valid and lint-clean: `apiforge validate` prints only its `ok` lines.
 
 use std::process::Command;
 
@@ -24,8 +24,24 @@ fn examples_validate_clean() {
         "",
         "examples must have no errors and no warnings"
     );
-    assert!(out.stdout.is_empty());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(stdout.lines().count(), examples.len(), "{stdout}");
+    for (line, example) in stdout.lines().zip(&examples) {
+        assert!(line.starts_with(&format!("{example}: ok (")), "{line}");
+        assert!(line.ends_with("; 0 warnings)"), "{line}");
+    }
     assert_eq!(out.status.code(), Some(0));
+    let quiet = Command::new(env!("CARGO_BIN_EXE_apiforge"))
+        .args(["validate", "-q"])
+        .args(&examples)
+        .current_dir(root)
+        .output()
+        .expect("run apiforge");
+    assert!(quiet.status.success());
+    assert!(
+        quiet.stdout.is_empty() && quiet.stderr.is_empty(),
+        "-q prints nothing"
+    );
 }
 
 /// The loaded shop spec is SPEC.md's example, defaults filled in.

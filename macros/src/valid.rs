@@ -92,17 +92,17 @@ fn check_fields(c: &Container<'_>, errors: &mut Errors) {
         if let (Some(_), Some(hidden)) = (&a.primary_key, &a.hidden) {
             errors.spanned(hidden, "the primary key cannot be hidden");
         }
-        if let (Some((_, ours)), Some(theirs)) = (&a.column, &a.sqlx.rename) {
-            if ours.value() != theirs.value() {
-                errors.spanned(
-                    theirs,
-                    format!(
-                        "#[sqlx(rename = {:?})] and #[resource(column = {:?})] name different columns",
-                        theirs.value(),
-                        ours.value()
-                    ),
-                );
-            }
+        if let (Some((_, ours)), Some(theirs)) = (&a.column, &a.sqlx.rename)
+            && ours.value() != theirs.value()
+        {
+            errors.spanned(
+                theirs,
+                format!(
+                    "#[sqlx(rename = {:?})] and #[resource(column = {:?})] name different columns",
+                    theirs.value(),
+                    ours.value()
+                ),
+            );
         }
         if let Some(skip) = field.skip() {
             for (other, name) in [
@@ -121,11 +121,11 @@ fn check_fields(c: &Container<'_>, errors: &mut Errors) {
             }
             continue;
         }
-        if let Some((_, lit)) = &a.column {
-            if lit.value().is_empty() {
-                errors.spanned(lit, "the column name must not be empty");
-                continue;
-            }
+        if let Some((_, lit)) = &a.column
+            && lit.value().is_empty()
+        {
+            errors.spanned(lit, "the column name must not be empty");
+            continue;
         }
         let column = field.column();
         if let Some(previous) = columns.insert(column.clone(), field.ident) {

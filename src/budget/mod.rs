@@ -54,8 +54,14 @@ struct Route {
     body_gen: Arc<BodyGen>,
 }
 
-/// Load every budgeted route of `spec`, one after the other.
-pub async fn run(spec: &Spec, http: &Http, opts: Options) -> Vec<RouteResult> {
+/// Load every budgeted route of `spec`, one after the other; `on_route(i, route)` is called
+/// as route `i` (from 0) starts, for progress reports.
+pub async fn run(
+    spec: &Spec,
+    http: &Http,
+    opts: Options,
+    mut on_route: impl FnMut(usize, &str),
+) -> Vec<RouteResult> {
     let nonce = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos() as u64);
@@ -76,8 +82,7 @@ pub async fn run(spec: &Spec, http: &Http, opts: Options) -> Vec<RouteResult> {
                 stats: None,
                 problem: None,
             };
-            // Progress on stderr: a full run takes routes × duration.
-            eprintln!("loading {} …", result.route);
+            on_route(results.len(), &result.route);
             match prepare(&mut fixtures, t, op).await {
                 Ok(()) => {
                     let route = Arc::new(Route {

@@ -8,13 +8,16 @@ use anyhow::{Context, bail};
 
 use crate::budget::{self, Options, client::Http, report};
 use crate::cli::BudgetArgs;
+use crate::commands::new::load_spec;
+use crate::commands::shell;
 use crate::spec::Duration;
 
 pub fn run(args: BudgetArgs) -> anyhow::Result<ExitCode> {
     let path = args.spec.unwrap_or_else(|| PathBuf::from("apiforge.yaml"));
-    let loaded =
-        crate::spec::load(&path).map_err(|report| anyhow::anyhow!("invalid spec:\n{report}"))?;
-    let spec = loaded.spec;
+    let spec = match load_spec(&path) {
+        Ok((spec, _)) => spec,
+        Err(code) => return Ok(code),
+    };
     let duration: Duration = args
         .duration
         .parse()
@@ -52,7 +55,19 @@ pub fn run(args: BudgetArgs) -> anyhow::Result<ExitCode> {
             duration: duration.0,
             concurrency: args.concurrency,
         };
-        anyhow::Ok(budget::run(&spec, &http, opts).await)
+        // A full run takes routes × duration: a bar on a terminal, a status line per route
+        // elsewhere (CI logs), nothing with -q.
+        let bar = shell::progress(routes as u64, "routes");
+        let results = budget::run(&spec, &http, opts, |i, route| {
+            bar.set_position(i as u64);
+            bar.set_message(route.to_string());
+            if bar.is_hidden() {
+                shell::status("Loading", route);
+            }
+        })
+        .await;
+        bar.finish_and_clear();
+        anyhow::Ok(results)
     })?;
     print!("{}", report::render(&results));
     let failed = results.iter().filter(|r| !r.passed()).count();

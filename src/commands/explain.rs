@@ -8,18 +8,30 @@ use std::process::ExitCode;
 use anyhow::Context;
 
 use crate::cli::ExplainArgs;
+use crate::commands::new::load_spec;
+use crate::commands::shell;
 use crate::explain::{self, report};
 
 pub fn run(args: ExplainArgs) -> anyhow::Result<ExitCode> {
     let path = args.spec.unwrap_or_else(|| PathBuf::from("apiforge.yaml"));
-    let loaded =
-        crate::spec::load(&path).map_err(|report| anyhow::anyhow!("invalid spec:\n{report}"))?;
-    let shapes = explain::source::shapes(&loaded.spec);
+    let spec = match load_spec(&path) {
+        Ok((spec, _)) => spec,
+        Err(code) => return Ok(code),
+    };
+    let shapes = explain::source::shapes(&spec);
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    let findings = rt.block_on(explain::run(&args.database_url, shapes, args.analyze))?;
+    let bar = shell::progress(shapes.len() as u64, "query shapes");
+    let findings = rt.block_on(explain::run(
+        &args.database_url,
+        shapes,
+        args.analyze,
+        |i| bar.set_position(i as u64),
+    ));
+    bar.finish_and_clear();
+    let findings = findings?;
     print!("{}", report::render(&findings, args.analyze));
     let errors = findings.iter().filter(|f| f.plan.is_err()).count();
     let warnings = findings.iter().filter(|f| f.warning().is_some()).count();

@@ -1,12 +1,13 @@
-//! `apiforge generate [--check] [--allow-destructive] [--force]`: re-render the project in
-//! the current folder from its `apiforge.yaml`, and write the next migration when the
-//! schema changed.
+//! `apiforge generate [--check] [--allow-destructive] [--force] [-C DIR] [--manifest PATH]`:
+//! re-render the project (the current folder, or the folder holding `--manifest`) from its
+//! `apiforge.yaml`, and write the next migration when the schema changed.
 
 use std::path::Path;
 use std::process::ExitCode;
 
 use crate::cli::GenerateArgs;
 use crate::commands::new::{load_spec, render_spec};
+use crate::commands::shell;
 use crate::migrate::{self, MIGRATIONS_DIR, Migration, STATE_PATH};
 use crate::model::Model;
 use crate::render::{OutFile, Owner, RuntimeDep};
@@ -58,8 +59,9 @@ pub(crate) fn destructive_lines(m: &Migration) -> String {
 }
 
 pub fn run(args: GenerateArgs) -> anyhow::Result<ExitCode> {
-    let dir = Path::new(".");
-    let (spec, text) = match load_spec(&dir.join("apiforge.yaml")) {
+    let (manifest, dir) = args.project.existing_manifest_and_dir()?;
+    let dir = dir.as_path();
+    let (spec, text) = match load_spec(&manifest) {
         Ok(loaded) => loaded,
         Err(code) => return Ok(code),
     };
@@ -95,32 +97,33 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<ExitCode> {
         }
         return Ok(ExitCode::from(1));
     }
-    if let Some(m) = &migration {
-        if !m.destructive().is_empty() && !args.allow_destructive {
-            eprint!(
-                "error: the next migration ({}) has steps that can lose data or fail on \
+    if let Some(m) = &migration
+        && !m.destructive().is_empty()
+        && !args.allow_destructive
+    {
+        eprint!(
+            "error: the next migration ({}) has steps that can lose data or fail on \
                  existing rows:\n{}Change apiforge.yaml, or pass --allow-destructive to write \
                  it anyway. Nothing was written.\n",
-                m.path(),
-                destructive_lines(m)
-            );
-            return Ok(ExitCode::from(2));
-        }
+            m.path(),
+            destructive_lines(m)
+        );
+        return Ok(ExitCode::from(2));
     }
     let plan = write::update_project(dir, &files, args.force)?;
     if plan.is_empty() {
-        println!("up to date");
+        shell::info("up to date");
     }
     for p in plan.changed.iter().chain(&plan.missing_user_files) {
-        println!("wrote {p}");
+        shell::info(format_args!("wrote {p}"));
     }
     if let Some(m) = &migration {
-        println!(
+        shell::info(format_args!(
             "migration {}: {} step{}; the project applies it at start-up",
             m.file_name(),
             m.steps.len(),
             if m.steps.len() == 1 { "" } else { "s" }
-        );
+        ));
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -2,8 +2,10 @@
 //! (printed as `error: …`, exit 2).
 
 pub mod budget;
+pub mod completions;
 pub mod explain;
 pub mod generate;
 pub mod new;
 pub mod plan;
+pub mod shell;
 pub mod validate;

@@ -1,7 +1,6 @@
 //! `apiforge plan [FILE]`: what `generate` (in a project) or `new` (elsewhere) would write,
-//! with the SQL of the migration.
+//! with the SQL of the migration. `-C DIR` and `--manifest PATH` choose the project.
 
-use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use crate::cli::PlanArgs;
@@ -11,13 +10,16 @@ use crate::render::RuntimeDep;
 use crate::write;
 
 pub fn run(args: PlanArgs) -> anyhow::Result<ExitCode> {
-    let file = args.file.unwrap_or_else(|| PathBuf::from("apiforge.yaml"));
+    let (file, dir) = match &args.file {
+        Some(f) => (args.project.resolve(f), args.project.manifest_and_dir().1),
+        None => args.project.existing_manifest_and_dir()?,
+    };
     let (spec, text) = match load_spec(&file) {
         Ok(loaded) => loaded,
         Err(code) => return Ok(code),
     };
     let (model, files) = render_spec(&spec, text, RuntimeDep::this_checkout())?;
-    let dir = Path::new(".");
+    let dir = dir.as_path();
     if dir.join(write::MANIFEST_PATH).exists() {
         let (files, migration) = project_files(dir, &spec, &model, files)?;
         let plan = write::plan_update(dir, &files)?;

@@ -9,15 +9,18 @@ pub mod source;
 
 pub use report::Finding;
 
-/// EXPLAIN every shape on one connection, in order.
+/// EXPLAIN every shape on one connection, in order; `on_shape(i)` is called as shape `i`
+/// (from 0) starts, for progress reports.
 pub async fn run(
     database_url: &str,
     shapes: Vec<shape::Shape>,
     analyze: bool,
+    mut on_shape: impl FnMut(usize),
 ) -> anyhow::Result<Vec<Finding>> {
     let mut conn = db::connect(database_url).await?;
     let mut findings = Vec::with_capacity(shapes.len());
     for shape in shapes {
+        on_shape(findings.len());
         let plan = db::explain(&mut conn, &shape, analyze).await;
         findings.push(Finding { shape, plan });
     }

@@ -57,7 +57,32 @@ impl RuntimeDep {
         RuntimeDep::Path(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("runtime"))
     }
 
-    fn toml(&self) -> String {
+    /// What `apiforge new` depends on by default: the runtime of the checkout this CLI was
+    /// built from while it is still there, else (an installed binary, a crates.io build)
+    /// the release matching the CLI's version.
+    pub fn default_for_this_cli() -> Self {
+        Self::checkout_or_release(&PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("runtime"))
+    }
+
+    /// A path dependency on `runtime_dir` when it holds the runtime crate, else
+    /// [`RuntimeDep::release`].
+    pub fn checkout_or_release(runtime_dir: &std::path::Path) -> Self {
+        if runtime_dir.join("Cargo.toml").is_file() {
+            RuntimeDep::Path(runtime_dir.to_path_buf())
+        } else {
+            Self::release()
+        }
+    }
+
+    /// The crates.io requirement matching this CLI: `"0.1"` for apiforge 0.1.x.
+    pub fn release() -> Self {
+        let version = env!("CARGO_PKG_VERSION");
+        let major_minor: Vec<&str> = version.split('.').take(2).collect();
+        RuntimeDep::Version(major_minor.join("."))
+    }
+
+    /// The dependency's value in the generated Cargo.toml.
+    pub fn toml(&self) -> String {
         match self {
             RuntimeDep::Path(p) => {
                 let path = toml_string(&p.to_string_lossy());

@@ -66,7 +66,7 @@ impl fmt::Display for Duration {
             ("s", 1_000_000),
             ("ms", 1_000),
         ] {
-            if us >= per && us % per == 0 {
+            if us >= per && us.is_multiple_of(per) {
                 return write!(f, "{}{unit}", us / per);
             }
         }
@@ -123,7 +123,7 @@ impl FromStr for ByteSize {
 impl fmt::Display for ByteSize {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for (unit, per) in [("GiB", 1u64 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)] {
-            if self.0 >= per && self.0 % per == 0 {
+            if self.0 >= per && self.0.is_multiple_of(per) {
                 return write!(f, "{}{unit}", self.0 / per);
             }
         }

@@ -101,10 +101,12 @@ impl Scalar {
             .bytes()
             .all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'e' | b'E' | b'+' | b'-'));
         let has_digit = unsigned.bytes().any(|b| b.is_ascii_digit());
-        if float_chars && has_digit && !unsigned.starts_with(['e', 'E']) {
-            if let Ok(f) = t.parse::<f64>() {
-                return Resolved::Float(f);
-            }
+        if float_chars
+            && has_digit
+            && !unsigned.starts_with(['e', 'E'])
+            && let Ok(f) = t.parse::<f64>()
+        {
+            return Resolved::Float(f);
         }
         Resolved::Str(t)
     }

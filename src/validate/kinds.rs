@@ -113,17 +113,17 @@ pub fn default_problem(field: &Field, value: &Value, target_key: Option<&Field>)
                     "default of {a} {tn} field must be a number, found {found}"
                 ));
             };
-            if let Some((lo, hi)) = int_bounds(ty) {
-                if n.fract() != 0.0 || n < lo || n > hi {
-                    return Some(format!(
-                        "default {found} is not a whole number within the range of {tn}"
-                    ));
-                }
+            if let Some((lo, hi)) = int_bounds(ty)
+                && (n.fract() != 0.0 || n < lo || n > hi)
+            {
+                return Some(format!(
+                    "default {found} is not a whole number within the range of {tn}"
+                ));
             }
-            if ty == FieldType::Decimal {
-                if let Some(problem) = decimal_digits(field, value) {
-                    return Some(problem);
-                }
+            if ty == FieldType::Decimal
+                && let Some(problem) = decimal_digits(field, value)
+            {
+                return Some(problem);
             }
             match (field.min, field.max) {
                 (Some(min), _) if n < min => Some(format!("default {found} is below min {min}")),

@@ -28,22 +28,21 @@ pub fn check(cx: &mut Ctx, key: &str, res: &Resource) {
             &at("partition"),
             partition,
             "ranking partition",
-        ) {
-            if f.hidden || f.ty == FieldType::Json {
-                cx.error_value(
-                    &at("partition"),
-                    format!("ranking partition `{partition}` must be a visible, non-json field"),
-                );
-            }
+        ) && (f.hidden || f.ty == FieldType::Json)
+        {
+            cx.error_value(
+                &at("partition"),
+                format!("ranking partition `{partition}` must be a visible, non-json field"),
+            );
         }
         let order = ranking.order.strip_prefix('-').unwrap_or(&ranking.order);
-        if let Some(f) = field_of(cx, key, res, &at("order"), order, "ranking order") {
-            if f.hidden || f.ty == FieldType::Json {
-                cx.error_value(
-                    &at("order"),
-                    format!("ranking order `{order}` must be a visible, non-json field"),
-                );
-            }
+        if let Some(f) = field_of(cx, key, res, &at("order"), order, "ranking order")
+            && (f.hidden || f.ty == FieldType::Json)
+        {
+            cx.error_value(
+                &at("order"),
+                format!("ranking order `{order}` must be a visible, non-json field"),
+            );
         }
         if ranking.limit == 0 {
             cx.error_value(&at("limit"), "a ranking `limit` must be at least 1");

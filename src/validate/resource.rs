@@ -114,13 +114,13 @@ fn check_field(cx: &mut Ctx, key: &str, res: &Resource, name: &str, f: &Field) {
             }
         }
     }
-    if let (Some(min), Some(max)) = (f.min, f.max) {
-        if min > max {
-            cx.error_value(
-                &at("min"),
-                format!("`min` ({min}) is greater than `max` ({max})"),
-            );
-        }
+    if let (Some(min), Some(max)) = (f.min, f.max)
+        && min > max
+    {
+        cx.error_value(
+            &at("min"),
+            format!("`min` ({min}) is greater than `max` ({max})"),
+        );
     }
     match f.max_length {
         Some(0) => cx.error_value(&at("max_length"), "`max_length` must be at least 1"),

@@ -514,7 +514,13 @@ impl Walker {
                     &format!("a single {what} (one of: {})", words.join(", "))
                 }
             };
-            return self.wrong(node, expected);
+            let message = format!(
+                "{}expected {expected}, found {}",
+                self.key_prefix(leaf),
+                node.describe()
+            );
+            self.error(node.pos, message);
+            return None;
         };
         let resolved = s.resolve();
         let text = s.text.as_str();
@@ -583,6 +589,22 @@ impl Walker {
                 }
             }
         };
-        result.map_err(|p| self.problems.push(p)).ok()
+        let prefix = self.key_prefix(leaf);
+        result
+            .map_err(|mut p| {
+                p.message.insert_str(0, &prefix);
+                self.problems.push(p);
+            })
+            .ok()
+    }
+
+    /// `` `database.slow_query`: `` — the key a bad scalar belongs to, so a message such as
+    /// "duration `100` needs a unit" says whose value it is. Choices already name what they
+    /// are ("unknown database engine …") and get no prefix.
+    fn key_prefix(&self, leaf: &Leaf) -> String {
+        if matches!(leaf, Leaf::Choice(..)) || self.path.is_empty() {
+            return String::new();
+        }
+        format!("`{}`: ", self.path.join("."))
     }
 }
