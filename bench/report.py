@@ -107,8 +107,11 @@ def main():
     w("")
     w(f"- `reference`: bench/reference, hand-written axum + sqlx + moka + redis (commit {meta.get('commit')})")
     for label in labels:
-        bins = ", ".join(f"{k.split('.')[2]}: `{v}`" for k, v in meta.items() if k.startswith(f"bin.{label}."))
-        w(f"- `{label}`: generated from {meta.get('src.' + label)}; {bins}")
+        note = meta.get("note." + label)
+        w(f"- `{label}`" + (f": {note}" if note else ""))
+        for k, v in sorted(meta.items()):
+            if k.startswith(f"bin.{label}."):
+                w(f"  - {k.split('.')[2]}: `{v}`")
     w("")
     w("CPU µs/req is the server process's on-CPU time (all threads, `/proc/PID/task/*/schedstat`) "
       "over the run divided by the requests served. **ratio = reference µs ÷ shop µs** "

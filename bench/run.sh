@@ -365,12 +365,14 @@ print(json.dumps({'shape': 'export', 'server': 'copy-floor', 'process': 'psql', 
 # shop must equal the reference's.
 fetch() { # PORT PATH [curl args…] -> status, sorted lower-cased headers but Date, body
     local port=$1 path=$2; shift 2
-    local h=$WORK/out/fetch.head b=$WORK/out/fetch.body
+    local h b
+    h=$(mktemp "$WORK/out/fetch.XXXXXX"); b=$(mktemp "$WORK/out/fetch.XXXXXX")
     curl -s -D "$h" -o "$b" "$@" "http://127.0.0.1:$port$path"
     head -1 "$h" | tr -d '\r' | cut -d' ' -f2
     tail -n +2 "$h" | tr -d '\r' | grep -v '^$' | grep -vi '^date:' | sed -E 's/^([^:]*):/\L\1:/' | sort
     echo
     cat "$b"
+    rm -f "$h" "$b"
 }
 CHECKED=0
 check_same() { # WHAT SHOP_NAME SHOP_PATH REF_PATH [curl args…]
@@ -465,9 +467,13 @@ done
     echo "data=$N_PRODUCTS products, $N_USERS users, $N_ORDERS orders, $N_REVIEWS reviews (COPY, ${SEED_SECONDS}s)"
     echo "commit=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null) ($(git -C "$ROOT" status --porcelain 2>/dev/null | wc -l) changed files)"
     for label in $SHOPS; do
-        for v in "${!NEED[@]}"; do echo "bin.$label.$v=${BIN[$label/$v]}"; done
         L=$(upper "$label"); src=$(var "SHOP_SRC_$L"); src=${src:-$ROOT}
-        echo "src.$label=$src @ $(git -C "$src" rev-parse --short HEAD 2>/dev/null || echo '?')"
+        for v in "${!NEED[@]}"; do
+            case $v in cached) env=SHOP_BIN_$L ;; nocache) env=SHOP_NOCACHE_BIN_$L ;; redis) env=SHOP_REDIS_BIN_$L ;; esac
+            if [[ -n $(var "$env") ]]; then how="prebuilt, $env"; else how="generated from $src @ $(git -C "$src" rev-parse --short HEAD 2>/dev/null || echo 'no git')"; fi
+            echo "bin.$label.$v=${BIN[$label/$v]} ($how)"
+        done
+        echo "note.$label=$(var "SHOP_NOTE_$L")"
     done
     for s in $SHAPES; do shape_def "$s"; echo "shape.$s=$DESC"; done
 } > "$WORK/out/meta-$RUN_ID.txt"

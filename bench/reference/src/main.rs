@@ -153,16 +153,24 @@ struct AppState {
 }
 
 fn problem(status: StatusCode, detail: String) -> Response {
-    let body = serde_json::json!({
-        "type": "about:blank",
-        "title": status.canonical_reason().unwrap_or(""),
-        "status": status.as_u16(),
-        "detail": detail,
-    });
+    #[derive(Serialize)]
+    struct Problem<'a> {
+        r#type: &'a str,
+        title: &'a str,
+        status: u16,
+        detail: String,
+    }
+    let body = serde_json::to_vec(&Problem {
+        r#type: "about:blank",
+        title: status.canonical_reason().unwrap_or(""),
+        status: status.as_u16(),
+        detail,
+    })
+    .expect("a problem serializes");
     (
         status,
         [(header::CONTENT_TYPE, "application/problem+json")],
-        body.to_string(),
+        body,
     )
         .into_response()
 }
@@ -505,7 +513,11 @@ async fn export(State(s): State<AppState>) -> Response {
     });
     let body = futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx));
     (
-        [(header::CONTENT_TYPE, "application/x-ndjson")],
+        [
+            (header::CONTENT_TYPE, "application/x-ndjson"),
+            // The shop's compression layer marks every compressible response.
+            (header::VARY, "accept-encoding"),
+        ],
         Body::from_stream(body),
     )
         .into_response()
