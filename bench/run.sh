@@ -174,16 +174,16 @@ copy_in "products (id, name, category, price, sales, is_static, created_at)" "
            'category-' || lpad((i % $N_CATEGORIES)::text, 2, '0'),
            ((i * 37) % 100000) / 100.0, (i * 7) % 1000, i % 10 = 0,
            timestamptz '2026-01-01 00:00:00+00' + i * interval '1 second'
-             + ((i * 7919) % 1000000) * interval '1 microsecond'
+             + ((i::bigint * 7919) % 1000000) * interval '1 microsecond'
     FROM generate_series(1, $N_PRODUCTS) i"
 copy_in "orders (id, user_id, product_id, quantity, status, created_at)" "
     SELECT i,
            (lpad(to_hex(1 + i % $N_USERS), 8, '0') || '-0000-4000-8000-' || lpad(to_hex(1 + i % $N_USERS), 12, '0'))::uuid,
-           1 + (i * 31) % $N_PRODUCTS, 1 + i % 5, (ARRAY['pending','paid','shipped'])[1 + i % 3],
+           1 + (i::bigint * 31) % $N_PRODUCTS, 1 + i % 5, (ARRAY['pending','paid','shipped'])[1 + i % 3],
            timestamptz '2026-02-01 00:00:00+00' + i * interval '3 seconds'
     FROM generate_series(1, $N_ORDERS) i"
 copy_in "reviews (id, product_id, rating, body)" "
-    SELECT i, 1 + (i * 7919) % $N_PRODUCTS, 1 + (i * 13) % 5,
+    SELECT i, 1 + (i::bigint * 7919) % $N_PRODUCTS, 1 + (i * 13) % 5,
            CASE WHEN i % 3 = 0 THEN NULL ELSE 'Review ' || i || ': fine.' END
     FROM generate_series(1, $N_REVIEWS) i"
 psql "$PG/$TPL" -qc "
