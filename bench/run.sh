@@ -88,6 +88,20 @@ apiforge_of() {
     echo "$WORK/bin/apiforge-$label"
 }
 
+unique_package() { # CARGO_TOML NAME
+    python3 - "$1" "$2" <<'PY'
+import re, sys
+path, name = sys.argv[1:]
+toml = open(path).read()
+crate = re.search(r'^name = "([^"]+)"', toml, re.M).group(1)
+if crate != name and "[lib]" not in toml:
+    toml = toml.replace(f'name = "{crate}"', f'name = "{name}"', 1)
+    lib = crate.replace("-", "_")
+    toml += f'\n[lib]\nname = "{lib}"\npath = "src/lib.rs"\n\n[[bin]]\nname = "{crate}"\npath = "src/main.rs"\n'
+    open(path, "w").write(toml)
+PY
+}
+
 # shop_bin LABEL VARIANT: the binary of shop LABEL for VARIANT (cached | nocache | redis):
 # SHOP_BIN_<LABEL> / SHOP_NOCACHE_BIN_<LABEL> / SHOP_REDIS_BIN_<LABEL> when set, else
 # generated from SHOP_SRC_<LABEL> (an apiforge checkout; default: this one) and built.
@@ -114,6 +128,11 @@ shop_bin() {
     local cli; cli=$(apiforge_of "$label" "$src")
     log "generating and building shop $label/$variant from $src"
     "$cli" new "$dir" --spec "$spec" --runtime-path "$src/runtime" --force >/dev/null
+    # A package name of its own: cargo hashes a root package by name and version (its path
+    # relative to its own workspace), so two projects named `shop` built in one target dir
+    # would pass for one another and the second would not be rebuilt. Lib and bin keep
+    # their names.
+    unique_package "$dir/Cargo.toml" "shop-$label-$variant"
     cargo build -q --release --manifest-path "$dir/Cargo.toml"
     cp "$CARGO_TARGET_DIR/release/shop" "$WORK/bin/shop-$label-$variant"
     echo "$WORK/bin/shop-$label-$variant"
