@@ -259,7 +259,7 @@ shape_def() {
     esac
     DESC=$(case $1 in
         get_cached) echo "GET /products/{id}, in-process cache hit ($HOT_IDS ids)" ;;
-        get_304) echo "GET /products/{id} with a matching If-None-Match: 304 ($HOT_IDS ids)" ;;
+        get_304) echo "GET /products/{id} with a matching If-None-Match: 304 (100 ids)" ;;
         list_cached) echo "GET /products?category=X (50 newest), page cache hit ($N_CATEGORIES categories)" ;;
         get_db) echo "GET /products/{id} from Postgres (no-cache spec; ids over all $N_PRODUCTS)" ;;
         list_db) echo "GET /products?category=X (50 newest + aggregates) from Postgres (no-cache spec)" ;;
