@@ -51,19 +51,28 @@ Examples:
   apiforge generate -C shop             # the project in ./shop, from its parent folder
   apiforge generate --manifest shop/apiforge.yaml
   apiforge generate --check             # in CI: exit 1 when generated code is stale
-  apiforge generate --allow-destructive # the spec dropped a column or table";
+  apiforge generate --allow-destructive # the spec dropped a column or table
+  apiforge generate --redo-last         # the last migration failed at start-up: fix the spec, rewrite it";
 
 const PLAN_HELP: &str = "\
 Examples:
   apiforge plan                   # ./apiforge.yaml against the project in this folder
   apiforge plan new-spec.yaml
-  apiforge plan -C shop           # the project in ./shop (as if run there)";
+  apiforge plan -C shop           # the project in ./shop (as if run there)
+  apiforge plan --database-url postgres://postgres@127.0.0.1/shop   # count the rows risky steps fail on";
 
 const COMPLETIONS_HELP: &str = "\
 Examples:
   apiforge completions bash > ~/.local/share/bash-completion/completions/apiforge
   apiforge completions zsh > ~/.zfunc/_apiforge      # with fpath+=(~/.zfunc) in ~/.zshrc
   apiforge completions fish > ~/.config/fish/completions/apiforge.fish";
+
+const DRIFT_HELP: &str = "\
+Examples:
+  apiforge drift --database-url postgres://postgres@127.0.0.1/shop
+  DATABASE_URL=postgres://postgres@127.0.0.1/shop apiforge drift --spec apiforge.yaml
+
+Exit status: 0 when the live schema is what the migrations make, 1 listing every difference.";
 
 const BUDGET_HELP: &str = "\
 Examples:
@@ -165,6 +174,9 @@ pub enum Command {
     /// Print a shell completion script (bash, zsh or fish) on stdout.
     #[command(after_help = COMPLETIONS_HELP)]
     Completions(CompletionsArgs),
+    /// Compare a live database's schema with what the migrations make; list every difference.
+    #[command(after_help = DRIFT_HELP)]
+    Drift(DriftArgs),
 }
 
 #[derive(Debug, Args)]
@@ -254,6 +266,12 @@ pub struct GenerateArgs {
     pub force: bool,
     #[command(flatten)]
     pub project: ProjectArgs,
+    /// Rewrite the last migration (never applied) from the state before it.
+    #[arg(long, conflicts_with = "check")]
+    pub redo_last: bool,
+    /// With --redo-last: refuse when this database has applied the last migration.
+    #[arg(long, env = "DATABASE_URL")]
+    pub database_url: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -272,6 +290,20 @@ pub struct PlanArgs {
     pub file: Option<PathBuf>,
     #[command(flatten)]
     pub project: ProjectArgs,
+    /// Count, in this database, the rows each risky step would fail on (reads only).
+    #[arg(long, env = "DATABASE_URL")]
+    pub database_url: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct DriftArgs {
+    /// Postgres URL of the database to compare.
+    #[arg(long, env = "DATABASE_URL")]
+    pub database_url: String,
+    /// The spec (default: ./apiforge.yaml); its folder's .apiforge/schema.json is used
+    /// when present.
+    #[arg(long)]
+    pub spec: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -328,6 +360,7 @@ pub fn run() -> ExitCode {
         Command::Budget(a) => commands::budget::run(a),
         Command::Explain(a) => commands::explain::run(a),
         Command::Completions(a) => commands::completions::run(a, &mut Cli::command()),
+        Command::Drift(a) => commands::drift::run(a),
     };
     match result {
         Ok(code) => code,

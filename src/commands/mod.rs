@@ -3,6 +3,7 @@
 
 pub mod budget;
 pub mod completions;
+pub mod drift;
 pub mod explain;
 pub mod generate;
 pub mod new;

@@ -6,6 +6,10 @@ use std::process::ExitCode;
 use crate::cli::PlanArgs;
 use crate::commands::generate::{destructive_lines, project_files};
 use crate::commands::new::{load_spec, render_spec};
+use anyhow::Context;
+use sqlx::Connection;
+
+use crate::migrate::{Migration, integrity};
 use crate::render::RuntimeDep;
 use crate::write;
 
@@ -39,13 +43,35 @@ pub fn run(args: PlanArgs) -> anyhow::Result<ExitCode> {
         for p in &plan.missing_user_files {
             println!("create {p}");
         }
+        let state = crate::migrate::SchemaState::read(dir)?;
+        for p in integrity::verify(dir, &state, &[])? {
+            println!("generate refuses: {p}");
+        }
         if let Some(m) = migration {
-            println!("\n-- {}\n{}", m.path(), m.contents());
+            for f in m.files() {
+                println!("\n-- {}\n{}", f.path(), f.contents);
+            }
             if !m.destructive().is_empty() {
                 print!(
                     "generate refuses these steps without --allow-destructive:\n{}",
                     destructive_lines(&m)
                 );
+            }
+            for s in m.steps.iter() {
+                if let Some(why) = &s.rewrites {
+                    println!("table rewrite: {}: {why}", s.what);
+                }
+            }
+            if let Some(url) = &args.database_url {
+                let failing = check_data(url, &m)?;
+                if failing > 0 {
+                    println!(
+                        "{failing} step{} would fail on the rows in the database: fix those rows \
+                         first, or change apiforge.yaml",
+                        if failing == 1 { "" } else { "s" }
+                    );
+                    return Ok(ExitCode::from(1));
+                }
             }
         }
     } else {
@@ -58,4 +84,57 @@ pub fn run(args: PlanArgs) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Runs each risky step's check against the database (reads only), printing the count
+/// and a sample; returns how many steps would fail.
+fn check_data(url: &str, m: &Migration) -> anyhow::Result<usize> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    rt.block_on(async {
+        let mut conn = sqlx::PgConnection::connect(url)
+            .await
+            .context("cannot connect to the database given by --database-url / DATABASE_URL")?;
+        // Nothing is written, whatever the checks do.
+        sqlx::raw_sql("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
+            .execute(&mut conn)
+            .await?;
+        println!("\ndata checks against the database:");
+        let mut failing = 0;
+        let checks: Vec<_> = m
+            .steps
+            .iter()
+            .filter_map(|s| s.check.as_ref().map(|c| (s, c)))
+            .collect();
+        if checks.is_empty() {
+            println!("  no step depends on the rows in the database");
+        }
+        for (s, c) in checks {
+            let count: Result<i64, _> = sqlx::query_scalar(c.count_sql.as_str())
+                .fetch_one(&mut conn)
+                .await;
+            match count {
+                Err(e) => println!(
+                    "  {}: cannot check ({e}); a column or table it needs is made by this \
+                     migration or renamed by it",
+                    s.what
+                ),
+                Ok(0) => println!("  {}: ok, 0 {}", s.what, c.what),
+                Ok(n) => {
+                    failing += 1;
+                    println!("  {}: FAILS, {n} {}, for example:", s.what, c.what);
+                    let sample: Vec<String> = sqlx::query_scalar(c.sample_sql.as_str())
+                        .fetch_all(&mut conn)
+                        .await
+                        .unwrap_or_default();
+                    for row in sample {
+                        println!("    {row}");
+                    }
+                }
+            }
+        }
+        Ok(failing)
+    })
 }

@@ -6,9 +6,12 @@
 //! project's state, and hands `generate` / `plan` one more file to write.
 
 pub mod diff;
+pub mod drift;
+pub mod integrity;
 pub mod sql;
 pub mod state;
 
+use std::collections::BTreeSet;
 use std::path::Path;
 
 use anyhow::{Context, bail};
@@ -17,13 +20,23 @@ use crate::model::Model;
 use crate::render::GENERATED_MARKER;
 use crate::spec::Spec;
 pub use diff::{Change, Renames};
-pub use sql::Step;
+pub use sql::{Phase, Step};
 pub use state::{STATE_PATH, SchemaState};
 
 /// Folder of the migrations inside a project.
 pub const MIGRATIONS_DIR: &str = "migrations";
 
-/// The next migration of a project.
+/// Every transactional migration after the first starts with `SET LOCAL lock_timeout` to
+/// this: a step waiting longer for its lock fails (and the migration rolls back) instead
+/// of queueing the API's reads and writes behind it.
+pub const LOCK_TIMEOUT: &str = "5s";
+
+/// First line of a file sqlx runs outside a transaction (sqlx 0.8 `migrate!`).
+pub const NO_TRANSACTION: &str = "-- no-transaction";
+
+/// The next migration of a project: one schema change, written as one or more files
+/// (consecutive versions): the main file, one `-- no-transaction` file per concurrent
+/// index build, and a file of validations after them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Migration {
     /// `2` for `0002_add_reviews_title.sql`.
@@ -35,8 +48,23 @@ pub struct Migration {
     pub project: String,
 }
 
-impl Migration {
+/// One file of a [`Migration`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MigrationFile {
     /// `0002_add_reviews_title.sql`
+    pub name: String,
+    pub contents: String,
+}
+
+impl MigrationFile {
+    /// `migrations/0002_add_reviews_title.sql`
+    pub fn path(&self) -> String {
+        format!("{MIGRATIONS_DIR}/{}", self.name)
+    }
+}
+
+impl Migration {
+    /// `0002_add_reviews_title.sql`: the main (first) file.
     pub fn file_name(&self) -> String {
         format!("{:04}_{}.sql", self.number, self.name)
     }
@@ -54,18 +82,86 @@ impl Migration {
             .collect()
     }
 
-    /// The file: a generated header, then each step under a comment saying what it does.
+    /// The main file's contents (all the steps when none runs concurrently).
     pub fn contents(&self) -> String {
-        let mut out = format!(
-            "-- {GENERATED_MARKER}\n-- Migration {:04} of {}, from the schema diff of apiforge.yaml. Migrations are\n\
-             -- append-only: `apiforge generate` adds the next one when apiforge.yaml changes.\n",
-            self.number, self.project
-        );
-        for s in &self.steps {
-            out.push_str(&format!("\n-- {}\n{}\n", s.what, s.sql));
+        self.files().remove(0).contents
+    }
+
+    /// The files, in the order they run.
+    pub fn files(&self) -> Vec<MigrationFile> {
+        let header = |number: u32, what: &str| {
+            format!(
+                "-- {GENERATED_MARKER}\n-- Migration {number:04} of {}{what}, from the schema diff of apiforge.yaml. Migrations are\n\
+                 -- append-only: `apiforge generate` adds the next one when apiforge.yaml changes.\n\
+                 -- A step that waits more than {LOCK_TIMEOUT} for a lock fails instead of blocking traffic.\n\
+                 SET LOCAL lock_timeout = '{LOCK_TIMEOUT}';\n",
+                self.project
+            )
+        };
+        let body = |phase: Phase| -> String {
+            self.steps
+                .iter()
+                .filter(|s| s.phase == phase)
+                .map(|s| format!("\n-- {}\n{}\n", s.what, s.sql))
+                .collect()
+        };
+        let mut number = self.number;
+        let mut out = vec![MigrationFile {
+            name: self.file_name(),
+            contents: header(number, "") + &body(Phase::Main),
+        }];
+        let mut built = Vec::new();
+        for s in self.steps.iter().filter(|s| s.phase == Phase::Concurrent) {
+            number += 1;
+            let index = index_name_of(&s.sql);
+            let name = file_stem(number, &format!("create_index_{index}"));
+            out.push(MigrationFile {
+                contents: format!(
+                    "{NO_TRANSACTION}\n-- {GENERATED_MARKER}\n-- Migration {number:04} of {}: {}.\n\
+                     -- Outside a transaction (CONCURRENTLY: inserts, updates and deletes go on during the\n\
+                     -- build), so this file holds exactly one statement: Postgres runs several statements\n\
+                     -- sent at once in one implicit transaction, where CONCURRENTLY is refused.\n{}\n",
+                    self.project, s.what, s.sql
+                ),
+                name: name.clone(),
+            });
+            built.push((index, name));
+        }
+        let validate = body(Phase::Validate);
+        if !built.is_empty() || !validate.is_empty() {
+            number += 1;
+            let mut contents =
+                header(number, &format!(" (validations of {:04})", self.number)) + &validate;
+            for (index, file) in &built {
+                contents.push_str(&format!(
+                    "\n-- check that the concurrent build of {index} succeeded\n{}\n",
+                    sql::assert_valid_index(index, file)
+                ));
+            }
+            out.push(MigrationFile {
+                name: file_stem(number, &format!("validate_{}", self.name)),
+                contents,
+            });
         }
         out
     }
+}
+
+/// `NNNN_<name>.sql`, the name cut to 60 characters.
+fn file_stem(number: u32, name: &str) -> String {
+    let mut name: String = name.chars().take(60).collect();
+    while name.ends_with('_') {
+        name.pop();
+    }
+    format!("{number:04}_{name}.sql")
+}
+
+/// The index name of `CREATE [UNIQUE] INDEX CONCURRENTLY IF NOT EXISTS "name" ON …`.
+fn index_name_of(sql: &str) -> String {
+    sql.split('"')
+        .nth(1)
+        .unwrap_or("index")
+        .replace("\"\"", "\"")
 }
 
 /// What `generate` writes for the schema: the new state and, when the schema changed, the
@@ -75,12 +171,26 @@ pub struct Pending {
     /// The state after the migration (or the old one's migrations, when none is needed).
     pub state: SchemaState,
     pub migration: Option<Migration>,
+    /// The state before the migration (kept as `.apiforge/schema.previous.json` for
+    /// `generate --redo-last`).
+    pub previous: SchemaState,
 }
 
 /// Diffs the project's schema state against the model. Errors name the changes no
 /// migration can be written for, and unreadable state.
 pub fn pending(dir: &Path, spec: &Spec, model: &Model) -> anyhow::Result<Pending> {
     let old = SchemaState::read(dir)?;
+    pending_from(dir, old, spec, model, &[])
+}
+
+/// [`pending`] from a given old state, numbering after the files on disk less `ignore`.
+pub fn pending_from(
+    dir: &Path,
+    old: SchemaState,
+    spec: &Spec,
+    model: &Model,
+    ignore: &[String],
+) -> anyhow::Result<Pending> {
     let renames = Renames::of(spec, model);
     let new = SchemaState::of(model, old.migrations.clone());
     let diff = match diff::diff(&old, &new, &renames) {
@@ -95,25 +205,120 @@ pub fn pending(dir: &Path, spec: &Spec, model: &Model) -> anyhow::Result<Pending
         return Ok(Pending {
             state: new,
             migration: None,
+            previous: old,
         });
     }
-    let number = next_number(dir, &old)?;
+    let number = next_number(dir, &old, ignore)?;
     let migration = Migration {
         number,
         name: short_name(&diff.labels),
-        steps: diff.changes.iter().map(sql::step).collect(),
+        steps: steps(&old, &new, &diff.changes),
         project: model.name.clone(),
     };
     let mut state = new;
-    state.migrations.push(migration.file_name());
+    state
+        .migrations
+        .extend(migration.files().into_iter().map(|f| f.name));
     Ok(Pending {
         state,
         migration: Some(migration),
+        previous: old,
     })
 }
 
+/// The steps of the changes: zero-downtime forms on tables that exist
+/// ([`sql::online_steps`]); steps that cannot fail because of the table's rows (it is new,
+/// the column is new and NULL everywhere, a check only loosens) are not marked
+/// destructive.
+fn steps(old: &SchemaState, new: &SchemaState, changes: &[Change]) -> Vec<Step> {
+    let created: BTreeSet<&str> = changes
+        .iter()
+        .filter_map(|c| match c {
+            Change::CreateTable { table } => Some(table.name.as_str()),
+            _ => None,
+        })
+        .collect();
+    // Columns added NULL everywhere (nullable, no default).
+    let null_columns: BTreeSet<(&str, &str)> = changes
+        .iter()
+        .filter_map(|c| match c {
+            Change::AddColumn { table, column } if column.default.is_none() => {
+                Some((table.as_str(), column.name.as_str()))
+            }
+            _ => None,
+        })
+        .collect();
+    let added_columns: BTreeSet<(&str, &str)> = changes
+        .iter()
+        .filter_map(|c| match c {
+            Change::AddColumn { table, column } => Some((table.as_str(), column.name.as_str())),
+            _ => None,
+        })
+        .collect();
+    let pk_of = |t: &str| {
+        new.table(t)
+            .map(|t| t.primary_key.clone())
+            .unwrap_or_else(|| "id".to_string())
+    };
+    let mut out = Vec::new();
+    for c in changes {
+        let safe = match c {
+            Change::CreateIndex { table, index } => {
+                created.contains(table.as_str())
+                    || index
+                        .columns
+                        .iter()
+                        .any(|col| null_columns.contains(&(table.as_str(), col.as_str())))
+            }
+            Change::AddUnique { table, column } => {
+                created.contains(table.as_str())
+                    || null_columns.contains(&(table.as_str(), column.as_str()))
+            }
+            Change::AddCheck { table, check } => {
+                created.contains(table.as_str())
+                    || added_columns
+                        .iter()
+                        .any(|(t, col)| t == table && check.name == format!("{t}_{col}_check"))
+                    || old
+                        .tables
+                        .iter()
+                        .flat_map(|t| &t.checks)
+                        .any(|o| o.name == check.name && sql::check_implied(&o.expr, &check.expr))
+            }
+            Change::AddForeignKey { table, fk } => {
+                created.contains(table.as_str())
+                    || null_columns.contains(&(table.as_str(), fk.column.as_str()))
+                    || old.tables.iter().flat_map(|t| &t.foreign_keys).any(|o| {
+                        o.name == fk.name && o.column == fk.column && o.references == fk.references
+                    })
+            }
+            _ => false,
+        };
+        let table_is_new = match c {
+            Change::CreateIndex { table, .. }
+            | Change::AddUnique { table, .. }
+            | Change::AddCheck { table, .. }
+            | Change::AddForeignKey { table, .. } => created.contains(table.as_str()),
+            _ => false,
+        };
+        let mut steps = if table_is_new {
+            vec![sql::step(c)]
+        } else {
+            sql::online_steps(c, &pk_of)
+        };
+        if safe {
+            for s in &mut steps {
+                s.destructive = None;
+                s.check = None;
+            }
+        }
+        out.extend(steps);
+    }
+    out
+}
+
 /// One more than the highest number among `migrations/NNNN_*.sql` and the state's list.
-fn next_number(dir: &Path, old: &SchemaState) -> anyhow::Result<u32> {
+fn next_number(dir: &Path, old: &SchemaState, ignore: &[String]) -> anyhow::Result<u32> {
     let number = |name: &str| -> Option<u32> {
         let (digits, _) = name.split_once('_')?;
         digits.parse().ok()
@@ -130,7 +335,7 @@ fn next_number(dir: &Path, old: &SchemaState) -> anyhow::Result<u32> {
             .with_context(|| format!("cannot read {}", folder.display()))?
         {
             let name = entry?.file_name().to_string_lossy().into_owned();
-            if name.ends_with(".sql") {
+            if name.ends_with(".sql") && !ignore.contains(&name) {
                 highest = highest.max(number(&name).unwrap_or(0));
             }
         }

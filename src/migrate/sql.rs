@@ -4,15 +4,44 @@
 use super::diff::{Change, ConstraintKind, is_serial, pkey_name, sequence_name, unique_name};
 use crate::model::naming::quote_ident as q;
 
-/// One step of a migration.
+/// Where a step runs: in the migration's main file (one transaction), alone in its own
+/// `-- no-transaction` file, or in the file after those (validations).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Phase {
+    #[default]
+    Main,
+    Concurrent,
+    Validate,
+}
+
+/// A query over the live database that counts the rows a step would fail on, with one
+/// that shows a few of them. Both are parameter-free and built from identifiers the
+/// generator quotes itself.
 #[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DataCheck {
+    /// `duplicate groups of users (email)`, `rows of orders outside orders_quantity_check`
+    pub what: String,
+    /// `SELECT count(*)::bigint …`
+    pub count_sql: String,
+    /// `SELECT <row as text> … LIMIT 5`
+    pub sample_sql: String,
+}
+
+/// One step of a migration.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Step {
     /// `add column reviews.title`
     pub what: String,
     /// One or more statements, each ending with `;`.
     pub sql: String,
-    /// Why the step can lose data or fail on existing rows.
+    /// Why the step can lose data or fail on existing rows (such steps need
+    /// `--allow-destructive`).
     pub destructive: Option<String>,
+    /// What `plan --database-url` runs to count the rows the step would fail on.
+    pub check: Option<DataCheck>,
+    /// The step rewrites the table under an exclusive lock: why, and the alternative.
+    pub rewrites: Option<String>,
+    pub phase: Phase,
 }
 
 impl Step {
@@ -20,13 +49,244 @@ impl Step {
         Step {
             what,
             sql,
-            destructive: None,
+            ..Step::default()
         }
     }
 
     fn destructive(mut self, why: String) -> Self {
         self.destructive = Some(why);
         self
+    }
+
+    fn checked(mut self, check: DataCheck) -> Self {
+        self.check = Some(check);
+        self
+    }
+}
+
+/// How many sample rows `plan --database-url` shows per check.
+pub const SAMPLE_ROWS: u32 = 5;
+
+/// Rows of `table` where `cond` holds (a condition over its quoted columns).
+fn rows_where(table: &str, cond: &str, what: String) -> DataCheck {
+    let t = q(table);
+    DataCheck {
+        what,
+        count_sql: format!("SELECT count(*)::bigint FROM {t} WHERE {cond}"),
+        sample_sql: format!(
+            "SELECT left(x::text, 200) FROM {t} AS x WHERE {cond} LIMIT {SAMPLE_ROWS}"
+        ),
+    }
+}
+
+/// Groups of rows of `table` sharing non-NULL values of `columns` (a unique index or
+/// constraint fails on them).
+pub fn duplicates(table: &str, columns: &[String]) -> DataCheck {
+    let cols: Vec<String> = columns.iter().map(|c| q(c)).collect();
+    let cols = cols.join(", ");
+    let not_null: Vec<String> = columns
+        .iter()
+        .map(|c| format!("{} IS NOT NULL", q(c)))
+        .collect();
+    let groups = format!(
+        "SELECT {cols}, count(*) AS n FROM {} WHERE {} GROUP BY {cols} HAVING count(*) > 1",
+        q(table),
+        not_null.join(" AND ")
+    );
+    DataCheck {
+        what: format!("duplicate groups of {table} ({})", columns.join(", ")),
+        count_sql: format!("SELECT count(*)::bigint FROM ({groups}) AS d"),
+        sample_sql: format!(
+            "SELECT left(d::text, 200) FROM ({groups}) AS d ORDER BY n DESC LIMIT {SAMPLE_ROWS}"
+        ),
+    }
+}
+
+/// Rows of `table` outside a new CHECK (NULL passes a CHECK, as here).
+pub fn outside_check(table: &str, name: &str, expr: &str) -> DataCheck {
+    rows_where(
+        table,
+        &format!("NOT ({expr})"),
+        format!("rows of {table} outside {name} ({expr})"),
+    )
+}
+
+/// Rows of `table` whose `column` refers to no row of `references` (by `ref_column`).
+pub fn orphans(table: &str, column: &str, references: &str, ref_column: &str) -> DataCheck {
+    rows_where(
+        table,
+        &format!(
+            "x.{c} IS NOT NULL AND NOT EXISTS (SELECT 1 FROM {r} AS p WHERE p.{pk} = x.{c})",
+            c = q(column),
+            r = q(references),
+            pk = q(ref_column)
+        ),
+        format!("rows of {table} whose {column} is in no row of {references}"),
+    )
+}
+
+/// The statement that drops an INVALID index `name` left by a failed concurrent build
+/// (a valid one is kept: `CREATE … IF NOT EXISTS` then does nothing).
+pub fn drop_invalid_index(name: &str) -> String {
+    let lit = name.replace('\'', "''");
+    let ident = q(name).replace('\'', "''");
+    format!(
+        "DO $$\nBEGIN\n  IF EXISTS (SELECT 1 FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid\n             \
+         WHERE c.relname = '{lit}' AND c.relnamespace = current_schema()::regnamespace\n               \
+         AND NOT i.indisvalid) THEN\n    DROP INDEX {ident};\n  END IF;\nEND\n$$;"
+    )
+}
+
+/// Fails the migration (with what to do) when the index `name`, built concurrently by the
+/// file `file`, is INVALID: a failed `CREATE INDEX CONCURRENTLY` leaves one behind, and
+/// its `IF NOT EXISTS` would skip it when the file runs again.
+pub fn assert_valid_index(name: &str, file: &str) -> String {
+    let lit = name.replace('\'', "''");
+    let ident = q(name).replace('\'', "''");
+    let version = file
+        .split('_')
+        .next()
+        .unwrap_or_default()
+        .trim_start_matches('0');
+    format!(
+        "DO $$\nBEGIN\n  IF NOT EXISTS (SELECT 1 FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid\n                 \
+         WHERE c.relname = '{lit}' AND c.relnamespace = current_schema()::regnamespace\n                   \
+         AND i.indisvalid) THEN\n    RAISE EXCEPTION 'index {lit} is missing or INVALID: its concurrent build ({file}) failed. \
+         Fix the cause (apiforge plan --database-url shows duplicates), then run: DROP INDEX IF EXISTS {ident}; \
+         DELETE FROM _sqlx_migrations WHERE version = {version}; and start the API again';\n  END IF;\nEND\n$$;"
+    )
+}
+
+/// The zero-downtime form of a change to a table that already exists (its rows stay
+/// readable and writable): an index is built `CONCURRENTLY` in a file of its own (after
+/// dropping an INVALID leftover of the same name); a unique constraint is attached to
+/// such an index; a CHECK or foreign key is added `NOT VALID` and validated afterwards
+/// (validation takes a lock that lets writes through). Other changes are [`step`].
+/// `ref_column` gives the primary key of a referenced table.
+pub fn online_steps(change: &Change, ref_column: &dyn Fn(&str) -> String) -> Vec<Step> {
+    match change {
+        Change::CreateIndex { table, index } => {
+            let base = step(change);
+            let cols: Vec<String> = index.columns.iter().map(|c| q(c)).collect();
+            let build = Step {
+                what: format!("create index {} on {table}, concurrently", index.name),
+                sql: format!(
+                    "CREATE {}INDEX CONCURRENTLY IF NOT EXISTS {} ON {} ({});",
+                    if index.unique { "UNIQUE " } else { "" },
+                    q(&index.name),
+                    q(table),
+                    cols.join(", ")
+                ),
+                phase: Phase::Concurrent,
+                ..base
+            };
+            vec![
+                Step::new(
+                    format!(
+                        "drop index {} if an earlier build left it INVALID",
+                        index.name
+                    ),
+                    drop_invalid_index(&index.name),
+                ),
+                build,
+            ]
+        }
+        Change::AddUnique { table, column } => {
+            let name = unique_name(table, column);
+            let base = step(change);
+            vec![
+                Step::new(
+                    format!("drop index {name} if an earlier build left it INVALID"),
+                    drop_invalid_index(&name),
+                ),
+                Step {
+                    what: format!("build the unique index {name} concurrently"),
+                    sql: format!(
+                        "CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS {} ON {} ({});",
+                        q(&name),
+                        q(table),
+                        q(column)
+                    ),
+                    phase: Phase::Concurrent,
+                    ..base.clone()
+                },
+                Step {
+                    what: format!("make {table}.{column} unique with the index {name}"),
+                    sql: format!(
+                        "ALTER TABLE {} ADD CONSTRAINT {n} UNIQUE USING INDEX {n};",
+                        q(table),
+                        n = q(&name)
+                    ),
+                    phase: Phase::Validate,
+                    destructive: None,
+                    check: None,
+                    ..base
+                },
+            ]
+        }
+        Change::AddCheck { table, check } => {
+            let base = step(change);
+            vec![
+                Step {
+                    what: format!("add check {} (NOT VALID: new rows only)", check.name),
+                    sql: format!(
+                        "ALTER TABLE {} ADD CONSTRAINT {} CHECK ({}) NOT VALID;",
+                        q(table),
+                        q(&check.name),
+                        check.expr
+                    ),
+                    ..base.clone()
+                },
+                Step {
+                    what: format!("validate check {} against existing rows", check.name),
+                    sql: format!(
+                        "ALTER TABLE {} VALIDATE CONSTRAINT {};",
+                        q(table),
+                        q(&check.name)
+                    ),
+                    phase: Phase::Validate,
+                    destructive: None,
+                    check: None,
+                    ..base
+                },
+            ]
+        }
+        Change::AddForeignKey { table, fk } => {
+            let base = step(change);
+            let pk = ref_column(&fk.references);
+            vec![
+                Step {
+                    what: format!("add foreign key {} (NOT VALID: new rows only)", fk.name),
+                    sql: format!(
+                        "ALTER TABLE {} ADD CONSTRAINT {} FOREIGN KEY ({}) REFERENCES {} ({}) ON DELETE {} NOT VALID;",
+                        q(table),
+                        q(&fk.name),
+                        q(&fk.column),
+                        q(&fk.references),
+                        q(&pk),
+                        fk.on_delete
+                    ),
+                    check: Some(orphans(table, &fk.column, &fk.references, &pk)),
+                    destructive: Some(format!(
+                        "adds foreign key `{}`: validating it fails if a row of `{table}` has a \
+                         `{}` that is in no row of `{}`",
+                        fk.name, fk.column, fk.references
+                    )),
+                    ..base.clone()
+                },
+                Step {
+                    what: format!("validate foreign key {} against existing rows", fk.name),
+                    sql: format!(
+                        "ALTER TABLE {} VALIDATE CONSTRAINT {};",
+                        q(table),
+                        q(&fk.name)
+                    ),
+                    phase: Phase::Validate,
+                    ..Step::default()
+                },
+            ]
+        }
+        other => vec![step(other)],
     }
 }
 
@@ -118,6 +378,11 @@ pub fn step(change: &Change) -> Step {
                 q(table),
                 q(column)
             );
+            let nulls = rows_where(
+                table,
+                &format!("{} IS NULL", q(column)),
+                format!("rows of {table} where {column} is NULL"),
+            );
             if *fill_default {
                 Step::new(
                     format!("make {table}.{column} NOT NULL"),
@@ -130,10 +395,13 @@ pub fn step(change: &Change) -> Step {
                 .destructive(format!(
                     "makes `{table}.{column}` NOT NULL: rows holding NULL get its default"
                 ))
+                .checked(nulls)
             } else {
-                Step::new(format!("make {table}.{column} NOT NULL"), alter).destructive(format!(
-                    "makes `{table}.{column}` NOT NULL: fails if a row holds NULL"
-                ))
+                Step::new(format!("make {table}.{column} NOT NULL"), alter)
+                    .destructive(format!(
+                        "makes `{table}.{column}` NOT NULL: fails if a row holds NULL"
+                    ))
+                    .checked(nulls)
             }
         }
         Change::DropNotNull { table, column } => Step::new(
@@ -172,7 +440,11 @@ pub fn step(change: &Change) -> Step {
                 q(&unique_name(table, column)),
                 q(column)
             ),
-        ),
+        )
+        .destructive(format!(
+            "makes `{table}.{column}` unique: fails if two rows hold the same `{column}`"
+        ))
+        .checked(duplicates(table, std::slice::from_ref(column))),
         Change::AddPrimaryKey { table, column } => Step::new(
             format!("make {table}.{column} the primary key"),
             format!(
@@ -206,11 +478,28 @@ pub fn step(change: &Change) -> Step {
                 q(&check.name),
                 check.expr
             ),
-        ),
-        Change::CreateIndex { table, index } => Step::new(
-            format!("create index {} on {table}", index.name),
-            index.sql.clone(),
-        ),
+        )
+        .destructive(format!(
+            "adds check `{}` ({}): fails if a row of `{table}` is outside it",
+            check.name, check.expr
+        ))
+        .checked(outside_check(table, &check.name, &check.expr)),
+        Change::CreateIndex { table, index } => {
+            let step = Step::new(
+                format!("create index {} on {table}", index.name),
+                index.sql.clone(),
+            );
+            if index.unique {
+                step.destructive(format!(
+                    "creates unique index `{}`: fails if two rows of `{table}` hold the same ({})",
+                    index.name,
+                    index.columns.join(", ")
+                ))
+                .checked(duplicates(table, &index.columns))
+            } else {
+                step
+            }
+        }
         Change::DropIndex { table, name } => Step::new(
             format!("drop index {name} of {table}"),
             format!("DROP INDEX {};", q(name)),
@@ -314,10 +603,33 @@ fn alter_type(table: &str, column: &str, from: &str, to: &str) -> Step {
         sql.push(format!("ALTER TABLE {t} ALTER COLUMN {c} DROP DEFAULT;"));
         sql.push(format!("DROP SEQUENCE {seq};"));
     }
-    let step = Step::new(
+    let mut step = Step::new(
         format!("change the type of {table}.{column} from {from} to {to}"),
         sql.join("\n"),
     );
+    if rewrites(from, to) {
+        step.rewrites = Some(format!(
+            "rewrites every row of `{table}` holding an ACCESS EXCLUSIVE lock (reads and \
+             writes wait). On a large table, expand and contract instead: add a new field of \
+             type {to}, backfill it in batches, switch the code to it, then remove `{column}`"
+        ));
+    }
+    let (tname, targs) = parts(target);
+    if tname == "varchar" && family(parts(base_type(from)).0) == "text" {
+        if let Some(n) = targs.first() {
+            step.check = Some(rows_where(
+                table,
+                &format!("char_length({c}) > {n}"),
+                format!("rows of {table} whose {column} is longer than {n} characters"),
+            ));
+        }
+    } else if target == "integer" && base_type(from) == "bigint" {
+        step.check = Some(rows_where(
+            table,
+            &format!("{c} NOT BETWEEN -2147483648 AND 2147483647"),
+            format!("rows of {table} whose {column} does not fit an integer"),
+        ));
+    }
     if widens(from, to) {
         step
     } else {
@@ -326,4 +638,70 @@ fn alter_type(table: &str, column: &str, from: &str, to: &str) -> Step {
              existing values"
         ))
     }
+}
+
+/// Whether `ALTER COLUMN … TYPE` from `from` to `to` rewrites the table (Postgres keeps
+/// the rows only for binary-compatible changes: a longer or unbounded varchar, varchar to
+/// text, a numeric with more precision and the same scale).
+pub fn rewrites(from: &str, to: &str) -> bool {
+    let (from, to) = (base_type(from), base_type(to));
+    if from == to {
+        return false;
+    }
+    let ((fname, fargs), (tname, targs)) = (parts(from), parts(to));
+    match (fname, tname) {
+        ("varchar", "text") | ("text", "varchar") => false,
+        ("varchar", "varchar") => {
+            !matches!(
+                (fargs.first(), targs.first()),
+                (Some(f), Some(t)) if t >= f
+            ) && !targs.is_empty()
+        }
+        ("numeric", "numeric") => match (fargs.as_slice(), targs.as_slice()) {
+            (_, []) => false,
+            ([fp, fs], [tp, ts]) => !(tp >= fp && ts == fs),
+            _ => true,
+        },
+        _ => true,
+    }
+}
+
+/// Whether every row satisfying the CHECK `old` satisfies `new` (so adding `new` cannot
+/// fail): each conjunct of `new` (`c >= a`, `c <= b`, `c IN (…)`, `char_length(c) <= n`,
+/// as the model writes them) is implied by a conjunct of `old`.
+pub fn check_implied(old: &str, new: &str) -> bool {
+    fn parse(conj: &str) -> Option<(&str, &str, &str)> {
+        for op in [" >= ", " <= ", " IN "] {
+            if let Some((lhs, rhs)) = conj.split_once(op) {
+                return Some((lhs, op.trim(), rhs));
+            }
+        }
+        None
+    }
+    let list = |rhs: &str| -> Vec<String> {
+        rhs.trim_start_matches('(')
+            .trim_end_matches(')')
+            .split(", ")
+            .map(str::to_string)
+            .collect()
+    };
+    let olds: Vec<&str> = old.split(" AND ").collect();
+    new.split(" AND ").all(|n| {
+        let Some((nl, nop, nr)) = parse(n) else {
+            return olds.contains(&n);
+        };
+        olds.iter().filter_map(|o| parse(o)).any(|(ol, oop, or)| {
+            if ol != nl || oop != nop {
+                return false;
+            }
+            match nop {
+                "IN" => list(or).iter().all(|v| list(nr).contains(v)),
+                _ => match (or.parse::<f64>(), nr.parse::<f64>()) {
+                    (Ok(o), Ok(n)) if nop == ">=" => o >= n,
+                    (Ok(o), Ok(n)) => o <= n,
+                    _ => or == nr,
+                },
+            }
+        })
+    })
 }

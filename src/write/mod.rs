@@ -211,6 +211,25 @@ pub fn update_project(dir: &Path, files: &[OutFile], force: bool) -> anyhow::Res
     Ok(plan)
 }
 
+/// Deletes `paths` (relative to `dir`) and their manifest entries (what `generate
+/// --redo-last` does to the migration files it replaces).
+pub fn forget(dir: &Path, paths: &[String]) -> anyhow::Result<()> {
+    let mut manifest = Manifest::read(dir)?;
+    for p in paths {
+        manifest.files.remove(p);
+    }
+    let path = dir.join(MANIFEST_PATH);
+    let tmp = stage_file(&path, manifest.to_json().as_bytes())?;
+    fs::rename(&tmp, &path).with_context(|| format!("cannot replace {}", path.display()))?;
+    for p in paths {
+        let file = dir.join(p);
+        if file.exists() {
+            fs::remove_file(&file).with_context(|| format!("cannot delete {}", file.display()))?;
+        }
+    }
+    Ok(())
+}
+
 /// Writes `contents` to a temporary sibling of `path` (same folder, so renaming it over
 /// `path` is atomic) and returns the sibling's path.
 fn stage_file(path: &Path, contents: &[u8]) -> anyhow::Result<PathBuf> {
