@@ -162,13 +162,10 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
-/// Runs a migration file with psql in one transaction (as sqlx does), stopping on error.
+/// Runs a migration file with psql as sqlx does: in one transaction, unless its first line
+/// is `-- no-transaction` (then as one statement outside a transaction), stopping on error.
 fn apply(db: &TestDb, file: &Path) {
-    let out = Command::new("psql")
-        .args(["-v", "ON_ERROR_STOP=1", "-1", "-q", "-d", &db.url, "-f"])
-        .arg(file)
-        .output()
-        .expect("run psql");
+    let out = try_apply(db, file);
     assert!(
         out.status.success(),
         "{}: {}\n{}",
@@ -176,6 +173,23 @@ fn apply(db: &TestDb, file: &Path) {
         String::from_utf8_lossy(&out.stderr),
         fs::read_to_string(file).unwrap()
     );
+}
+
+fn try_apply(db: &TestDb, file: &Path) -> Output {
+    let sql = fs::read_to_string(file).unwrap();
+    if sql.starts_with("-- no-transaction\n") {
+        // sqlx sends the file as one simple query; so does `psql -c`.
+        return Command::new("psql")
+            .args(["-v", "ON_ERROR_STOP=1", "-q", "-d", &db.url, "-c"])
+            .arg(&sql)
+            .output()
+            .expect("run psql");
+    }
+    Command::new("psql")
+        .args(["-v", "ON_ERROR_STOP=1", "-1", "-q", "-d", &db.url, "-f"])
+        .arg(file)
+        .output()
+        .expect("run psql")
 }
 
 /// Rows of a query, `|`-separated, one a line.
@@ -211,6 +225,8 @@ const REVIEW_BODY: &str = "      body: { type: text, nullable: true }\n";
 fn a_sequence_of_spec_edits_migrates_to_the_schema_of_the_new_spec() {
     let shop = Shop::new();
     let mut expected = vec!["0001_init.sql".to_string()];
+    // Each edit writes `NNNN_<name>.sql` (and, for concurrent index builds, the files
+    // after it); the schema reached must be the fresh one.
     let mut step = |edits: &[(&str, &str)], args: &[&str], name: &str| {
         shop.edit(edits);
         let out = shop.generate(args);
@@ -220,8 +236,10 @@ fn a_sequence_of_spec_edits_migrates_to_the_schema_of_the_new_spec() {
             "{}",
             output_text(&out)
         );
-        expected.push(file);
-        assert_eq!(shop.migration_names(), expected);
+        let names = shop.migration_names();
+        assert_eq!(names[..expected.len()], expected[..]);
+        assert_eq!(names[expected.len()], file);
+        expected = names;
         shop.assert_matches_fresh();
     };
 
@@ -249,7 +267,7 @@ fn a_sequence_of_spec_edits_migrates_to_the_schema_of_the_new_spec() {
             "      - [category, sales]\n",
             "      - [category, sales]\n      - { columns: [name], unique: true }\n",
         )],
-        &[],
+        &["--allow-destructive"],
         "add_index_products_name_key",
     );
     // A resource with a ref (and a unique field).
@@ -343,7 +361,7 @@ fn a_sequence_of_spec_edits_migrates_to_the_schema_of_the_new_spec() {
             "      name: { type: string }\n",
             "      name: { type: string, unique: true }\n",
         )],
-        &[],
+        &["--allow-destructive"],
         "alter_users_name",
     );
     // Indexes whose columns change under the same name (price is no longer sortable, so
@@ -356,11 +374,23 @@ fn a_sequence_of_spec_edits_migrates_to_the_schema_of_the_new_spec() {
         &[],
         "update_items",
     );
-    let reindex = shop.last_migration();
+    // The drop runs in the main file, the build concurrently in a file of its own.
+    let names = shop.migration_names();
+    let main = names.iter().position(|n| n.ends_with("_update_items.sql")).unwrap();
+    let file = |n: &String| fs::read_to_string(shop.dir.join("migrations").join(n)).unwrap();
+    let reindex = file(&names[main]);
+    assert!(reindex.contains(r#"DROP INDEX "items_price_idx";"#), "{reindex}");
+    let build = names[main + 1..]
+        .iter()
+        .map(file)
+        .find(|f| f.contains(r#""items_price_idx" ON"#))
+        .unwrap_or_else(|| panic!("no build of items_price_idx after {names:?}"));
     assert!(
-        reindex.contains(r#"DROP INDEX "items_price_idx";"#)
-            && reindex.contains(r#"CREATE INDEX "items_price_idx" ON "items" ("price");"#),
-        "{reindex}"
+        build.starts_with("-- no-transaction\n")
+            && build.contains(
+                r#"CREATE INDEX CONCURRENTLY IF NOT EXISTS "items_price_idx" ON "items" ("price");"#
+            ),
+        "{build}"
     );
     // bigserial → bigint: the default and the sequence go.
     step(

@@ -33,7 +33,10 @@ pub fn run(args: PlanArgs) -> anyhow::Result<ExitCode> {
         for p in &plan.changed {
             let note = if plan.hand_edited.contains(p) {
                 " (edited by hand: generate refuses without --force)"
-            } else if migration.as_ref().is_some_and(|m| m.path() == *p) {
+            } else if migration
+                .as_ref()
+                .is_some_and(|m| m.files().iter().any(|f| f.path() == *p))
+            {
                 " (new migration)"
             } else {
                 ""
