@@ -176,17 +176,21 @@ fn apply(db: &TestDb, file: &Path) {
 }
 
 fn try_apply(db: &TestDb, file: &Path) -> Output {
+    try_apply_url(&db.url, file)
+}
+
+fn try_apply_url(url: &str, file: &Path) -> Output {
     let sql = fs::read_to_string(file).unwrap();
     if sql.starts_with("-- no-transaction\n") {
         // sqlx sends the file as one simple query; so does `psql -c`.
         return Command::new("psql")
-            .args(["-v", "ON_ERROR_STOP=1", "-q", "-d", &db.url, "-c"])
+            .args(["-v", "ON_ERROR_STOP=1", "-q", "-d", url, "-c"])
             .arg(&sql)
             .output()
             .expect("run psql");
     }
     Command::new("psql")
-        .args(["-v", "ON_ERROR_STOP=1", "-1", "-q", "-d", &db.url, "-f"])
+        .args(["-v", "ON_ERROR_STOP=1", "-1", "-q", "-d", url, "-f"])
         .arg(file)
         .output()
         .expect("run psql")
@@ -376,10 +380,16 @@ fn a_sequence_of_spec_edits_migrates_to_the_schema_of_the_new_spec() {
     );
     // The drop runs in the main file, the build concurrently in a file of its own.
     let names = shop.migration_names();
-    let main = names.iter().position(|n| n.ends_with("_update_items.sql")).unwrap();
+    let main = names
+        .iter()
+        .position(|n| n.ends_with("_update_items.sql"))
+        .unwrap();
     let file = |n: &String| fs::read_to_string(shop.dir.join("migrations").join(n)).unwrap();
     let reindex = file(&names[main]);
-    assert!(reindex.contains(r#"DROP INDEX "items_price_idx";"#), "{reindex}");
+    assert!(
+        reindex.contains(r#"DROP INDEX "items_price_idx";"#),
+        "{reindex}"
+    );
     let build = names[main + 1..]
         .iter()
         .map(file)
@@ -646,4 +656,398 @@ fn a_renamed_table_and_its_renamed_unique_column_keep_rows_and_constraints() {
         output_text(&duplicate)
     );
     shop.assert_matches_fresh();
+}
+
+// ---- Migrations checked against the data, zero downtime, recovery, drift ----
+
+/// `psql -c SQL` against `db`; the output, whatever the status.
+fn psql_try(db: &TestDb, sql: &str) -> Output {
+    Command::new("psql")
+        .args(["-v", "ON_ERROR_STOP=1", "-q", "-At", "-d", &db.url, "-c"])
+        .arg(sql)
+        .output()
+        .unwrap()
+}
+
+/// Users sharing a name, an order of 5, a review without a body.
+fn seed(db: &TestDb) {
+    query(
+        db,
+        "INSERT INTO users (email, name, password_hash) VALUES ('a@x', 'Ann', 'x'), ('b@x', 'Ann', 'y'); \
+         INSERT INTO products (name, category, price) VALUES ('lamp', 'home', 9.50); \
+         INSERT INTO orders (user_id, product_id, quantity) SELECT id, 1, 5 FROM users LIMIT 1; \
+         INSERT INTO reviews (product_id, rating) VALUES (1, 4)",
+    );
+}
+
+#[test]
+fn steps_that_fail_on_existing_rows_are_refused_and_plan_counts_those_rows() {
+    let shop = Shop::new();
+    let db = shop.migrated_db();
+    seed(&db);
+    shop.edit(&[
+        (
+            "      name: { type: string }\n",
+            "      name: { type: string, unique: true }\n",
+        ),
+        (
+            "quantity: { type: int, min: 1 }",
+            "quantity: { type: int, min: 1, max: 3 }",
+        ),
+        (REVIEW_BODY, "      body: { type: text }\n"),
+        (
+            "name: { type: string, max_length: 200 }",
+            "name: { type: string, max_length: 3 }",
+        ),
+    ]);
+    let before = shop.snapshot();
+    let refused = shop.run(&["generate"]);
+    assert_eq!(refused.status.code(), Some(2), "{}", output_text(&refused));
+    let text = output_text(&refused);
+    for why in [
+        "makes `users.name` unique: fails if two rows hold the same `name`",
+        "adds check `orders_quantity_check` (\"quantity\" >= 1 AND \"quantity\" <= 3): fails if a row of `orders` is outside it",
+        "makes `reviews.body` NOT NULL: fails if a row holds NULL",
+        "changes `products.name` from varchar(200) to varchar(3)",
+    ] {
+        assert!(text.contains(why), "missing {why:?} in\n{text}");
+    }
+    assert!(text.contains("Nothing was written."), "{text}");
+
+    let plan = shop.run(&["plan", "--database-url", &db.url]);
+    assert_eq!(plan.status.code(), Some(1), "{}", output_text(&plan));
+    let text = output_text(&plan);
+    for line in [
+        "FAILS, 1 duplicate groups of users (name), for example:\n    (Ann,2)",
+        "FAILS, 1 rows of orders outside orders_quantity_check",
+        "FAILS, 1 rows of reviews where body is NULL",
+        "FAILS, 1 rows of products whose name is longer than 3 characters",
+        "4 steps would fail on the rows in the database",
+    ] {
+        assert!(text.contains(line), "missing {line:?} in\n{text}");
+    }
+    // The same checks pass once the rows are fixed; plan wrote nothing.
+    query(
+        &db,
+        "UPDATE users SET name = email; UPDATE orders SET quantity = 2; \
+         UPDATE reviews SET body = 'ok'; UPDATE products SET name = 'l'",
+    );
+    let plan = shop.run(&["plan", "--database-url", &db.url]);
+    assert_eq!(plan.status.code(), Some(0), "{}", output_text(&plan));
+    assert!(
+        output_text(&plan).contains("ok, 0 duplicate groups of users (name)"),
+        "{}",
+        output_text(&plan)
+    );
+    let strip = |v: Vec<(PathBuf, Vec<u8>)>| -> Vec<(PathBuf, Vec<u8>)> {
+        v.into_iter()
+            .filter(|(p, _)| !p.ends_with("apiforge.yaml"))
+            .collect()
+    };
+    assert!(
+        strip(before) == strip(shop.snapshot()),
+        "plan wrote nothing"
+    );
+    // Written with --allow-destructive, the migration applies to the fixed rows.
+    shop.generate(&["--allow-destructive"]);
+    for m in &shop.migrations()[1..] {
+        apply(&db, m);
+    }
+    assert_eq!(
+        query(
+            &db,
+            "SELECT count(*) FROM pg_constraint WHERE conname IN \
+             ('users_name_key', 'orders_quantity_check') AND convalidated"
+        ),
+        "2"
+    );
+    shop.assert_matches_fresh();
+}
+
+/// A psql session that holds a transaction open until dropped (or `finish`).
+struct Session(std::process::Child);
+
+impl Session {
+    fn open(db: &TestDb, sql: &str) -> Self {
+        use std::io::Write;
+        let mut child = Command::new("psql")
+            .args(["-v", "ON_ERROR_STOP=1", "-q", "-d", &db.url])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let stdin = child.stdin.as_mut().unwrap();
+        writeln!(stdin, "{sql}").unwrap();
+        stdin.flush().unwrap();
+        // Until the transaction is open and idle.
+        for _ in 0..200 {
+            let open = query(
+                db,
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() \
+                 AND state = 'idle in transaction'",
+            );
+            if open == "1" {
+                return Session(child);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        panic!("the session did not open its transaction");
+    }
+
+    fn finish(mut self) {
+        use std::io::Write;
+        let mut stdin = self.0.stdin.take().unwrap();
+        writeln!(stdin, "COMMIT;").unwrap();
+        drop(stdin);
+        assert!(self.0.wait().unwrap().success());
+    }
+}
+
+/// Waits until a statement starting with `prefix` waits for a lock in `db`.
+fn wait_until_waiting(db: &TestDb, prefix: &str) {
+    let sql = format!(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() \
+         AND query LIKE '{prefix}%' AND wait_event_type = 'Lock'"
+    );
+    for _ in 0..200 {
+        if query(db, &sql) == "1" {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    panic!("no statement `{prefix}…` waiting for a lock");
+}
+
+#[test]
+fn a_concurrent_index_build_lets_inserts_through() {
+    let shop = Shop::new();
+    let db = shop.migrated_db();
+    seed(&db);
+    shop.edit(&[(
+        "      - [category, sales]\n",
+        "      - [category, sales]\n      - [name]\n",
+    )]);
+    shop.generate(&[]);
+    let names = shop.migration_names();
+    let build = shop.dir.join("migrations").join(&names[2]);
+    let sql = fs::read_to_string(&build).unwrap();
+    assert!(sql.starts_with("-- no-transaction\n"), "{sql}");
+    let statements: Vec<&str> = sql
+        .lines()
+        .filter(|l| !l.starts_with("--") && !l.trim().is_empty())
+        .collect();
+    assert_eq!(
+        statements,
+        [r#"CREATE INDEX CONCURRENTLY IF NOT EXISTS "products_name_idx" ON "products" ("name");"#],
+        "one statement per no-transaction file"
+    );
+    apply(&db, &shop.dir.join("migrations").join(&names[1]));
+    let insert = "SET lock_timeout = '1s'; \
+                  INSERT INTO products (name, category, price) VALUES ('desk', 'home', 90)";
+
+    // A writer's open transaction makes any index build wait; a concurrent build waits
+    // without blocking the next insert.
+    let writer = Session::open(
+        &db,
+        "BEGIN; INSERT INTO products (name, category, price) VALUES ('chair', 'home', 40);",
+    );
+    let url = db.url.clone();
+    let builder = std::thread::spawn(move || try_apply_url(&url, &build));
+    wait_until_waiting(&db, "-- no-transaction");
+    let during = psql_try(&db, insert);
+    assert!(during.status.success(), "{}", output_text(&during));
+    writer.finish();
+    let built = builder.join().unwrap();
+    assert!(built.status.success(), "{}", output_text(&built));
+    assert_eq!(
+        query(
+            &db,
+            "SELECT i.indisvalid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid \
+             WHERE c.relname = 'products_name_idx'"
+        ),
+        "t"
+    );
+
+    // The contrast: a plain CREATE INDEX waiting the same way blocks the insert.
+    let writer = Session::open(
+        &db,
+        "BEGIN; INSERT INTO products (name, category, price) VALUES ('stool', 'home', 20);",
+    );
+    let url = db.url.clone();
+    let plain = std::thread::spawn(move || {
+        Command::new("psql")
+            .args(["-q", "-d", &url, "-c"])
+            .arg("CREATE INDEX plain_idx ON products (category)")
+            .output()
+            .unwrap()
+    });
+    wait_until_waiting(&db, "CREATE INDEX plain_idx");
+    let blocked = psql_try(&db, insert);
+    assert!(
+        String::from_utf8_lossy(&blocked.stderr).contains("lock timeout"),
+        "{}",
+        output_text(&blocked)
+    );
+    writer.finish();
+    assert!(plain.join().unwrap().status.success());
+    apply(&db, &shop.dir.join("migrations").join(&names[3]));
+    query(&db, "DROP INDEX plain_idx");
+}
+
+#[test]
+fn edited_missing_and_colliding_migrations_are_reported_with_what_to_do() {
+    let shop = Shop::new();
+    shop.edit(&[(
+        REVIEW_BODY,
+        "      body: { type: text, nullable: true }\n      title: { type: string, nullable: true }\n",
+    )]);
+    shop.generate(&[]);
+    let file = shop.dir.join("migrations/0002_add_reviews_title.sql");
+    let original = fs::read_to_string(&file).unwrap();
+
+    // Edited.
+    fs::write(&file, original.replace("text", "varchar(9)")).unwrap();
+    let out = shop.run(&["generate"]);
+    assert_eq!(out.status.code(), Some(2), "{}", output_text(&out));
+    assert!(
+        output_text(&out)
+            .contains("migrations/0002_add_reviews_title.sql was changed after apiforge wrote it")
+            && output_text(&out).contains("git checkout -- migrations/0002_add_reviews_title.sql"),
+        "{}",
+        output_text(&out)
+    );
+    let check = shop.run(&["generate", "--check"]);
+    assert_eq!(check.status.code(), Some(1), "{}", output_text(&check));
+
+    // Missing.
+    fs::remove_file(&file).unwrap();
+    let out = shop.run(&["generate"]);
+    assert_eq!(out.status.code(), Some(2), "{}", output_text(&out));
+    assert!(
+        output_text(&out).contains(
+            "migrations/0002_add_reviews_title.sql is listed in .apiforge/schema.json but missing"
+        ),
+        "{}",
+        output_text(&out)
+    );
+    let check = shop.run(&["generate", "--check"]);
+    assert_eq!(check.status.code(), Some(1), "{}", output_text(&check));
+    fs::write(&file, &original).unwrap();
+    shop.generate(&[]);
+
+    // Two branches each wrote 0002: after the merge, the other branch's file is unlisted.
+    fs::write(
+        shop.dir.join("migrations/0002_add_users_age.sql"),
+        "ALTER TABLE users ADD COLUMN age int;\n",
+    )
+    .unwrap();
+    let check = shop.run(&["generate", "--check"]);
+    assert_eq!(check.status.code(), Some(1), "{}", output_text(&check));
+    let text = output_text(&check);
+    assert!(
+        text.contains("version 2 is used by 2 files: migrations/0002_add_reviews_title.sql and migrations/0002_add_users_age.sql")
+            && text.contains("delete migrations/0002_add_users_age.sql")
+            && text.contains("migrations/0002_add_users_age.sql is not listed in .apiforge/schema.json and its version 2 is not after the last one (2)"),
+        "{text}"
+    );
+    let out = shop.run(&["generate"]);
+    assert_eq!(out.status.code(), Some(2), "{}", output_text(&out));
+}
+
+/// sqlx's bookkeeping table, as `migrate!` leaves it, with `versions` applied.
+fn record_applied(db: &TestDb, versions: &[i64]) {
+    query(
+        db,
+        "CREATE TABLE IF NOT EXISTS _sqlx_migrations (version bigint PRIMARY KEY, \
+         description text NOT NULL, installed_on timestamptz NOT NULL DEFAULT now(), \
+         success boolean NOT NULL, checksum bytea NOT NULL, execution_time bigint NOT NULL)",
+    );
+    for v in versions {
+        query(
+            db,
+            &format!(
+                "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
+                 VALUES ({v}, 'm', true, '\\x00', 0)"
+            ),
+        );
+    }
+}
+
+#[test]
+fn redo_last_rewrites_a_migration_that_failed_at_start_up() {
+    let shop = Shop::new();
+    let db = shop.migrated_db();
+    seed(&db);
+    record_applied(&db, &[1]);
+    // The migration fails on the review without a body, in its transaction.
+    shop.edit(&[(REVIEW_BODY, "      body: { type: text }\n")]);
+    shop.generate(&["--allow-destructive"]);
+    let failed = shop.migrations()[1].clone();
+    assert!(!try_apply(&db, &failed).status.success());
+    // Fixed in the spec, then rewritten: same version, new SQL, old file gone.
+    shop.edit(&[(
+        "      body: { type: text }\n",
+        "      body: { type: text, default: none }\n",
+    )]);
+    let out = shop.run(&[
+        "generate",
+        "--redo-last",
+        "--allow-destructive",
+        "--database-url",
+        &db.url,
+    ]);
+    assert!(out.status.success(), "{}", output_text(&out));
+    let names = shop.migration_names();
+    assert_eq!(
+        names,
+        ["0001_init.sql", "0002_alter_reviews_body.sql"],
+        "{}",
+        output_text(&out)
+    );
+    let sql = shop.last_migration();
+    assert!(
+        sql.contains("UPDATE \"reviews\" SET \"body\" = DEFAULT WHERE \"body\" IS NULL;"),
+        "{sql}"
+    );
+    let check = shop.run(&["generate", "--check"]);
+    assert_eq!(check.status.code(), Some(0), "{}", output_text(&check));
+    apply(&db, &shop.migrations()[1]);
+    assert_eq!(query(&db, "SELECT body FROM reviews"), "none");
+
+    // Once the database applied it, redo is refused.
+    record_applied(&db, &[2]);
+    shop.edit(&[("default: none }", "default: empty }")]);
+    let out = shop.run(&["generate", "--redo-last", "--database-url", &db.url]);
+    assert_eq!(out.status.code(), Some(2), "{}", output_text(&out));
+    assert!(
+        output_text(&out).contains("the database applied 0002_alter_reviews_body.sql"),
+        "{}",
+        output_text(&out)
+    );
+}
+
+#[test]
+fn drift_reports_a_dropped_index_a_hand_added_column_and_a_changed_type() {
+    let shop = Shop::new();
+    let db = shop.migrated_db();
+    let drift = |db: &TestDb| shop.run(&["drift", "--database-url", &db.url]);
+    let clean = drift(&db);
+    assert_eq!(clean.status.code(), Some(0), "{}", output_text(&clean));
+    query(
+        &db,
+        "DROP INDEX products_price_idx; ALTER TABLE users ADD COLUMN nickname text; \
+         ALTER TABLE orders ALTER COLUMN quantity TYPE bigint; CREATE INDEX products_x ON products (name)",
+    );
+    let out = drift(&db);
+    assert_eq!(out.status.code(), Some(1), "{}", output_text(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    for line in [
+        "missing index products_price_idx",
+        "extra index products_x",
+        "extra column users.nickname",
+        "column orders.quantity: type bigint, expected integer",
+        "4 differences",
+    ] {
+        assert!(text.contains(line), "missing {line:?} in\n{text}");
+    }
 }
