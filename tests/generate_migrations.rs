@@ -791,6 +791,8 @@ impl Session {
             }
             std::thread::sleep(std::time::Duration::from_millis(50));
         }
+        let _ = child.kill();
+        let _ = child.wait();
         panic!("the session did not open its transaction");
     }
 

@@ -132,8 +132,17 @@ fn dropped_and_changed_columns_are_destructive_and_ordered() {
         ]
     );
     let destructive: Vec<_> = steps.iter().filter(|s| s.destructive.is_some()).collect();
-    assert_eq!(destructive.len(), 1, "{destructive:?}");
+    // Dropping a column loses data; the raised `min` fails on the rows below it.
+    assert_eq!(destructive.len(), 2, "{destructive:?}");
     assert!(destructive[0].what.contains("reviews.body"));
+    assert!(destructive[1].what.contains("orders_quantity_check"));
+    assert!(
+        destructive[1]
+            .check
+            .as_ref()
+            .is_some_and(|c| c.count_sql.contains(r#"WHERE NOT ("quantity" >= 2)"#)),
+        "{destructive:?}"
+    );
     assert!(matches!(d.changes[1], Change::DropColumn { .. }));
 }
 
@@ -177,4 +186,31 @@ fn quoted_identifiers_are_renamed_outside_literals() {
         rename_quoted(r#""a" >= 1 AND "a" IN ('"a"', 'it''s') AND "ab" > 0"#, &map),
         r#""b" >= 1 AND "b" IN ('"a"', 'it''s') AND "ab" > 0"#
     );
+}
+
+#[test]
+fn loosened_checks_are_implied_and_tightened_ones_are_not() {
+    use super::sql::check_implied;
+    let old = r#""rating" >= 1 AND "rating" <= 5"#;
+    assert!(check_implied(old, r#""rating" >= 0 AND "rating" <= 10"#));
+    assert!(!check_implied(old, r#""rating" >= 2 AND "rating" <= 5"#));
+    assert!(!check_implied(old, r#""rating" >= 1 AND "rating" <= 4"#));
+    let enums = r#""status" IN ('a', 'b')"#;
+    assert!(check_implied(enums, r#""status" IN ('a', 'b', 'c')"#));
+    assert!(!check_implied(enums, r#""status" IN ('a')"#));
+    assert!(!check_implied(
+        r#"char_length("t") <= 10"#,
+        r#"char_length("t") <= 5"#
+    ));
+}
+
+#[test]
+fn type_changes_that_rewrite_the_table_are_flagged() {
+    use super::sql::rewrites;
+    assert!(rewrites("integer", "bigint"));
+    assert!(rewrites("serial", "bigserial"));
+    assert!(!rewrites("varchar(10)", "varchar(20)"));
+    assert!(!rewrites("varchar(10)", "text"));
+    assert!(!rewrites("numeric(10,2)", "numeric(12,2)"));
+    assert!(rewrites("numeric(10,2)", "numeric(12,4)"));
 }
