@@ -152,10 +152,11 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<ExitCode> {
         }
         return Ok(ExitCode::from(1));
     }
-    if let Some(m) = &migration {
-        if !m.destructive().is_empty() && !args.allow_destructive {
-            return Ok(refuse(m));
-        }
+    if let Some(m) = &migration
+        && !m.destructive().is_empty()
+        && !args.allow_destructive
+    {
+        return Ok(refuse(m));
     }
     let plan = write::update_project(dir, &files, args.force)?;
     if plan.is_empty() {
@@ -244,10 +245,11 @@ fn redo_last(
         ),
     }
     let pending = migrate::pending_from(dir, previous, spec, model, &last)?;
-    if let Some(m) = &pending.migration {
-        if !m.destructive().is_empty() && !args.allow_destructive {
-            return Ok(refuse(m));
-        }
+    if let Some(m) = &pending.migration
+        && !m.destructive().is_empty()
+        && !args.allow_destructive
+    {
+        return Ok(refuse(m));
     }
     let (files, migration) = with_pending(files, pending);
     let new_paths: Vec<String> = files.iter().map(|f| f.path.clone()).collect();
