@@ -1,18 +1,118 @@
-//! `apiforge generate [--check] [--allow-destructive] [--force] [-C DIR] [--manifest PATH]`:
-//! re-render the project (the current folder, or the folder holding `--manifest`) from its
-//! `apiforge.yaml`, and write the next migration when the schema changed.
+//! `apiforge generate [--check] [--allow-destructive] [--force]`: re-render the project in
+//! the current folder from its `apiforge.yaml`, and write the next migration when the
+//! schema changed.
+//!
+//! Exit codes: 0 when the project is up to date afterwards; 1 when something is left for the
+//! user (a hand-edited generated file skipped, a user file of a renamed resource to rename)
+//! or, with `--check`, when anything is out of date; 2 when nothing was written (an invalid
+//! spec, a destructive migration without `--allow-destructive`).
 
 use std::path::Path;
 use std::process::ExitCode;
 
 use crate::cli::GenerateArgs;
-use crate::commands::new::{load_spec, render_spec};
-use crate::commands::shell;
-use crate::migrate::{self, MIGRATIONS_DIR, Migration, STATE_PATH};
-use crate::model::Model;
-use crate::render::{OutFile, Owner, RuntimeDep};
+use crate::commands::new::load_spec;
+use crate::migrate::{self, MIGRATIONS_DIR, Migration, STATE_PATH, SchemaState};
+use crate::model::{Model, naming};
+use crate::render::{self, OutFile, Owner, RenderOptions, RuntimeDep};
 use crate::spec::Spec;
-use crate::write;
+use crate::write::{self, Manifest, UserFileRename};
+
+/// A user file of a renamed resource: `rename.to` (the new resource's) is not written while
+/// `rename.from` (the old one's) exists.
+#[derive(Debug, Clone)]
+pub(crate) struct ResourceRename {
+    pub old_key: String,
+    pub new_key: String,
+    pub rename: UserFileRename,
+}
+
+impl ResourceRename {
+    /// `note: resource `products` was renamed to `items`: rename … (it holds your code)`.
+    pub(crate) fn note(&self) -> String {
+        format!(
+            "note: resource `{}` was renamed to `{}`: rename {} to {} and the types in it \
+             (it holds your hooks); {} was not written",
+            self.old_key, self.new_key, self.rename.from, self.rename.to, self.rename.to
+        )
+    }
+}
+
+/// The user files that resources renamed with `renamed_from` take over from their old
+/// names: every rendered user file named after the resource's module
+/// (`src/resources/items.rs`) replaces the file of the same folder named after the old
+/// resource's module (`src/resources/products.rs`). The old resource is the one whose table
+/// `renamed_from` names in the project's schema state (`.apiforge/schema.json`); when the
+/// state no longer has that table (the rename was migrated), `renamed_from` is the old key
+/// (the table's name defaults to the key).
+pub(crate) fn resource_renames(
+    old_state: Option<&SchemaState>,
+    model: &Model,
+    files: &[OutFile],
+) -> Vec<ResourceRename> {
+    let mut out = Vec::new();
+    for r in &model.resources {
+        let Some(old_table) = &r.renamed_from else {
+            continue;
+        };
+        let old_key = old_state
+            .and_then(|s| s.tables.iter().find(|t| t.name == *old_table))
+            .map(|t| t.resource.clone())
+            .unwrap_or_else(|| old_table.clone());
+        if old_key == r.key {
+            continue;
+        }
+        let new_name = format!("{}.rs", r.module_file());
+        let old_name = format!("{}.rs", naming::module_file(&old_key));
+        for f in files.iter().filter(|f| f.owner == Owner::User) {
+            let path = Path::new(&f.path);
+            if path.file_name().is_some_and(|n| *n == *new_name) {
+                let from = path.with_file_name(&old_name);
+                out.push(ResourceRename {
+                    old_key: old_key.clone(),
+                    new_key: r.key.clone(),
+                    rename: UserFileRename {
+                        from: from.to_string_lossy().replace('\\', "/"),
+                        to: f.path.clone(),
+                    },
+                });
+            }
+        }
+    }
+    out
+}
+
+/// Renders the project in `dir`, reusing the formatted Rust files on disk whose
+/// unformatted render has not changed (the manifest's `input_sha256`) and that are still
+/// what apiforge wrote; user files that exist are not formatted at all (`generate` never
+/// writes them).
+pub(crate) fn render_in_project(
+    dir: &Path,
+    model: &Model,
+    spec_text: String,
+    manifest: &Manifest,
+) -> anyhow::Result<Vec<OutFile>> {
+    let reuse = |path: &str, owner: Owner, input: &str| -> Option<String> {
+        let on_disk = || std::fs::read_to_string(dir.join(path)).ok();
+        match owner {
+            // Never rewritten while it exists: its rendering does not matter.
+            Owner::User => on_disk(),
+            Owner::Generated => {
+                let entry = manifest.files.get(path)?;
+                if entry.owner != Owner::Generated || entry.input_sha256.as_deref() != Some(input) {
+                    return None;
+                }
+                on_disk().filter(|text| write::sha256_hex(text.as_bytes()) == entry.sha256)
+            }
+        }
+    };
+    // Cargo.toml is the user's: the runtime dependency choice does not matter here.
+    let opts = RenderOptions {
+        spec_text,
+        runtime: RuntimeDep::this_checkout(),
+    };
+    render::render_project_reusing(model, &opts, &reuse)
+}
 
 /// The files `generate` writes into an existing project: the rendered ones less the first
 /// migration (migrations on disk are never rewritten), the schema state after the next
@@ -30,17 +130,13 @@ pub(crate) fn project_files(
         .filter(|f| !f.path.starts_with(&format!("{MIGRATIONS_DIR}/")) && f.path != STATE_PATH)
         .collect();
     if let Some(m) = &pending.migration {
-        out.push(OutFile {
-            path: m.path(),
-            contents: m.contents(),
-            owner: Owner::Generated,
-        });
+        out.push(OutFile::new(m.path(), m.contents(), Owner::Generated));
     }
-    out.push(OutFile {
-        path: STATE_PATH.to_string(),
-        contents: pending.state.to_json(),
-        owner: Owner::Generated,
-    });
+    out.push(OutFile::new(
+        STATE_PATH,
+        pending.state.to_json(),
+        Owner::Generated,
+    ));
     Ok((out, pending.migration))
 }
 
@@ -58,36 +154,91 @@ pub(crate) fn destructive_lines(m: &Migration) -> String {
         .collect()
 }
 
+/// Everything `generate` and `plan` need of a project: the files to write, the migration,
+/// the user files held back by resource renames, and the plan.
+pub(crate) struct ProjectUpdate {
+    pub files: Vec<OutFile>,
+    pub migration: Option<Migration>,
+    pub renames: Vec<ResourceRename>,
+    pub plan: write::UpdatePlan,
+}
+
+impl ProjectUpdate {
+    pub(crate) fn user_file_renames(&self) -> Vec<UserFileRename> {
+        self.renames.iter().map(|r| r.rename.clone()).collect()
+    }
+
+    /// The rename note of a held-back user file.
+    pub(crate) fn held_back_notes(&self) -> impl Iterator<Item = String> + '_ {
+        self.plan.held_back.iter().filter_map(|h| {
+            self.renames
+                .iter()
+                .find(|r| r.rename == *h)
+                .map(ResourceRename::note)
+        })
+    }
+}
+
+/// Renders the project in `dir` from `spec` and compares it with the disk.
+pub(crate) fn update_of(
+    dir: &Path,
+    spec: &Spec,
+    spec_text: String,
+) -> anyhow::Result<ProjectUpdate> {
+    let manifest = Manifest::read(dir)?;
+    let model = Model::from_spec(spec);
+    let old_state = SchemaState::read(dir).ok();
+    let files = render_in_project(dir, &model, spec_text, &manifest)?;
+    let renames = resource_renames(old_state.as_ref(), &model, &files);
+    let (files, migration) = project_files(dir, spec, &model, files)?;
+    let mut update = ProjectUpdate {
+        files,
+        migration,
+        renames,
+        plan: write::UpdatePlan::default(),
+    };
+    update.plan = write::plan_update(dir, &update.files, &update.user_file_renames())?;
+    Ok(update)
+}
+
 pub fn run(args: GenerateArgs) -> anyhow::Result<ExitCode> {
-    let (manifest, dir) = args.project.existing_manifest_and_dir()?;
-    let dir = dir.as_path();
-    let (spec, text) = match load_spec(&manifest) {
+    let dir = Path::new(".");
+    let (spec, text) = match load_spec(&dir.join("apiforge.yaml")) {
         Ok(loaded) => loaded,
         Err(code) => return Ok(code),
     };
-    // Cargo.toml is the user's: the runtime dependency choice does not matter here.
-    let (model, files) = render_spec(&spec, text, RuntimeDep::this_checkout())?;
-    let (files, migration) = project_files(dir, &spec, &model, files)?;
+    let update = update_of(dir, &spec, text)?;
+    let (plan, migration) = (&update.plan, &update.migration);
     if args.check {
-        let plan = write::plan_update(dir, &files)?;
         if plan.is_empty() {
             println!("up to date");
             return Ok(ExitCode::SUCCESS);
         }
         for p in &plan.changed {
-            let note = match &migration {
+            let note = match migration {
                 Some(m) if *p == m.path() => format!(
                     " (pending migration, {} step{})",
                     m.steps.len(),
                     if m.steps.len() == 1 { "" } else { "s" }
                 ),
-                _ if plan.hand_edited.contains(p) => " (edited by hand)".to_string(),
+                _ if plan.is_hand_edited(p) => " (edited by hand)".to_string(),
                 _ => String::new(),
             };
             println!("out of date: {p}{note}");
         }
         for p in &plan.missing_user_files {
             println!("missing: {p}");
+        }
+        for p in &plan.stale {
+            let note = if plan.is_hand_edited(p) {
+                " (edited by hand)"
+            } else {
+                ""
+            };
+            println!("stale: {p}{note}");
+        }
+        for note in update.held_back_notes() {
+            println!("{note}");
         }
         if let Some(m) = migration.as_ref().filter(|m| !m.destructive().is_empty()) {
             print!(
@@ -97,33 +248,82 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<ExitCode> {
         }
         return Ok(ExitCode::from(1));
     }
-    if let Some(m) = &migration
-        && !m.destructive().is_empty()
-        && !args.allow_destructive
-    {
-        eprint!(
-            "error: the next migration ({}) has steps that can lose data or fail on \
+    if let Some(m) = migration {
+        if !m.destructive().is_empty() && !args.allow_destructive {
+            eprint!(
+                "error: the next migration ({}) has steps that can lose data or fail on \
                  existing rows:\n{}Change apiforge.yaml, or pass --allow-destructive to write \
                  it anyway. Nothing was written.\n",
-            m.path(),
-            destructive_lines(m)
-        );
-        return Ok(ExitCode::from(2));
+                m.path(),
+                destructive_lines(m)
+            );
+            return Ok(ExitCode::from(2));
+        }
+        // The migration and the schema state go together: skipping one would write the
+        // same migration again next time.
+        let blocked: Vec<&str> = [m.path().as_str(), STATE_PATH]
+            .into_iter()
+            .filter(|p| plan.is_hand_edited(p))
+            .map(|p| {
+                if p == STATE_PATH {
+                    STATE_PATH
+                } else {
+                    "the migration"
+                }
+            })
+            .collect();
+        if !blocked.is_empty() && !args.force {
+            eprintln!(
+                "error: {} {} edited by hand, and a migration ({}) is pending; restore it \
+                 (git checkout), or pass --force to overwrite it (a copy is kept as PATH.orig). \
+                 Nothing was written.",
+                blocked.join(" and "),
+                if blocked.len() == 1 { "was" } else { "were" },
+                m.path()
+            );
+            return Ok(ExitCode::from(2));
+        }
     }
-    let plan = write::update_project(dir, &files, args.force)?;
-    if plan.is_empty() {
-        shell::info("up to date");
+    let applied =
+        write::update_project(dir, &update.files, &update.user_file_renames(), args.force)?;
+    if applied.plan.is_empty() {
+        println!("up to date");
     }
-    for p in plan.changed.iter().chain(&plan.missing_user_files) {
-        shell::info(format_args!("wrote {p}"));
+    for p in &applied.written {
+        println!("wrote {p}");
     }
-    if let Some(m) = &migration {
-        shell::info(format_args!(
+    for p in &applied.removed {
+        println!("removed {p}");
+    }
+    for p in &applied.backups {
+        println!("kept the hand-edited copy as {p}");
+    }
+    if let Some(m) = migration {
+        println!(
             "migration {}: {} step{}; the project applies it at start-up",
             m.file_name(),
             m.steps.len(),
             if m.steps.len() == 1 { "" } else { "s" }
-        ));
+        );
     }
-    Ok(ExitCode::SUCCESS)
+    for p in &applied.skipped {
+        let verb = if applied.plan.stale.contains(p) {
+            "remove"
+        } else {
+            "overwrite"
+        };
+        eprintln!(
+            "skipped {p}: edited by hand; pass --force to {verb} it (a copy is kept as {})",
+            write::backup_path(p)
+        );
+    }
+    let notes: Vec<String> = update.held_back_notes().collect();
+    for note in &notes {
+        eprintln!("{note}");
+    }
+    if applied.skipped.is_empty() && notes.is_empty() {
+        Ok(ExitCode::SUCCESS)
+    } else {
+        Ok(ExitCode::from(1))
+    }
 }
