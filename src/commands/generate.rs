@@ -16,7 +16,7 @@ use crate::migrate::{self, MIGRATIONS_DIR, Migration, STATE_PATH, SchemaState};
 use crate::model::{Model, naming};
 use crate::render::{self, OutFile, Owner, RenderOptions, RuntimeDep};
 use crate::spec::Spec;
-use crate::write::{self, Manifest, UserFileRename};
+use crate::write::{self, Manifest, UpdateContext, UserFileRename};
 
 /// A user file of a renamed resource: `rename.to` (the new resource's) is not written while
 /// `rename.from` (the old one's) exists.
@@ -164,8 +164,12 @@ pub(crate) struct ProjectUpdate {
 }
 
 impl ProjectUpdate {
-    pub(crate) fn user_file_renames(&self) -> Vec<UserFileRename> {
-        self.renames.iter().map(|r| r.rename.clone()).collect()
+    /// The user file renames, and the written migrations (never rewritten, never removed).
+    pub(crate) fn context(&self) -> UpdateContext {
+        UpdateContext {
+            renames: self.renames.iter().map(|r| r.rename.clone()).collect(),
+            keep: vec![format!("{MIGRATIONS_DIR}/")],
+        }
     }
 
     /// The rename note of a held-back user file.
@@ -197,7 +201,7 @@ pub(crate) fn update_of(
         renames,
         plan: write::UpdatePlan::default(),
     };
-    update.plan = write::plan_update(dir, &update.files, &update.user_file_renames())?;
+    update.plan = write::plan_update(dir, &update.files, &update.context())?;
     Ok(update)
 }
 
@@ -284,8 +288,7 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(2));
         }
     }
-    let applied =
-        write::update_project(dir, &update.files, &update.user_file_renames(), args.force)?;
+    let applied = write::update_project(dir, &update.files, &update.context(), args.force)?;
     if applied.plan.is_empty() {
         println!("up to date");
     }
@@ -325,5 +328,82 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<ExitCode> {
         Ok(ExitCode::SUCCESS)
     } else {
         Ok(ExitCode::from(1))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn model(yaml: &str) -> Model {
+        let loaded = crate::spec::load_bytes(Path::new("t.yaml"), yaml.as_bytes())
+            .unwrap_or_else(|r| panic!("{r}"));
+        Model::from_spec(&loaded.spec)
+    }
+
+    const OLD: &str = "name: t\nresources:\n  products:\n    fields:\n      id: { type: bigserial, primary_key: true }\n";
+
+    fn renamed(yaml_resource: &str) -> Model {
+        model(&format!(
+            "name: t\nresources:\n  {yaml_resource}\n    fields:\n      id: {{ type: bigserial, primary_key: true }}\n"
+        ))
+    }
+
+    fn hooks(module: &str) -> Vec<OutFile> {
+        vec![
+            OutFile::new(format!("src/resources/{module}.rs"), "", Owner::User),
+            OutFile::new(
+                format!("src/generated/models/{module}.rs"),
+                "",
+                Owner::Generated,
+            ),
+            OutFile::new("src/main.rs", "", Owner::User),
+        ]
+    }
+
+    #[test]
+    fn a_renamed_resource_takes_over_the_user_files_of_its_old_module() {
+        let old_state = SchemaState::of(&model(OLD), vec![]);
+        let new = renamed("items:\n    renamed_from: products");
+        let renames = resource_renames(Some(&old_state), &new, &hooks("items"));
+        assert_eq!(renames.len(), 1, "{renames:?}");
+        let r = &renames[0];
+        assert_eq!(
+            (r.old_key.as_str(), r.new_key.as_str()),
+            ("products", "items")
+        );
+        assert_eq!(
+            r.rename,
+            UserFileRename {
+                from: "src/resources/products.rs".into(),
+                to: "src/resources/items.rs".into(),
+            }
+        );
+        assert_eq!(
+            r.note(),
+            "note: resource `products` was renamed to `items`: rename src/resources/products.rs \
+             to src/resources/items.rs and the types in it (it holds your hooks); \
+             src/resources/items.rs was not written"
+        );
+        // After the migration the state has no `products` table: the old key is the name.
+        assert_eq!(resource_renames(None, &new, &hooks("items")).len(), 1);
+    }
+
+    #[test]
+    fn the_old_module_comes_from_the_old_resource_of_the_table() {
+        // The old resource `goods` had table `products`.
+        let old = model(
+            "name: t\nresources:\n  goods:\n    table: products\n    fields:\n      id: { type: bigserial, primary_key: true }\n",
+        );
+        let old_state = SchemaState::of(&old, vec![]);
+        let new = renamed("wares:\n    renamed_from: products");
+        let renames = resource_renames(Some(&old_state), &new, &hooks("wares"));
+        assert_eq!(renames[0].rename.from, "src/resources/goods.rs");
+        assert_eq!(renames[0].rename.to, "src/resources/wares.rs");
+        // A table renamed under the same resource key moves no file.
+        let old_state = SchemaState::of(&model(OLD), vec![]);
+        let same = renamed("products:\n    table: goods\n    renamed_from: products");
+        assert!(resource_renames(Some(&old_state), &same, &hooks("products")).is_empty());
+        assert_eq!(naming::module_file("type"), "type");
     }
 }

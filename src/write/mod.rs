@@ -129,6 +129,25 @@ pub struct UserFileRename {
     pub to: String,
 }
 
+/// What the caller knows beyond the rendered files.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct UpdateContext {
+    /// User files that replace others (a renamed resource's).
+    pub renames: Vec<UserFileRename>,
+    /// Generated files that are not rendered this time but stay as they are, neither
+    /// rewritten nor removed: paths, or folders ending in `/` (written migrations, which
+    /// are append-only).
+    pub keep: Vec<String>,
+}
+
+impl UpdateContext {
+    fn keeps(&self, path: &str) -> bool {
+        self.keep
+            .iter()
+            .any(|k| k == path || (k.ends_with('/') && path.starts_with(k.as_str())))
+    }
+}
+
 /// What `update_project` would do, from the rendered files, the disk and the manifest.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct UpdatePlan {
@@ -197,22 +216,21 @@ fn read_if_exists(path: &Path) -> anyhow::Result<Option<Vec<u8>>> {
     }
 }
 
-/// Compares rendered files with a project on disk and its manifest. `renames` are user
-/// files that replace others (see [`UserFileRename`]).
+/// Compares rendered files with a project on disk and its manifest.
 pub fn plan_update(
     dir: &Path,
     files: &[OutFile],
-    renames: &[UserFileRename],
+    ctx: &UpdateContext,
 ) -> anyhow::Result<UpdatePlan> {
     let manifest = Manifest::read(dir)?;
-    plan_with(dir, &manifest, files, renames)
+    plan_with(dir, &manifest, files, ctx)
 }
 
 fn plan_with(
     dir: &Path,
     manifest: &Manifest,
     files: &[OutFile],
-    renames: &[UserFileRename],
+    ctx: &UpdateContext,
 ) -> anyhow::Result<UpdatePlan> {
     let mut plan = UpdatePlan::default();
     let edited = |path: &str, bytes: &[u8]| {
@@ -225,7 +243,8 @@ fn plan_with(
                 if dir.join(&f.path).exists() {
                     continue;
                 }
-                match renames
+                match ctx
+                    .renames
                     .iter()
                     .find(|r| r.to == f.path && dir.join(&r.from).is_file())
                 {
@@ -251,6 +270,7 @@ fn plan_with(
         if entry.owner != Owner::Generated
             || rendered.contains(path.as_str())
             || path == MANIFEST_PATH
+            || ctx.keeps(path)
             || !is_project_relative(path)
         {
             continue;
@@ -270,9 +290,9 @@ fn plan_with(
 
 /// Brings a project up to date with its rendered files:
 /// - changed generated files are rewritten and missing user files written (user files that
-///   exist are never touched, nor are missing ones held back by `renames`);
+///   exist are never touched, nor are missing ones held back by `ctx.renames`);
 /// - generated files of the manifest that are no longer rendered are removed (user files
-///   never are), along with the folders this leaves empty;
+///   and `ctx.keep` never are), along with the folders this leaves empty;
 /// - hand-edited generated files (changed or stale) are left as they are and reported in
 ///   `skipped`, unless `force`: then their current contents are first copied to `PATH.orig`.
 ///
@@ -284,11 +304,11 @@ fn plan_with(
 pub fn update_project(
     dir: &Path,
     files: &[OutFile],
-    renames: &[UserFileRename],
+    ctx: &UpdateContext,
     force: bool,
 ) -> anyhow::Result<Applied> {
     let old_manifest = Manifest::read(dir)?;
-    let plan = plan_with(dir, &old_manifest, files, renames)?;
+    let plan = plan_with(dir, &old_manifest, files, ctx)?;
     let mut manifest = old_manifest.clone();
     let mut applied = Applied::default();
     let skip = |path: &str| !force && plan.is_hand_edited(path);
@@ -512,7 +532,7 @@ mod tests {
             file("u.rs", "theirs", Owner::User),
             file("src/resources/new.rs", "hooks", Owner::User),
         ];
-        let applied = update_project(&dir, &v2, &[], false).unwrap();
+        let applied = update_project(&dir, &v2, &UpdateContext::default(), false).unwrap();
         assert_eq!(applied.written, ["g.rs", "src/resources/new.rs"]);
         assert_eq!(applied.plan.missing_user_files, ["src/resources/new.rs"]);
         assert_eq!(read(&dir, "g.rs"), "two");
@@ -520,7 +540,7 @@ mod tests {
         assert_eq!(read(&dir, "src/resources/new.rs"), "hooks");
         // Even with --force, and even when the user file's manifest hash is outdated.
         fs::write(dir.join("src/resources/new.rs"), "edited hooks").unwrap();
-        let applied = update_project(&dir, &v2, &[], true).unwrap();
+        let applied = update_project(&dir, &v2, &UpdateContext::default(), true).unwrap();
         assert!(applied.plan.is_empty(), "{applied:?}");
         assert_eq!(read(&dir, "src/resources/new.rs"), "edited hooks");
     }
@@ -536,7 +556,7 @@ mod tests {
             file("g.rs", "two", Owner::Generated),
             file("h.rs", "two", Owner::Generated),
         ];
-        let applied = update_project(&dir, &v2, &[], false).unwrap();
+        let applied = update_project(&dir, &v2, &UpdateContext::default(), false).unwrap();
         assert_eq!(applied.skipped, ["g.rs"]);
         assert_eq!(applied.written, ["h.rs"]);
         assert_eq!(read(&dir, "g.rs"), "edited");
@@ -545,14 +565,23 @@ mod tests {
         // The skipped file keeps the hash apiforge wrote: still edited by hand next time.
         let manifest = Manifest::read(&dir).unwrap();
         assert_eq!(manifest.files["g.rs"].sha256, sha256_hex(b"one"));
-        assert_eq!(plan_update(&dir, &v2, &[]).unwrap().hand_edited, ["g.rs"]);
+        assert_eq!(
+            plan_update(&dir, &v2, &UpdateContext::default())
+                .unwrap()
+                .hand_edited,
+            ["g.rs"]
+        );
 
-        let applied = update_project(&dir, &v2, &[], true).unwrap();
+        let applied = update_project(&dir, &v2, &UpdateContext::default(), true).unwrap();
         assert_eq!(applied.written, ["g.rs"]);
         assert_eq!(applied.backups, ["g.rs.orig"]);
         assert_eq!(read(&dir, "g.rs"), "two");
         assert_eq!(read(&dir, "g.rs.orig"), "edited");
-        assert!(plan_update(&dir, &v2, &[]).unwrap().is_empty());
+        assert!(
+            plan_update(&dir, &v2, &UpdateContext::default())
+                .unwrap()
+                .is_empty()
+        );
     }
 
     #[test]
@@ -564,12 +593,12 @@ mod tests {
             file("src/resources/a.rs", "hooks", Owner::User),
         ]);
         let v2 = [file("src/generated/services/b.rs", "b", Owner::Generated)];
-        let plan = plan_update(&dir, &v2, &[]).unwrap();
+        let plan = plan_update(&dir, &v2, &UpdateContext::default()).unwrap();
         assert_eq!(
             plan.stale,
             ["src/generated/routes/a.rs", "src/generated/services/a.rs"]
         );
-        let applied = update_project(&dir, &v2, &[], false).unwrap();
+        let applied = update_project(&dir, &v2, &UpdateContext::default(), false).unwrap();
         assert_eq!(applied.removed, plan.stale);
         assert!(!dir.join("src/generated/services/a.rs").exists());
         assert!(
@@ -580,7 +609,30 @@ mod tests {
         assert_eq!(read(&dir, "src/resources/a.rs"), "hooks");
         let manifest = Manifest::read(&dir).unwrap();
         assert!(!manifest.files.contains_key("src/generated/services/a.rs"));
-        assert!(plan_update(&dir, &v2, &[]).unwrap().is_empty());
+        assert!(
+            plan_update(&dir, &v2, &UpdateContext::default())
+                .unwrap()
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn kept_files_are_never_stale() {
+        let (_tmp, dir) = project(&[
+            file("migrations/0001_init.sql", "create", Owner::Generated),
+            file("migrations/0002_more.sql", "alter", Owner::Generated),
+            file("keep.txt", "k", Owner::Generated),
+            file("gone.txt", "g", Owner::Generated),
+        ]);
+        let ctx = UpdateContext {
+            renames: vec![],
+            keep: vec!["migrations/".into(), "keep.txt".into()],
+        };
+        let applied = update_project(&dir, &[], &ctx, true).unwrap();
+        assert_eq!(applied.removed, ["gone.txt"]);
+        assert_eq!(read(&dir, "migrations/0001_init.sql"), "create");
+        assert_eq!(read(&dir, "migrations/0002_more.sql"), "alter");
+        assert_eq!(read(&dir, "keep.txt"), "k");
     }
 
     #[test]
@@ -591,22 +643,26 @@ mod tests {
         ]);
         fs::write(dir.join("old.rs"), "old, edited").unwrap();
         let v2 = [file("keep.rs", "k", Owner::Generated)];
-        let applied = update_project(&dir, &v2, &[], false).unwrap();
+        let applied = update_project(&dir, &v2, &UpdateContext::default(), false).unwrap();
         assert_eq!(applied.skipped, ["old.rs"]);
         assert!(applied.removed.is_empty());
         assert_eq!(read(&dir, "old.rs"), "old, edited");
-        let plan = plan_update(&dir, &v2, &[]).unwrap();
+        let plan = plan_update(&dir, &v2, &UpdateContext::default()).unwrap();
         assert_eq!(
             (plan.stale.as_slice(), plan.hand_edited.as_slice()),
             (&["old.rs".to_string()][..], &["old.rs".to_string()][..])
         );
 
-        let applied = update_project(&dir, &v2, &[], true).unwrap();
+        let applied = update_project(&dir, &v2, &UpdateContext::default(), true).unwrap();
         assert_eq!(applied.removed, ["old.rs"]);
         assert_eq!(applied.backups, ["old.rs.orig"]);
         assert!(!dir.join("old.rs").exists());
         assert_eq!(read(&dir, "old.rs.orig"), "old, edited");
-        assert!(plan_update(&dir, &v2, &[]).unwrap().is_empty());
+        assert!(
+            plan_update(&dir, &v2, &UpdateContext::default())
+                .unwrap()
+                .is_empty()
+        );
     }
 
     #[test]
@@ -625,8 +681,13 @@ mod tests {
             );
         }
         fs::write(dir.join(MANIFEST_PATH), manifest.to_json()).unwrap();
-        let applied =
-            update_project(&dir, &[file("a.rs", "a", Owner::Generated)], &[], true).unwrap();
+        let applied = update_project(
+            &dir,
+            &[file("a.rs", "a", Owner::Generated)],
+            &UpdateContext::default(),
+            true,
+        )
+        .unwrap();
         assert!(applied.plan.stale.is_empty(), "{applied:?}");
         assert!(tmp.path().join("outside.txt").exists());
     }
@@ -635,12 +696,15 @@ mod tests {
     fn a_renamed_user_file_is_not_written_while_the_old_one_exists() {
         let (_tmp, dir) = project(&[file("src/resources/old.rs", "my hooks", Owner::User)]);
         let v2 = [file("src/resources/new.rs", "fresh hooks", Owner::User)];
-        let renames = [UserFileRename {
-            from: "src/resources/old.rs".into(),
-            to: "src/resources/new.rs".into(),
-        }];
+        let renames = UpdateContext {
+            renames: vec![UserFileRename {
+                from: "src/resources/old.rs".into(),
+                to: "src/resources/new.rs".into(),
+            }],
+            keep: vec![],
+        };
         let applied = update_project(&dir, &v2, &renames, false).unwrap();
-        assert_eq!(applied.plan.held_back, renames);
+        assert_eq!(applied.plan.held_back, renames.renames);
         assert!(applied.written.is_empty());
         assert!(!dir.join("src/resources/new.rs").exists());
         assert_eq!(read(&dir, "src/resources/old.rs"), "my hooks");
@@ -663,8 +727,13 @@ mod tests {
         let path = dir.join(MANIFEST_PATH);
         let before = fs::metadata(&path).unwrap().modified().unwrap();
         std::thread::sleep(std::time::Duration::from_millis(20));
-        let applied =
-            update_project(&dir, &[file("a.rs", "a", Owner::Generated)], &[], false).unwrap();
+        let applied = update_project(
+            &dir,
+            &[file("a.rs", "a", Owner::Generated)],
+            &UpdateContext::default(),
+            false,
+        )
+        .unwrap();
         assert!(applied.plan.is_empty());
         assert_eq!(fs::metadata(&path).unwrap().modified().unwrap(), before);
     }
