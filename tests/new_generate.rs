@@ -556,3 +556,58 @@ fn an_unchanged_render_is_not_formatted_again() {
     assert!(out.status.success(), "{}", text(&out));
     assert_eq!(fs::read_to_string(&app).unwrap(), original);
 }
+
+#[cfg(unix)]
+#[test]
+fn new_and_a_changed_generate_run_rustfmt_once() {
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let log = tmp.path().join("rustfmt.log");
+    let wrapper = tmp.path().join("rustfmt-wrapper");
+    fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\necho \"$#\" >> '{}'\nexec rustfmt \"$@\"\n",
+            log.display()
+        ),
+    )
+    .unwrap();
+    fs::set_permissions(&wrapper, fs::Permissions::from_mode(0o755)).unwrap();
+    let env = [("RUSTFMT", wrapper.to_str().unwrap())];
+    let spec = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/shop.yaml");
+    let out = apiforge_env(
+        tmp.path(),
+        &["new", "shop", "--spec", spec.to_str().unwrap()],
+        &env,
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let runs = fs::read_to_string(&log).unwrap();
+    assert_eq!(runs.lines().count(), 1, "one rustfmt run: {runs}");
+
+    // A spec change that touches one resource's files formats only those.
+    fs::remove_file(&log).unwrap();
+    let dir = tmp.path().join("shop");
+    edit_spec(
+        &dir,
+        &[(
+            "      rating: { type: int, min: 1, max: 5 }",
+            "      rating: { type: int, min: 1, max: 5 }\n      title: { type: string, nullable: true }",
+        )],
+    );
+    let out = apiforge_env(&dir, &["generate"], &env);
+    assert!(out.status.success(), "{}", text(&out));
+    let runs = fs::read_to_string(&log).unwrap();
+    assert_eq!(runs.lines().count(), 1, "one rustfmt run: {runs}");
+    let rust_files = manifest(&dir)["files"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .filter(|p| p.ends_with(".rs"))
+        .count();
+    let formatted: usize = runs.trim().parse::<usize>().unwrap() - 2; // --edition 2024
+    let formatted = formatted - 2; // --config-path FILE
+    assert!(
+        formatted < rust_files / 2,
+        "{formatted} of {rust_files} Rust files formatted again"
+    );
+}

@@ -20,8 +20,20 @@ const INSTALL_HINT: &str = "cannot run rustfmt (install it with `rustup componen
 /// formatted texts in order. When that run fails, each file is formatted on its own through
 /// [`rustfmt`] so that the error names the file that rustfmt rejects.
 pub fn rustfmt_many(sources: &[(&str, &str)]) -> anyhow::Result<Vec<String>> {
+    match format_batch(sources)? {
+        Ok(formatted) => Ok(formatted),
+        // Report it file by file (the batch's messages name temporary files).
+        Err(_) => sources
+            .iter()
+            .map(|(path, source)| rustfmt(source).with_context(|| format!("formatting {path}")))
+            .collect(),
+    }
+}
+
+/// One rustfmt run over all `sources`: `Ok(Err(stderr))` when rustfmt fails.
+fn format_batch(sources: &[(&str, &str)]) -> anyhow::Result<Result<Vec<String>, String>> {
     if sources.is_empty() {
-        return Ok(Vec::new());
+        return Ok(Ok(Vec::new()));
     }
     let batch = TempDir::new()?;
     let config = batch.path.join("rustfmt.toml");
@@ -50,11 +62,7 @@ pub fn rustfmt_many(sources: &[(&str, &str)]) -> anyhow::Result<Vec<String>> {
         .output()
         .context(INSTALL_HINT)?;
     if !out.status.success() {
-        // Report it file by file (the batch's messages name temporary files).
-        return sources
-            .iter()
-            .map(|(path, source)| rustfmt(source).with_context(|| format!("formatting {path}")))
-            .collect();
+        return Ok(Err(String::from_utf8_lossy(&out.stderr).into_owned()));
     }
     paths
         .iter()
@@ -63,7 +71,8 @@ pub fn rustfmt_many(sources: &[(&str, &str)]) -> anyhow::Result<Vec<String>> {
             std::fs::read_to_string(file)
                 .with_context(|| format!("cannot read back the formatted {path}"))
         })
-        .collect()
+        .collect::<anyhow::Result<_>>()
+        .map(Ok)
 }
 
 /// Formats one Rust source with `rustfmt --edition 2024` (stdin → stdout).
@@ -97,13 +106,14 @@ pub fn rustfmt(source: &str) -> anyhow::Result<String> {
 
 /// rustfmt resolves the out-of-line modules (`mod x;`) of the files it is given and fails
 /// when one is missing: an empty file for each, where rustfmt looks (`x.rs` next to a
-/// `mod.rs`, `lib.rs` or `main.rs`, else in a folder named after the file).
+/// `mod.rs`, `lib.rs` or `main.rs`, else in a folder named after the file; inside inline
+/// modules, `mod a { mod x; }`, in their folders).
 fn write_module_stubs(folder: &Path, name: &str, source: &str) -> anyhow::Result<()> {
     let base = match name {
         "mod.rs" | "lib.rs" | "main.rs" => folder.to_path_buf(),
         other => folder.join(other.trim_end_matches(".rs")),
     };
-    for module in source.lines().filter_map(out_of_line_module) {
+    for module in out_of_line_modules(source) {
         let stub = base.join(format!("{module}.rs"));
         if let Some(parent) = stub.parent() {
             std::fs::create_dir_all(parent)?;
@@ -113,9 +123,42 @@ fn write_module_stubs(folder: &Path, name: &str, source: &str) -> anyhow::Result
     Ok(())
 }
 
-/// `x` (the file name) for a line `mod x;`, `pub(crate) mod r#x;`, `#[cfg(test)] mod x;`.
-/// Lines it misses only make rustfmt fail, which falls back to formatting file by file.
-fn out_of_line_module(line: &str) -> Option<&str> {
+/// The out-of-line modules of a source as relative paths without `.rs` (`models/users` for
+/// `mod models { mod users; }`). A line-based reading of braces, enough for generated code;
+/// what it misses only makes rustfmt fail, which falls back to formatting file by file.
+fn out_of_line_modules(source: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut depth = 0usize;
+    // Inline modules open around the current line: (name, depth before their `{`).
+    let mut inline: Vec<(&str, usize)> = Vec::new();
+    for line in source.lines() {
+        let code = line.split("//").next().unwrap_or_default();
+        match module_declaration(code) {
+            Some((name, false)) => {
+                let mut path: Vec<&str> = inline.iter().map(|(n, _)| *n).collect();
+                path.push(name);
+                out.push(path.join("/"));
+            }
+            Some((name, true)) => inline.push((name, depth)),
+            None => {}
+        }
+        for c in code.chars() {
+            match c {
+                '{' => depth += 1,
+                '}' => depth = depth.saturating_sub(1),
+                _ => {}
+            }
+        }
+        while inline.last().is_some_and(|(_, open)| depth <= *open) {
+            inline.pop();
+        }
+    }
+    out
+}
+
+/// `(x, inline)` for a line `mod x;` (`inline` false) or `mod x {` (true), with optional
+/// attributes and visibility (`#[cfg(test)] pub(crate) mod r#x;`; `x` is the file name).
+fn module_declaration(line: &str) -> Option<(&str, bool)> {
     let mut rest = line.trim();
     while let Some(attr) = rest.strip_prefix("#[") {
         rest = attr.split_once(']')?.1.trim_start();
@@ -131,10 +174,20 @@ fn out_of_line_module(line: &str) -> Option<&str> {
     if !rest.starts_with(char::is_whitespace) {
         return None;
     }
-    let name = rest.trim().strip_suffix(';')?.trim_end();
+    let rest = rest.trim_start();
+    let end = rest
+        .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '#'))
+        .unwrap_or(rest.len());
+    let (name, after) = rest.split_at(end);
     let name = name.strip_prefix("r#").unwrap_or(name);
-    (!name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
-        .then_some(name)
+    if name.is_empty() || name.contains('#') {
+        return None;
+    }
+    match after.trim_start().chars().next() {
+        Some(';') => Some((name, false)),
+        Some('{') => Some((name, true)),
+        _ => None,
+    }
 }
 
 /// The rustfmt to run: `$RUSTFMT`, else the toolchain's own binary when rustup's choice of
@@ -232,13 +285,27 @@ mod tests {
 
     #[test]
     fn module_declarations_are_recognised() {
-        assert_eq!(out_of_line_module("mod app;"), Some("app"));
-        assert_eq!(out_of_line_module("  pub mod   models ;"), Some("models"));
-        assert_eq!(out_of_line_module("pub(crate) mod r#type;"), Some("type"));
-        assert_eq!(out_of_line_module("#[cfg(test)] mod tests;"), Some("tests"));
-        assert_eq!(out_of_line_module("mod tests {"), None);
-        assert_eq!(out_of_line_module("// mod x;"), None);
-        assert_eq!(out_of_line_module("model;"), None);
+        assert_eq!(module_declaration("mod app;"), Some(("app", false)));
+        assert_eq!(
+            module_declaration("  pub mod   models ;"),
+            Some(("models", false))
+        );
+        assert_eq!(
+            module_declaration("pub(crate) mod r#type;"),
+            Some(("type", false))
+        );
+        assert_eq!(
+            module_declaration("#[cfg(test)] mod tests;"),
+            Some(("tests", false))
+        );
+        assert_eq!(module_declaration("mod tests {"), Some(("tests", true)));
+        assert_eq!(module_declaration("model;"), None);
+        assert_eq!(module_declaration("fn mod_x() {}"), None);
+        let source = "pub mod app;\n/// Rows {\npub mod models {\n    pub mod users;\n    mod inner { mod deep; }\n    pub mod r#type;\n}\nmod tests {\n    fn f() {}\n}\nmod last;\n";
+        assert_eq!(
+            out_of_line_modules(source),
+            ["app", "models/users", "models/type", "last"]
+        );
     }
 
     #[test]
@@ -267,11 +334,36 @@ mod tests {
             ("src/generated/app.rs", "pub fn serve( x:u8)->u8{x}\n"),
             ("src/other/app.rs", "mod inner;\nstruct  A;\n"),
         ];
-        let batch = rustfmt_many(&sources).unwrap();
+        let batch = format_batch(&sources).unwrap().unwrap();
         for ((_, source), formatted) in sources.iter().zip(&batch) {
             assert_eq!(formatted, &rustfmt(source).unwrap());
         }
         assert_eq!(batch[2], "pub fn serve(x: u8) -> u8 {\n    x\n}\n");
+    }
+
+    #[test]
+    fn the_whole_shop_project_formats_in_one_run() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/shop.yaml");
+        let spec = crate::spec::load(&path).unwrap().spec;
+        let model = crate::model::Model::from_spec(&spec);
+        let opts = crate::render::RenderOptions {
+            spec_text: String::new(),
+            runtime: crate::render::RuntimeDep::this_checkout(),
+        };
+        let files = crate::render::render_project(&model, &opts).unwrap();
+        let sources: Vec<(&str, &str)> = files
+            .iter()
+            .filter(|f| f.path.ends_with(".rs"))
+            .map(|f| (f.path.as_str(), f.contents.as_str()))
+            .collect();
+        assert!(sources.iter().any(|(p, _)| *p == "src/generated/mod.rs"));
+        // Without a stub for each out-of-line module, rustfmt fails and the batch is lost.
+        let formatted = format_batch(&sources)
+            .unwrap()
+            .unwrap_or_else(|e| panic!("{e}"));
+        for ((path, source), text) in sources.iter().zip(&formatted) {
+            assert_eq!(source, text, "{path} is already formatted");
+        }
     }
 
     #[test]
