@@ -559,7 +559,7 @@ fn an_unchanged_render_is_not_formatted_again() {
 
 #[cfg(unix)]
 #[test]
-fn new_and_a_changed_generate_run_rustfmt_once() {
+fn new_and_a_changed_generate_run_rustfmt_once_per_cpu_at_most() {
     use std::os::unix::fs::PermissionsExt;
     let tmp = tempfile::tempdir().unwrap();
     let log = tmp.path().join("rustfmt.log");
@@ -582,7 +582,10 @@ fn new_and_a_changed_generate_run_rustfmt_once() {
     );
     assert!(out.status.success(), "{}", text(&out));
     let runs = fs::read_to_string(&log).unwrap();
-    assert_eq!(runs.lines().count(), 1, "one rustfmt run: {runs}");
+    assert!(
+        (1..=4).contains(&runs.lines().count()),
+        "one rustfmt run per CPU at most: {runs}"
+    );
 
     // A spec change that touches one resource's files formats only those.
     fs::remove_file(&log).unwrap();
@@ -597,15 +600,15 @@ fn new_and_a_changed_generate_run_rustfmt_once() {
     let out = apiforge_env(&dir, &["generate"], &env);
     assert!(out.status.success(), "{}", text(&out));
     let runs = fs::read_to_string(&log).unwrap();
-    assert_eq!(runs.lines().count(), 1, "one rustfmt run: {runs}");
+    assert!((1..=4).contains(&runs.lines().count()), "{runs}");
     let rust_files = manifest(&dir)["files"]
         .as_object()
         .unwrap()
         .keys()
         .filter(|p| p.ends_with(".rs"))
         .count();
-    let formatted: usize = runs.trim().parse::<usize>().unwrap() - 2; // --edition 2024
-    let formatted = formatted - 2; // --config-path FILE
+    // Each run's arguments: --edition 2024 --config-path FILE, then the files.
+    let formatted: usize = runs.lines().map(|n| n.parse::<usize>().unwrap() - 4).sum();
     assert!(
         formatted < rust_files / 2,
         "{formatted} of {rust_files} Rust files formatted again"

@@ -1,8 +1,8 @@
 //! Stage 4 of the pipeline: the model rendered through the askama templates of
 //! `templates/project/` into in-memory files. Nothing is written here (see `write`).
 //!
-//! Rust output is formatted with `rustfmt --edition 2024` (default settings, one process
-//! for all files, see [`rustfmt_many`]), so it is formatted whatever the templates'
+//! Rust output is formatted with `rustfmt --edition 2024` (default settings, one run for
+//! all files, see [`rustfmt_many`]), so it is formatted whatever the templates'
 //! whitespace. [`render_project_reusing`] skips rustfmt for files whose unformatted render
 //! did not change since the last run.
 

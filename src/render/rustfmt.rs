@@ -1,6 +1,6 @@
-//! Formatting the rendered Rust with rustfmt: every file in one process, with the real
-//! rustfmt binary when it can be found without asking rustup (each rustup proxy call costs
-//! tens of milliseconds).
+//! Formatting the rendered Rust with rustfmt: every file in one run (one process per CPU,
+//! at most 4, for large projects), with the real rustfmt binary when it can be found
+//! without asking rustup (each rustup proxy call costs tens of milliseconds).
 //!
 //! The output does not depend on any `rustfmt.toml` near the current folder or the project:
 //! rustfmt runs with `--config-path` pointing at an empty configuration (default settings,
@@ -16,7 +16,8 @@ const INSTALL_HINT: &str = "cannot run rustfmt (install it with `rustup componen
                             or point the RUSTFMT environment variable at a rustfmt binary)";
 
 /// Formats Rust sources, `(path, source)` pairs (the path names the file in errors, and its
-/// file name is kept), in one `rustfmt` run over copies in a temporary folder. Returns the
+/// file name is kept), in one `rustfmt` run (one per CPU for large batches) over copies in
+/// a temporary folder. Returns the
 /// formatted texts in order. When that run fails, each file is formatted on its own through
 /// [`rustfmt`] so that the error names the file that rustfmt rejects.
 pub fn rustfmt_many(sources: &[(&str, &str)]) -> anyhow::Result<Vec<String>> {
@@ -30,7 +31,8 @@ pub fn rustfmt_many(sources: &[(&str, &str)]) -> anyhow::Result<Vec<String>> {
     }
 }
 
-/// One rustfmt run over all `sources`: `Ok(Err(stderr))` when rustfmt fails.
+/// One rustfmt run over all `sources` (split among up to one process per CPU when they are
+/// larger than 64 KiB): `Ok(Err(stderr))` when rustfmt fails.
 fn format_batch(sources: &[(&str, &str)]) -> anyhow::Result<Result<Vec<String>, String>> {
     if sources.is_empty() {
         return Ok(Ok(Vec::new()));
@@ -54,15 +56,45 @@ fn format_batch(sources: &[(&str, &str)]) -> anyhow::Result<Result<Vec<String>, 
         write_module_stubs(&folder, &name, source)?;
         paths.push(file);
     }
-    let out = Command::new(program())
-        .args(["--edition", "2024", "--config-path"])
-        .arg(&config)
-        .args(&paths)
-        .stdin(Stdio::null())
-        .output()
-        .context(INSTALL_HINT)?;
-    if !out.status.success() {
-        return Ok(Err(String::from_utf8_lossy(&out.stderr).into_owned()));
+    // rustfmt is single-threaded: one process per CPU (up to 4), each with files of about
+    // the same total size, run at the same time.
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
+    let total: usize = sources.iter().map(|(_, s)| s.len()).sum();
+    let share = total.div_ceil(cpus).max(64 * 1024);
+    let mut chunks: Vec<Vec<&PathBuf>> = vec![Vec::new()];
+    let mut size = 0;
+    for (file, (_, source)) in paths.iter().zip(sources) {
+        if size >= share {
+            chunks.push(Vec::new());
+            size = 0;
+        }
+        size += source.len();
+        chunks.last_mut().expect("one chunk").push(file);
+    }
+    let program = program();
+    let children = chunks
+        .iter()
+        .map(|files| {
+            Command::new(&program)
+                .args(["--edition", "2024", "--config-path"])
+                .arg(&config)
+                .args(files)
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .context(INSTALL_HINT)
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let mut failures = String::new();
+    for child in children {
+        let out = child.wait_with_output().context("rustfmt")?;
+        if !out.status.success() {
+            failures.push_str(&String::from_utf8_lossy(&out.stderr));
+        }
+    }
+    if !failures.is_empty() {
+        return Ok(Err(failures));
     }
     paths
         .iter()
