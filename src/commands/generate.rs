@@ -157,6 +157,7 @@ pub(crate) fn destructive_lines(m: &Migration) -> String {
 /// Everything `generate` and `plan` need of a project: the files to write, the migration,
 /// the user files held back by resource renames, and the plan.
 pub(crate) struct ProjectUpdate {
+    pub manifest: Manifest,
     pub files: Vec<OutFile>,
     pub migration: Option<Migration>,
     pub renames: Vec<ResourceRename>,
@@ -196,12 +197,13 @@ pub(crate) fn update_of(
     let renames = resource_renames(old_state.as_ref(), &model, &files);
     let (files, migration) = project_files(dir, spec, &model, files)?;
     let mut update = ProjectUpdate {
+        manifest,
         files,
         migration,
         renames,
         plan: write::UpdatePlan::default(),
     };
-    update.plan = write::plan_update(dir, &update.files, &update.context())?;
+    update.plan = write::plan_with(dir, &update.manifest, &update.files, &update.context())?;
     Ok(update)
 }
 
@@ -288,7 +290,13 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(2));
         }
     }
-    let applied = write::update_project(dir, &update.files, &update.context(), args.force)?;
+    let applied = write::apply_plan(
+        dir,
+        &update.manifest,
+        &update.files,
+        update.plan.clone(),
+        args.force,
+    )?;
     if applied.plan.is_empty() {
         println!("up to date");
     }

@@ -226,7 +226,8 @@ pub fn plan_update(
     plan_with(dir, &manifest, files, ctx)
 }
 
-fn plan_with(
+/// [`plan_update`] against a manifest already read.
+pub fn plan_with(
     dir: &Path,
     manifest: &Manifest,
     files: &[OutFile],
@@ -309,6 +310,18 @@ pub fn update_project(
 ) -> anyhow::Result<Applied> {
     let old_manifest = Manifest::read(dir)?;
     let plan = plan_with(dir, &old_manifest, files, ctx)?;
+    apply_plan(dir, &old_manifest, files, plan, force)
+}
+
+/// [`update_project`] with a plan made by [`plan_with`] from `old_manifest` (read once by a
+/// caller that planned first).
+pub fn apply_plan(
+    dir: &Path,
+    old_manifest: &Manifest,
+    files: &[OutFile],
+    plan: UpdatePlan,
+    force: bool,
+) -> anyhow::Result<Applied> {
     let mut manifest = old_manifest.clone();
     let mut applied = Applied::default();
     let skip = |path: &str| !force && plan.is_hand_edited(path);
@@ -373,7 +386,7 @@ pub fn update_project(
         fs::remove_file(&full).with_context(|| format!("cannot remove {}", full.display()))?;
         remove_empty_parents(dir, &full);
     }
-    if manifest != old_manifest {
+    if manifest != *old_manifest {
         let path = dir.join(MANIFEST_PATH);
         let tmp = stage_file(&path, manifest.to_json().as_bytes())?;
         fs::rename(&tmp, &path).with_context(|| format!("cannot replace {}", path.display()))?;
