@@ -163,14 +163,14 @@ fn generate_checks_regenerates_and_protects_hand_edits() {
     );
     let plan = apiforge(&dir, &["plan"]);
     assert!(
-        text(&plan).contains("update src/generated/services/products.rs"),
+        text(&plan).contains("update src/generated/entities/products.rs"),
         "{}",
         text(&plan)
     );
     let regenerated = apiforge(&dir, &["generate"]);
     assert!(regenerated.status.success(), "{}", text(&regenerated));
-    let service = fs::read_to_string(dir.join("src/generated/services/products.rs")).unwrap();
-    assert!(service.contains("DEFAULT_LIMIT: i64 = 25"));
+    let entity = fs::read_to_string(dir.join("src/generated/entities/products.rs")).unwrap();
+    assert!(entity.contains("default_limit: 25"), "{entity}");
     assert_eq!(fs::read_to_string(&hooks).unwrap(), "// my hooks\n");
     assert_eq!(
         apiforge(&dir, &["generate", "--check"]).status.code(),
@@ -384,8 +384,10 @@ fn generated_files_of_a_renamed_resource_are_removed() {
         "{old_files:?}"
     );
     // A hand-edited one is kept until --force.
-    let routes = dir.join("src/generated/routes/products.rs");
+    let routes = dir.join("src/generated/entities/products.rs");
     fs::write(&routes, "// my routes\n").unwrap();
+    let hooks = dir.join("src/resources/products.rs");
+    fs::write(&hooks, "// my product hooks\n").unwrap();
     edit_spec(
         &dir,
         &[
@@ -397,7 +399,7 @@ fn generated_files_of_a_renamed_resource_are_removed() {
     let check = apiforge(&dir, &["generate", "--check"]);
     assert_eq!(check.status.code(), Some(1));
     for path in &old_files {
-        let note = if path.as_str() == "src/generated/routes/products.rs" {
+        let note = if path.as_str() == "src/generated/entities/products.rs" {
             " (edited by hand)"
         } else {
             ""
@@ -419,12 +421,12 @@ fn generated_files_of_a_renamed_resource_are_removed() {
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     assert!(
         text(&out).contains(
-            "skipped src/generated/routes/products.rs: edited by hand; pass --force to remove it"
+            "skipped src/generated/entities/products.rs: edited by hand; pass --force to remove it"
         ),
         "{}",
         text(&out)
     );
-    for path in old_files.iter().filter(|p| !p.contains("/routes/")) {
+    for path in old_files.iter().filter(|p| !p.contains("/entities/")) {
         assert!(
             text(&out).contains(&format!("removed {path}\n")),
             "{}",
@@ -434,6 +436,12 @@ fn generated_files_of_a_renamed_resource_are_removed() {
     }
     assert_eq!(fs::read_to_string(&routes).unwrap(), "// my routes\n");
     assert!(dir.join("src/generated/models/items.rs").is_file());
+    // The hooks file is the user's: not removed, and no fresh one under the new name.
+    let note = "note: resource `products` was renamed to `items`: rename \
+                src/resources/products.rs to src/resources/items.rs and the types in it";
+    assert!(text(&out).contains(note), "{}", text(&out));
+    assert_eq!(fs::read_to_string(&hooks).unwrap(), "// my product hooks\n");
+    assert!(!dir.join("src/resources/items.rs").exists());
     assert_eq!(
         fs::read_to_string(dir.join("src/hooks.rs")).unwrap(),
         "// my hooks\n"
@@ -445,17 +453,28 @@ fn generated_files_of_a_renamed_resource_are_removed() {
     );
 
     let forced = apiforge(&dir, &["generate", "--force"]);
-    assert!(forced.status.success(), "{}", text(&forced));
+    assert_eq!(
+        forced.status.code(),
+        Some(1),
+        "the rename is left: {}",
+        text(&forced)
+    );
+    assert!(text(&forced).contains(note), "{}", text(&forced));
     assert!(
-        text(&forced).contains("removed src/generated/routes/products.rs"),
+        text(&forced).contains("removed src/generated/entities/products.rs"),
         "{}",
         text(&forced)
     );
     assert!(!routes.exists());
     assert_eq!(
-        fs::read_to_string(dir.join("src/generated/routes/products.rs.orig")).unwrap(),
+        fs::read_to_string(dir.join("src/generated/entities/products.rs.orig")).unwrap(),
         "// my routes\n"
     );
+    assert!(hooks.exists(), "--force never touches user files");
+    let check = apiforge(&dir, &["generate", "--check"]);
+    assert_eq!(check.status.code(), Some(1));
+    assert!(text(&check).contains(note), "{}", text(&check));
+    fs::rename(&hooks, dir.join("src/resources/items.rs")).unwrap();
     let after = manifest(&dir);
     for path in &old_files {
         assert!(
