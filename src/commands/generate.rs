@@ -1,6 +1,6 @@
-//! `apiforge generate [--check] [--allow-destructive] [--force]`: re-render the project in
-//! the current folder from its `apiforge.yaml`, and write the next migration when the
-//! schema changed.
+//! `apiforge generate [--check] [--allow-destructive] [--force] [-C DIR] [--manifest PATH]`:
+//! re-render the project (the current folder, or the folder holding `--manifest`) from its
+//! `apiforge.yaml`, and write the next migration when the schema changed.
 //!
 //! Exit codes: 0 when the project is up to date afterwards; 1 when something is left for the
 //! user (a hand-edited generated file skipped, a user file of a renamed resource to rename)
@@ -12,6 +12,7 @@ use std::process::ExitCode;
 
 use crate::cli::GenerateArgs;
 use crate::commands::new::load_spec;
+use crate::commands::shell;
 use crate::migrate::{self, MIGRATIONS_DIR, Migration, STATE_PATH, SchemaState};
 use crate::model::{Model, naming};
 use crate::render::{self, OutFile, Owner, RenderOptions, RuntimeDep};
@@ -208,8 +209,9 @@ pub(crate) fn update_of(
 }
 
 pub fn run(args: GenerateArgs) -> anyhow::Result<ExitCode> {
-    let dir = Path::new(".");
-    let (spec, text) = match load_spec(&dir.join("apiforge.yaml")) {
+    let (manifest_path, dir) = args.project.existing_manifest_and_dir()?;
+    let dir = dir.as_path();
+    let (spec, text) = match load_spec(&manifest_path) {
         Ok(loaded) => loaded,
         Err(code) => return Ok(code),
     };
@@ -298,24 +300,24 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<ExitCode> {
         args.force,
     )?;
     if applied.plan.is_empty() {
-        println!("up to date");
+        shell::info("up to date");
     }
     for p in &applied.written {
-        println!("wrote {p}");
+        shell::info(format_args!("wrote {p}"));
     }
     for p in &applied.removed {
-        println!("removed {p}");
+        shell::info(format_args!("removed {p}"));
     }
     for p in &applied.backups {
-        println!("kept the hand-edited copy as {p}");
+        shell::info(format_args!("kept the hand-edited copy as {p}"));
     }
     if let Some(m) = migration {
-        println!(
+        shell::info(format_args!(
             "migration {}: {} step{}; the project applies it at start-up",
             m.file_name(),
             m.steps.len(),
             if m.steps.len() == 1 { "" } else { "s" }
-        );
+        ));
     }
     for p in &applied.skipped {
         let verb = if applied.plan.stale.contains(p) {
