@@ -261,7 +261,8 @@ pub struct GenerateArgs {
     /// Allow migrations that drop data (dropped columns or tables, narrowed types).
     #[arg(long)]
     pub allow_destructive: bool,
-    /// Overwrite generated files that were edited by hand.
+    /// Overwrite (or remove, when stale) generated files that were edited by hand, keeping
+    /// a copy of each as PATH.orig.
     #[arg(long)]
     pub force: bool,
     #[command(flatten)]

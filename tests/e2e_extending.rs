@@ -57,7 +57,18 @@ fn as_user(user: &str) -> [(&str, &str); 2] {
 
 #[test]
 fn hooks_scope_and_custom_endpoints_survive_a_spec_change() {
-    let project = Project::generate("examples/shop.yaml");
+    // Its own crate name: the e2e target folder is shared, and another `shop` binary there
+    // would be replaced by this one (other tests build the unchanged shop).
+    let spec_dir = tempfile::tempdir().unwrap();
+    let spec = spec_dir.path().join("shop.yaml");
+    let text = fs::read_to_string(workspace().join("examples/shop.yaml")).unwrap();
+    assert!(text.starts_with("name: shop "));
+    fs::write(
+        &spec,
+        text.replacen("name: shop ", "name: shop_extending ", 1),
+    )
+    .unwrap();
+    let project = Project::generate(spec.to_str().unwrap());
     let dir = &project.dir;
     let generated_hooks = fs::read_to_string(dir.join("src/resources/orders.rs")).unwrap();
 

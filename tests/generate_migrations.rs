@@ -51,12 +51,30 @@ impl Shop {
         apiforge(&self.dir, args)
     }
 
-    /// `apiforge generate` (plus `args`), which must succeed and leave nothing stale.
+    /// `apiforge generate` (plus `args`), which must succeed and leave nothing stale. A
+    /// renamed resource's hooks file is renamed as its note says (exit 1 until then).
     fn generate(&self, args: &[&str]) -> Output {
         let mut all = vec!["generate"];
         all.extend_from_slice(args);
         let out = self.run(&all);
-        assert!(out.status.success(), "{}", output_text(&out));
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        let renames: Vec<(&str, &str)> = stderr
+            .lines()
+            .filter(|l| l.starts_with("note: resource "))
+            .filter_map(|l| {
+                let (_, rest) = l.split_once(": rename ")?;
+                let (from, rest) = rest.split_once(" to ")?;
+                Some((from, rest.split_once(' ')?.0))
+            })
+            .collect();
+        if renames.is_empty() {
+            assert!(out.status.success(), "{}", output_text(&out));
+        } else {
+            assert_eq!(out.status.code(), Some(1), "{}", output_text(&out));
+            for (from, to) in renames {
+                fs::rename(self.dir.join(from), self.dir.join(to)).unwrap();
+            }
+        }
         let check = self.run(&["generate", "--check"]);
         assert_eq!(check.status.code(), Some(0), "{}", output_text(&check));
         out

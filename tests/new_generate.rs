@@ -1,6 +1,7 @@
 //! `apiforge new` / `generate` / `plan` on disk (no build): atomic writes, the manifest,
-//! `generate --check`, refusing hand-edited generated files, and the next migration for
-//! a schema change (applied to Postgres in tests/generate_migrations.rs).
+//! `generate --check`, skipping hand-edited generated files, removing stale ones, user
+//! files, renamed resources, reusing formatted files, and the next migration for a schema
+//! change (applied to Postgres in tests/generate_migrations.rs).
 
 mod common;
 
@@ -121,17 +122,28 @@ fn generate_checks_regenerates_and_protects_hand_edits() {
         "{}",
         text(&check)
     );
-    let refused = apiforge(&dir, &["generate"]);
-    assert_eq!(refused.status.code(), Some(2));
+    // generate leaves it as it is, names it, and exits 1; --force keeps a copy.
+    let skipped = apiforge(&dir, &["generate"]);
+    assert_eq!(skipped.status.code(), Some(1), "{}", text(&skipped));
     assert!(
-        text(&refused).contains("src/generated/app.rs"),
+        text(&skipped).contains(
+            "skipped src/generated/app.rs: edited by hand; pass --force to overwrite it \
+             (a copy is kept as src/generated/app.rs.orig)"
+        ),
         "{}",
-        text(&refused)
+        text(&skipped)
     );
     assert!(fs::read_to_string(&app).unwrap().ends_with("// mine\n"));
+    assert!(!dir.join("src/generated/app.rs.orig").exists());
     let forced = apiforge(&dir, &["generate", "--force"]);
     assert!(forced.status.success(), "{}", text(&forced));
     assert_eq!(fs::read_to_string(&app).unwrap(), original);
+    assert!(
+        fs::read_to_string(dir.join("src/generated/app.rs.orig"))
+            .unwrap()
+            .ends_with("// mine\n")
+    );
+    fs::remove_file(dir.join("src/generated/app.rs.orig")).unwrap();
 
     // A spec change that keeps the schema: generated files follow, user files stay.
     let hooks = dir.join("src/hooks.rs");
@@ -151,14 +163,14 @@ fn generate_checks_regenerates_and_protects_hand_edits() {
     );
     let plan = apiforge(&dir, &["plan"]);
     assert!(
-        text(&plan).contains("update src/generated/services/products.rs"),
+        text(&plan).contains("update src/generated/entities/products.rs"),
         "{}",
         text(&plan)
     );
     let regenerated = apiforge(&dir, &["generate"]);
     assert!(regenerated.status.success(), "{}", text(&regenerated));
-    let service = fs::read_to_string(dir.join("src/generated/services/products.rs")).unwrap();
-    assert!(service.contains("DEFAULT_LIMIT: i64 = 25"));
+    let entity = fs::read_to_string(dir.join("src/generated/entities/products.rs")).unwrap();
+    assert!(entity.contains("default_limit: 25"), "{entity}");
     assert_eq!(fs::read_to_string(&hooks).unwrap(), "// my hooks\n");
     assert_eq!(
         apiforge(&dir, &["generate", "--check"]).status.code(),
@@ -289,5 +301,335 @@ fn new_says_what_next_and_project_commands_take_c_and_manifest() {
         text(&missing).contains("nowhere/apiforge.yaml"),
         "{}",
         text(&missing)
+    );
+}
+
+fn edit_spec(dir: &Path, edits: &[(&str, &str)]) {
+    let spec = dir.join("apiforge.yaml");
+    let mut yaml = fs::read_to_string(&spec).unwrap();
+    for (from, to) in edits {
+        assert!(yaml.contains(from), "the example still has {from:?}");
+        yaml = yaml.replace(from, to);
+    }
+    fs::write(&spec, yaml).unwrap();
+}
+
+fn manifest(dir: &Path) -> serde_json::Value {
+    serde_json::from_str(&fs::read_to_string(dir.join(".apiforge/manifest.json")).unwrap()).unwrap()
+}
+
+#[test]
+fn a_hand_edited_file_does_not_block_the_others() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = new_shop(tmp.path());
+    let app = dir.join("src/generated/app.rs");
+    let edited = format!("{}// mine\n", fs::read_to_string(&app).unwrap());
+    fs::write(&app, &edited).unwrap();
+    let recorded = manifest(&dir)["files"]["src/generated/app.rs"]["sha256"].clone();
+    edit_spec(
+        &dir,
+        &[(
+            "pagination: { default_limit: 50, max_limit: 200 }",
+            "pagination: { default_limit: 25, max_limit: 200 }",
+        )],
+    );
+    let out = apiforge(&dir, &["generate"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains("skipped src/generated/app.rs"),
+        "{}",
+        text(&out)
+    );
+    assert!(
+        text(&out).contains("wrote "),
+        "the others are written: {}",
+        text(&out)
+    );
+    assert_eq!(fs::read_to_string(&app).unwrap(), edited);
+    // Its manifest entry still holds what apiforge wrote, so it stays flagged.
+    assert_eq!(
+        manifest(&dir)["files"]["src/generated/app.rs"]["sha256"],
+        recorded
+    );
+    let check = apiforge(&dir, &["generate", "--check"]);
+    assert_eq!(check.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&check.stdout),
+        "out of date: src/generated/app.rs (edited by hand)\n"
+    );
+    let again = apiforge(&dir, &["generate"]);
+    assert_eq!(again.status.code(), Some(1), "{}", text(&again));
+    assert!(
+        text(&again).contains("skipped src/generated/app.rs"),
+        "{}",
+        text(&again)
+    );
+}
+
+#[test]
+fn generated_files_of_a_renamed_resource_are_removed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = new_shop(tmp.path());
+    fs::write(dir.join("src/hooks.rs"), "// my hooks\n").unwrap();
+    let before = manifest(&dir);
+    let old_files: Vec<String> = before["files"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter(|(path, e)| e["owner"] == "generated" && path.ends_with("/products.rs"))
+        .map(|(path, _)| path.clone())
+        .collect();
+    assert!(
+        old_files.contains(&"src/generated/models/products.rs".to_string()),
+        "{old_files:?}"
+    );
+    // A hand-edited one is kept until --force.
+    let routes = dir.join("src/generated/entities/products.rs");
+    fs::write(&routes, "// my routes\n").unwrap();
+    let hooks = dir.join("src/resources/products.rs");
+    fs::write(&hooks, "// my product hooks\n").unwrap();
+    edit_spec(
+        &dir,
+        &[
+            ("  products:\n", "  items:\n    renamed_from: products\n"),
+            ("to: products", "to: items"),
+        ],
+    );
+
+    let check = apiforge(&dir, &["generate", "--check"]);
+    assert_eq!(check.status.code(), Some(1));
+    for path in &old_files {
+        let note = if path.as_str() == "src/generated/entities/products.rs" {
+            " (edited by hand)"
+        } else {
+            ""
+        };
+        assert!(
+            text(&check).contains(&format!("stale: {path}{note}\n")),
+            "{path}: {}",
+            text(&check)
+        );
+    }
+    let plan = apiforge(&dir, &["plan"]);
+    assert!(
+        text(&plan).contains("remove src/generated/models/products.rs\n"),
+        "{}",
+        text(&plan)
+    );
+
+    let out = apiforge(&dir, &["generate"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains(
+            "skipped src/generated/entities/products.rs: edited by hand; pass --force to remove it"
+        ),
+        "{}",
+        text(&out)
+    );
+    for path in old_files.iter().filter(|p| !p.contains("/entities/")) {
+        assert!(
+            text(&out).contains(&format!("removed {path}\n")),
+            "{}",
+            text(&out)
+        );
+        assert!(!dir.join(path).exists(), "{path} is removed");
+    }
+    assert_eq!(fs::read_to_string(&routes).unwrap(), "// my routes\n");
+    assert!(dir.join("src/generated/models/items.rs").is_file());
+    // The hooks file is the user's: not removed, and no fresh one under the new name.
+    let note = "note: resource `products` was renamed to `items`: rename \
+                src/resources/products.rs to src/resources/items.rs and the types in it";
+    assert!(text(&out).contains(note), "{}", text(&out));
+    assert_eq!(fs::read_to_string(&hooks).unwrap(), "// my product hooks\n");
+    assert!(!dir.join("src/resources/items.rs").exists());
+    assert_eq!(
+        fs::read_to_string(dir.join("src/hooks.rs")).unwrap(),
+        "// my hooks\n"
+    );
+    assert!(
+        text(&out).contains("migration 0002_"),
+        "the rename's migration is written: {}",
+        text(&out)
+    );
+
+    let forced = apiforge(&dir, &["generate", "--force"]);
+    assert_eq!(
+        forced.status.code(),
+        Some(1),
+        "the rename is left: {}",
+        text(&forced)
+    );
+    assert!(text(&forced).contains(note), "{}", text(&forced));
+    assert!(
+        text(&forced).contains("removed src/generated/entities/products.rs"),
+        "{}",
+        text(&forced)
+    );
+    assert!(!routes.exists());
+    assert_eq!(
+        fs::read_to_string(dir.join("src/generated/entities/products.rs.orig")).unwrap(),
+        "// my routes\n"
+    );
+    assert!(hooks.exists(), "--force never touches user files");
+    let check = apiforge(&dir, &["generate", "--check"]);
+    assert_eq!(check.status.code(), Some(1));
+    assert!(text(&check).contains(note), "{}", text(&check));
+    fs::rename(&hooks, dir.join("src/resources/items.rs")).unwrap();
+    let after = manifest(&dir);
+    for path in &old_files {
+        assert!(
+            after["files"].get(path).is_none(),
+            "{path} left the manifest"
+        );
+    }
+    let check = apiforge(&dir, &["generate", "--check"]);
+    assert_eq!(check.status.code(), Some(0), "{}", text(&check));
+}
+
+#[test]
+fn a_missing_user_file_is_written_and_existing_ones_never_touched() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = new_shop(tmp.path());
+    let user_files: Vec<String> = manifest(&dir)["files"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter(|(_, e)| e["owner"] == "user")
+        .map(|(path, _)| path.clone())
+        .collect();
+    assert!(
+        user_files.contains(&"src/hooks.rs".to_string()),
+        "{user_files:?}"
+    );
+    let hooks = dir.join("src/hooks.rs");
+    let rendered = fs::read_to_string(&hooks).unwrap();
+    fs::remove_file(&hooks).unwrap();
+    for path in user_files
+        .iter()
+        .filter(|p| *p != "src/hooks.rs" && p.ends_with(".rs"))
+    {
+        fs::write(dir.join(path), "// mine\n").unwrap();
+    }
+    let check = apiforge(&dir, &["generate", "--check"]);
+    assert_eq!(check.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&check.stdout),
+        "missing: src/hooks.rs\n"
+    );
+    let out = apiforge(&dir, &["generate", "--force"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "wrote src/hooks.rs\n");
+    assert_eq!(fs::read_to_string(&hooks).unwrap(), rendered);
+    for path in user_files
+        .iter()
+        .filter(|p| *p != "src/hooks.rs" && p.ends_with(".rs"))
+    {
+        assert_eq!(
+            fs::read_to_string(dir.join(path)).unwrap(),
+            "// mine\n",
+            "{path}"
+        );
+    }
+}
+
+/// `apiforge` with extra environment variables.
+fn apiforge_env(cwd: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_apiforge"))
+        .args(args)
+        .envs(env.iter().copied())
+        .current_dir(cwd)
+        .output()
+        .expect("run apiforge")
+}
+
+#[test]
+fn an_unchanged_render_is_not_formatted_again() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = new_shop(tmp.path());
+    let m = manifest(&dir);
+    let entry = &m["files"]["src/generated/app.rs"];
+    assert_eq!(
+        entry["input_sha256"].as_str().map(str::len),
+        Some(64),
+        "{entry}"
+    );
+    assert!(m["files"]["README.md"].get("input_sha256").is_none());
+
+    // No rustfmt can run: a no-op generate and --check do not need one.
+    let no_rustfmt = [("RUSTFMT", "/nonexistent/rustfmt")];
+    let out = apiforge_env(&dir, &["generate"], &no_rustfmt);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "up to date\n");
+    let check = apiforge_env(&dir, &["generate", "--check"], &no_rustfmt);
+    assert_eq!(check.status.code(), Some(0), "{}", text(&check));
+
+    // A hand-edited file is rendered afresh (its disk copy is not what apiforge wrote).
+    let app = dir.join("src/generated/app.rs");
+    let original = fs::read_to_string(&app).unwrap();
+    fs::write(&app, format!("{original}// mine\n")).unwrap();
+    let out = apiforge_env(&dir, &["generate", "--force"], &no_rustfmt);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("cannot run rustfmt"), "{}", text(&out));
+    assert!(text(&out).contains("RUSTFMT"), "{}", text(&out));
+    let out = apiforge(&dir, &["generate", "--force"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(fs::read_to_string(&app).unwrap(), original);
+}
+
+#[cfg(unix)]
+#[test]
+fn new_and_a_changed_generate_run_rustfmt_once_per_cpu_at_most() {
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let log = tmp.path().join("rustfmt.log");
+    let wrapper = tmp.path().join("rustfmt-wrapper");
+    fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\necho \"$#\" >> '{}'\nexec rustfmt \"$@\"\n",
+            log.display()
+        ),
+    )
+    .unwrap();
+    fs::set_permissions(&wrapper, fs::Permissions::from_mode(0o755)).unwrap();
+    let env = [("RUSTFMT", wrapper.to_str().unwrap())];
+    let spec = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/shop.yaml");
+    let out = apiforge_env(
+        tmp.path(),
+        &["new", "shop", "--spec", spec.to_str().unwrap()],
+        &env,
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let runs = fs::read_to_string(&log).unwrap();
+    assert!(
+        (1..=4).contains(&runs.lines().count()),
+        "one rustfmt run per CPU at most: {runs}"
+    );
+
+    // A spec change that touches one resource's files formats only those.
+    fs::remove_file(&log).unwrap();
+    let dir = tmp.path().join("shop");
+    edit_spec(
+        &dir,
+        &[(
+            "      rating: { type: int, min: 1, max: 5 }",
+            "      rating: { type: int, min: 1, max: 5 }\n      title: { type: string, nullable: true }",
+        )],
+    );
+    let out = apiforge_env(&dir, &["generate"], &env);
+    assert!(out.status.success(), "{}", text(&out));
+    let runs = fs::read_to_string(&log).unwrap();
+    assert!((1..=4).contains(&runs.lines().count()), "{runs}");
+    let rust_files = manifest(&dir)["files"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .filter(|p| p.ends_with(".rs"))
+        .count();
+    // Each run's arguments: --edition 2024 --config-path FILE, then the files.
+    let formatted: usize = runs.lines().map(|n| n.parse::<usize>().unwrap() - 4).sum();
+    assert!(
+        formatted < rust_files / 2,
+        "{formatted} of {rust_files} Rust files formatted again"
     );
 }

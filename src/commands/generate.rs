@@ -1,21 +1,121 @@
 //! `apiforge generate [--check] [--allow-destructive] [--force] [-C DIR] [--manifest PATH]`:
 //! re-render the project (the current folder, or the folder holding `--manifest`) from its
 //! `apiforge.yaml`, and write the next migration when the schema changed.
+//!
+//! Exit codes: 0 when the project is up to date afterwards; 1 when something is left for the
+//! user (a hand-edited generated file skipped, a user file of a renamed resource to rename)
+//! or, with `--check`, when anything is out of date; 2 when nothing was written (an invalid
+//! spec, a destructive migration without `--allow-destructive`).
 
 use std::path::Path;
 use std::process::ExitCode;
 
 use crate::cli::GenerateArgs;
-use crate::commands::new::{load_spec, render_spec};
-use anyhow::Context;
-
+use crate::commands::new::load_spec;
 use crate::commands::shell;
 use crate::migrate::integrity::{self, PREVIOUS_PATH};
-use crate::migrate::{self, MIGRATIONS_DIR, Migration, Pending, STATE_PATH};
-use crate::model::Model;
-use crate::render::{OutFile, Owner, RuntimeDep};
+use crate::migrate::{self, MIGRATIONS_DIR, Migration, Pending, STATE_PATH, SchemaState};
+use crate::model::{Model, naming};
+use crate::render::{self, OutFile, Owner, RenderOptions, RuntimeDep};
 use crate::spec::Spec;
-use crate::write;
+use crate::write::{self, Manifest, UpdateContext, UserFileRename};
+use anyhow::Context;
+
+/// A user file of a renamed resource: `rename.to` (the new resource's) is not written while
+/// `rename.from` (the old one's) exists.
+#[derive(Debug, Clone)]
+pub(crate) struct ResourceRename {
+    pub old_key: String,
+    pub new_key: String,
+    pub rename: UserFileRename,
+}
+
+impl ResourceRename {
+    /// `note: resource `products` was renamed to `items`: rename … (it holds your code)`.
+    pub(crate) fn note(&self) -> String {
+        format!(
+            "note: resource `{}` was renamed to `{}`: rename {} to {} and the types in it \
+             (it holds your hooks); {} was not written",
+            self.old_key, self.new_key, self.rename.from, self.rename.to, self.rename.to
+        )
+    }
+}
+
+/// The user files that resources renamed with `renamed_from` take over from their old
+/// names: every rendered user file named after the resource's module
+/// (`src/resources/items.rs`) replaces the file of the same folder named after the old
+/// resource's module (`src/resources/products.rs`). The old resource is the one whose table
+/// `renamed_from` names in the project's schema state (`.apiforge/schema.json`); when the
+/// state no longer has that table (the rename was migrated), `renamed_from` is the old key
+/// (the table's name defaults to the key).
+pub(crate) fn resource_renames(
+    old_state: Option<&SchemaState>,
+    model: &Model,
+    files: &[OutFile],
+) -> Vec<ResourceRename> {
+    let mut out = Vec::new();
+    for r in &model.resources {
+        let Some(old_table) = &r.renamed_from else {
+            continue;
+        };
+        let old_key = old_state
+            .and_then(|s| s.tables.iter().find(|t| t.name == *old_table))
+            .map(|t| t.resource.clone())
+            .unwrap_or_else(|| old_table.clone());
+        if old_key == r.key {
+            continue;
+        }
+        let new_name = format!("{}.rs", r.module_file());
+        let old_name = format!("{}.rs", naming::module_file(&old_key));
+        for f in files.iter().filter(|f| f.owner == Owner::User) {
+            let path = Path::new(&f.path);
+            if path.file_name().is_some_and(|n| *n == *new_name) {
+                let from = path.with_file_name(&old_name);
+                out.push(ResourceRename {
+                    old_key: old_key.clone(),
+                    new_key: r.key.clone(),
+                    rename: UserFileRename {
+                        from: from.to_string_lossy().replace('\\', "/"),
+                        to: f.path.clone(),
+                    },
+                });
+            }
+        }
+    }
+    out
+}
+
+/// Renders the project in `dir`, reusing the formatted Rust files on disk whose
+/// unformatted render has not changed (the manifest's `input_sha256`) and that are still
+/// what apiforge wrote; user files that exist are not formatted at all (`generate` never
+/// writes them).
+pub(crate) fn render_in_project(
+    dir: &Path,
+    model: &Model,
+    spec_text: String,
+    manifest: &Manifest,
+) -> anyhow::Result<Vec<OutFile>> {
+    let reuse = |path: &str, owner: Owner, input: &str| -> Option<String> {
+        let on_disk = || std::fs::read_to_string(dir.join(path)).ok();
+        match owner {
+            // Never rewritten while it exists: its rendering does not matter.
+            Owner::User => on_disk(),
+            Owner::Generated => {
+                let entry = manifest.files.get(path)?;
+                if entry.owner != Owner::Generated || entry.input_sha256.as_deref() != Some(input) {
+                    return None;
+                }
+                on_disk().filter(|text| write::sha256_hex(text.as_bytes()) == entry.sha256)
+            }
+        }
+    };
+    // Cargo.toml is the user's: the runtime dependency choice does not matter here.
+    let opts = RenderOptions {
+        spec_text,
+        runtime: RuntimeDep::this_checkout(),
+    };
+    render::render_project_reusing(model, &opts, &reuse)
+}
 
 /// The files `generate` writes into an existing project: the rendered ones less the first
 /// migration (migrations on disk are never rewritten), the schema state after the next
@@ -38,23 +138,19 @@ fn with_pending(files: Vec<OutFile>, pending: Pending) -> (Vec<OutFile>, Option<
         .collect();
     if let Some(m) = &pending.migration {
         for f in m.files() {
-            out.push(OutFile {
-                path: f.path(),
-                contents: f.contents,
-                owner: Owner::Generated,
-            });
+            out.push(OutFile::new(f.path(), f.contents, Owner::Generated));
         }
-        out.push(OutFile {
-            path: PREVIOUS_PATH.to_string(),
-            contents: pending.previous.to_json(),
-            owner: Owner::Generated,
-        });
+        out.push(OutFile::new(
+            PREVIOUS_PATH,
+            pending.previous.to_json(),
+            Owner::Generated,
+        ));
     }
-    out.push(OutFile {
-        path: STATE_PATH.to_string(),
-        contents: pending.state.to_json(),
-        owner: Owner::Generated,
-    });
+    out.push(OutFile::new(
+        STATE_PATH,
+        pending.state.to_json(),
+        Owner::Generated,
+    ));
     (out, pending.migration)
 }
 
@@ -100,16 +196,70 @@ fn report_problems(problems: &[String], check: bool) -> bool {
     !problems.is_empty()
 }
 
+/// Everything `generate` and `plan` need of a project: the files to write, the migration,
+/// the user files held back by resource renames, and the plan.
+pub(crate) struct ProjectUpdate {
+    pub manifest: Manifest,
+    pub files: Vec<OutFile>,
+    pub migration: Option<Migration>,
+    pub renames: Vec<ResourceRename>,
+    pub plan: write::UpdatePlan,
+}
+
+impl ProjectUpdate {
+    /// The user file renames, and the written migrations (never rewritten, never removed).
+    pub(crate) fn context(&self) -> UpdateContext {
+        UpdateContext {
+            renames: self.renames.iter().map(|r| r.rename.clone()).collect(),
+            keep: vec![format!("{MIGRATIONS_DIR}/")],
+        }
+    }
+
+    /// The rename note of a held-back user file.
+    pub(crate) fn held_back_notes(&self) -> impl Iterator<Item = String> + '_ {
+        self.plan.held_back.iter().filter_map(|h| {
+            self.renames
+                .iter()
+                .find(|r| r.rename == *h)
+                .map(ResourceRename::note)
+        })
+    }
+}
+
+/// Renders the project in `dir` from `spec` and compares it with the disk.
+pub(crate) fn update_of(
+    dir: &Path,
+    spec: &Spec,
+    spec_text: String,
+) -> anyhow::Result<ProjectUpdate> {
+    let manifest = Manifest::read(dir)?;
+    let model = Model::from_spec(spec);
+    let old_state = SchemaState::read(dir).ok();
+    let files = render_in_project(dir, &model, spec_text, &manifest)?;
+    let renames = resource_renames(old_state.as_ref(), &model, &files);
+    let (files, migration) = project_files(dir, spec, &model, files)?;
+    let mut update = ProjectUpdate {
+        manifest,
+        files,
+        migration,
+        renames,
+        plan: write::UpdatePlan::default(),
+    };
+    update.plan = write::plan_with(dir, &update.manifest, &update.files, &update.context())?;
+    Ok(update)
+}
+
 pub fn run(args: GenerateArgs) -> anyhow::Result<ExitCode> {
-    let (manifest, dir) = args.project.existing_manifest_and_dir()?;
+    let (manifest_path, dir) = args.project.existing_manifest_and_dir()?;
     let dir = dir.as_path();
-    let (spec, text) = match load_spec(&manifest) {
+    let (spec, text) = match load_spec(&manifest_path) {
         Ok(loaded) => loaded,
         Err(code) => return Ok(code),
     };
-    // Cargo.toml is the user's: the runtime dependency choice does not matter here.
-    let (model, files) = render_spec(&spec, text, RuntimeDep::this_checkout())?;
     if args.redo_last {
+        let manifest = Manifest::read(dir)?;
+        let model = Model::from_spec(&spec);
+        let files = render_in_project(dir, &model, text, &manifest)?;
         return redo_last(dir, &spec, &model, files, &args);
     }
     let state = migrate::SchemaState::read(dir)?;
@@ -117,9 +267,9 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<ExitCode> {
     if report_problems(&problems, args.check) {
         return Ok(ExitCode::from(if args.check { 1 } else { 2 }));
     }
-    let (files, migration) = project_files(dir, &spec, &model, files)?;
+    let update = update_of(dir, &spec, text)?;
+    let (plan, migration) = (&update.plan, &update.migration);
     if args.check {
-        let plan = write::plan_update(dir, &files)?;
         if plan.is_empty() {
             println!("up to date");
             return Ok(ExitCode::SUCCESS);
@@ -130,19 +280,30 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<ExitCode> {
             .map(|f| f.path())
             .collect();
         for p in &plan.changed {
-            let note = match &migration {
+            let note = match migration {
                 Some(m) if migration_paths.contains(p) => format!(
                     " (pending migration, {} step{})",
                     m.steps.len(),
                     if m.steps.len() == 1 { "" } else { "s" }
                 ),
-                _ if plan.hand_edited.contains(p) => " (edited by hand)".to_string(),
+                _ if plan.is_hand_edited(p) => " (edited by hand)".to_string(),
                 _ => String::new(),
             };
             println!("out of date: {p}{note}");
         }
         for p in &plan.missing_user_files {
             println!("missing: {p}");
+        }
+        for p in &plan.stale {
+            let note = if plan.is_hand_edited(p) {
+                " (edited by hand)"
+            } else {
+                ""
+            };
+            println!("stale: {p}{note}");
+        }
+        for note in update.held_back_notes() {
+            println!("{note}");
         }
         if let Some(m) = migration.as_ref().filter(|m| !m.destructive().is_empty()) {
             print!(
@@ -152,23 +313,150 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<ExitCode> {
         }
         return Ok(ExitCode::from(1));
     }
-    if let Some(m) = &migration
-        && !m.destructive().is_empty()
-        && !args.allow_destructive
-    {
-        return Ok(refuse(m));
+    if let Some(m) = migration {
+        if !m.destructive().is_empty() && !args.allow_destructive {
+            return Ok(refuse(m));
+        }
+        // The migration and the schema state go together: skipping one would write the
+        // same migration again next time.
+        let mut blocked = Vec::new();
+        if m.files().iter().any(|f| plan.is_hand_edited(&f.path())) {
+            blocked.push("the migration");
+        }
+        if plan.is_hand_edited(STATE_PATH) {
+            blocked.push(STATE_PATH);
+        }
+        if !blocked.is_empty() && !args.force {
+            eprintln!(
+                "error: {} {} edited by hand, and a migration ({}) is pending; restore it \
+                 (git checkout), or pass --force to overwrite it (a copy is kept as PATH.orig). \
+                 Nothing was written.",
+                blocked.join(" and "),
+                if blocked.len() == 1 { "was" } else { "were" },
+                m.path()
+            );
+            return Ok(ExitCode::from(2));
+        }
     }
-    let plan = write::update_project(dir, &files, args.force)?;
-    if plan.is_empty() {
+    let applied = write::apply_plan(
+        dir,
+        &update.manifest,
+        &update.files,
+        update.plan.clone(),
+        args.force,
+    )?;
+    if applied.plan.is_empty() {
         shell::info("up to date");
     }
-    for p in plan.changed.iter().chain(&plan.missing_user_files) {
+    for p in &applied.written {
         shell::info(format_args!("wrote {p}"));
     }
-    if let Some(m) = &migration {
+    for p in &applied.removed {
+        shell::info(format_args!("removed {p}"));
+    }
+    for p in &applied.backups {
+        shell::info(format_args!("kept the hand-edited copy as {p}"));
+    }
+    if let Some(m) = migration {
         print_written(m);
     }
-    Ok(ExitCode::SUCCESS)
+    for p in &applied.skipped {
+        let verb = if applied.plan.stale.contains(p) {
+            "remove"
+        } else {
+            "overwrite"
+        };
+        eprintln!(
+            "skipped {p}: edited by hand; pass --force to {verb} it (a copy is kept as {})",
+            write::backup_path(p)
+        );
+    }
+    let notes: Vec<String> = update.held_back_notes().collect();
+    for note in &notes {
+        eprintln!("{note}");
+    }
+    if applied.skipped.is_empty() && notes.is_empty() {
+        Ok(ExitCode::SUCCESS)
+    } else {
+        Ok(ExitCode::from(1))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn model(yaml: &str) -> Model {
+        let loaded = crate::spec::load_bytes(Path::new("t.yaml"), yaml.as_bytes())
+            .unwrap_or_else(|r| panic!("{r}"));
+        Model::from_spec(&loaded.spec)
+    }
+
+    const OLD: &str = "name: t\nresources:\n  products:\n    fields:\n      id: { type: bigserial, primary_key: true }\n";
+
+    fn renamed(yaml_resource: &str) -> Model {
+        model(&format!(
+            "name: t\nresources:\n  {yaml_resource}\n    fields:\n      id: {{ type: bigserial, primary_key: true }}\n"
+        ))
+    }
+
+    fn hooks(module: &str) -> Vec<OutFile> {
+        vec![
+            OutFile::new(format!("src/resources/{module}.rs"), "", Owner::User),
+            OutFile::new(
+                format!("src/generated/models/{module}.rs"),
+                "",
+                Owner::Generated,
+            ),
+            OutFile::new("src/main.rs", "", Owner::User),
+        ]
+    }
+
+    #[test]
+    fn a_renamed_resource_takes_over_the_user_files_of_its_old_module() {
+        let old_state = SchemaState::of(&model(OLD), vec![]);
+        let new = renamed("items:\n    renamed_from: products");
+        let renames = resource_renames(Some(&old_state), &new, &hooks("items"));
+        assert_eq!(renames.len(), 1, "{renames:?}");
+        let r = &renames[0];
+        assert_eq!(
+            (r.old_key.as_str(), r.new_key.as_str()),
+            ("products", "items")
+        );
+        assert_eq!(
+            r.rename,
+            UserFileRename {
+                from: "src/resources/products.rs".into(),
+                to: "src/resources/items.rs".into(),
+            }
+        );
+        assert_eq!(
+            r.note(),
+            "note: resource `products` was renamed to `items`: rename src/resources/products.rs \
+             to src/resources/items.rs and the types in it (it holds your hooks); \
+             src/resources/items.rs was not written"
+        );
+        // After the migration the state has no `products` table: the old key is the name.
+        assert_eq!(resource_renames(None, &new, &hooks("items")).len(), 1);
+    }
+
+    #[test]
+    fn the_old_module_comes_from_the_old_resource_of_the_table() {
+        // The old resource `goods` had table `products`.
+        let old = model(
+            "name: t\nresources:\n  goods:\n    table: products\n    fields:\n      id: { type: bigserial, primary_key: true }\n",
+        );
+        let old_state = SchemaState::of(&old, vec![]);
+        let new = renamed("wares:\n    renamed_from: products");
+        let renames = resource_renames(Some(&old_state), &new, &hooks("wares"));
+        assert_eq!(renames[0].rename.from, "src/resources/goods.rs");
+        assert_eq!(renames[0].rename.to, "src/resources/wares.rs");
+        // A table renamed under the same resource key moves no file.
+        let old_state = SchemaState::of(&model(OLD), vec![]);
+        let same = renamed("products:\n    table: goods\n    renamed_from: products");
+        assert!(resource_renames(Some(&old_state), &same, &hooks("products")).is_empty());
+        assert_eq!(naming::module_file("type"), "type");
+    }
 }
 
 fn print_written(m: &Migration) {
@@ -258,12 +546,16 @@ fn redo_last(
         .map(|f| format!("{MIGRATIONS_DIR}/{f}"))
         .filter(|p| !new_paths.contains(p))
         .collect();
-    let plan = write::update_project(dir, &files, args.force)?;
+    let ctx = UpdateContext {
+        renames: Vec::new(),
+        keep: vec![format!("{MIGRATIONS_DIR}/")],
+    };
+    let applied = write::update_project(dir, &files, &ctx, args.force)?;
     write::forget(dir, &old_paths)?;
     for p in &old_paths {
         println!("deleted {p}");
     }
-    for p in plan.changed.iter().chain(&plan.missing_user_files) {
+    for p in &applied.written {
         println!("wrote {p}");
     }
     match &migration {

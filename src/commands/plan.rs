@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 
 use crate::cli::PlanArgs;
-use crate::commands::generate::{destructive_lines, project_files};
+use crate::commands::generate::{destructive_lines, update_of};
 use crate::commands::new::{load_spec, render_spec};
 use anyhow::Context;
 use sqlx::Connection;
@@ -22,17 +22,16 @@ pub fn run(args: PlanArgs) -> anyhow::Result<ExitCode> {
         Ok(loaded) => loaded,
         Err(code) => return Ok(code),
     };
-    let (model, files) = render_spec(&spec, text, RuntimeDep::this_checkout())?;
     let dir = dir.as_path();
     if dir.join(write::MANIFEST_PATH).exists() {
-        let (files, migration) = project_files(dir, &spec, &model, files)?;
-        let plan = write::plan_update(dir, &files)?;
+        let update = update_of(dir, &spec, text)?;
+        let (plan, migration) = (&update.plan, update.migration.clone());
         if plan.is_empty() {
             println!("nothing to change");
         }
         for p in &plan.changed {
-            let note = if plan.hand_edited.contains(p) {
-                " (edited by hand: generate refuses without --force)"
+            let note = if plan.is_hand_edited(p) {
+                " (edited by hand: generate skips it without --force)"
             } else if migration
                 .as_ref()
                 .is_some_and(|m| m.files().iter().any(|f| f.path() == *p))
@@ -45,6 +44,17 @@ pub fn run(args: PlanArgs) -> anyhow::Result<ExitCode> {
         }
         for p in &plan.missing_user_files {
             println!("create {p}");
+        }
+        for p in &plan.stale {
+            let note = if plan.is_hand_edited(p) {
+                " (edited by hand: generate skips it without --force)"
+            } else {
+                ""
+            };
+            println!("remove {p}{note}");
+        }
+        for note in update.held_back_notes() {
+            println!("{note}");
         }
         let state = crate::migrate::SchemaState::read(dir)?;
         for p in integrity::verify(dir, &state, &[])? {
@@ -78,6 +88,7 @@ pub fn run(args: PlanArgs) -> anyhow::Result<ExitCode> {
             }
         }
     } else {
+        let (_, files) = render_spec(&spec, text, RuntimeDep::this_checkout())?;
         println!("a new project would contain:");
         for f in &files {
             println!("  {} ({:?})", f.path, f.owner);

@@ -94,6 +94,9 @@ pub struct ResourceModel {
     pub key: String,
     /// Rust module name of the resource (`r#type` for a keyword).
     pub module: String,
+    /// The spec's `renamed_from`: the table's previous name (and, with the default `table`,
+    /// the resource's previous key).
+    pub renamed_from: Option<String>,
     /// Table name, unquoted.
     pub table: String,
     /// Row struct (`Product`) and its input structs.
@@ -141,6 +144,11 @@ pub struct ResourceModel {
 }
 
 impl ResourceModel {
+    /// The file name (without `.rs`) of the resource's modules: `type` for `r#type`.
+    pub fn module_file(&self) -> String {
+        naming::module_file(&self.key)
+    }
+
     /// Rows carry members beyond their columns (embedded refs or children, aggregates).
     pub fn has_extras(&self) -> bool {
         self.has_includes() || !self.aggregates.is_empty()
@@ -627,6 +635,7 @@ fn resource_model(spec: &Spec, key: &str, res: &spec::Resource, uses: &mut Uses)
     let mut model = ResourceModel {
         key: key.to_string(),
         module: rust_ident(key),
+        renamed_from: res.renamed_from.clone(),
         path: format!("/{key}"),
         create_name: format!("Create{struct_name}"),
         update_name: format!("Update{struct_name}"),

@@ -20,6 +20,13 @@ pub fn rust_ident(name: &str) -> String {
     }
 }
 
+/// The file name (without `.rs`) of the module of a spec name: the identifier without its
+/// raw prefix (`type` → module `r#type` → `type.rs`).
+pub fn module_file(name: &str) -> String {
+    let ident = rust_ident(name);
+    ident.strip_prefix("r#").unwrap_or(&ident).to_string()
+}
+
 /// A double-quoted SQL identifier (`"order"`), with embedded quotes doubled.
 pub fn quote_ident(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))

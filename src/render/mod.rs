@@ -1,24 +1,25 @@
 //! Stage 4 of the pipeline: the model rendered through the askama templates of
 //! `templates/project/` into in-memory files. Nothing is written here (see `write`).
 //!
-//! Rust output is piped through `rustfmt --edition 2024`, so it is formatted whatever the
-//! templates' whitespace.
+//! Rust output is formatted with `rustfmt --edition 2024` (default settings, one run for
+//! all files, see [`rustfmt_many`]), so it is formatted whatever the templates'
+//! whitespace. [`render_project_reusing`] skips rustfmt for files whose unformatted render
+//! did not change since the last run.
 
 mod entity;
 mod openapi;
+mod rustfmt;
 mod testdata;
 
-use std::io::Write as _;
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
 
-use anyhow::{Context, bail};
 use askama::Template;
 use serde::Serialize;
 
 use crate::model::{Model, ResourceModel};
 
 pub use openapi::document as openapi_document;
+pub use rustfmt::{rustfmt, rustfmt_many};
 
 /// The first line of every file that `apiforge generate` may rewrite (in the file's
 /// comment syntax).
@@ -40,6 +41,21 @@ pub struct OutFile {
     pub path: String,
     pub contents: String,
     pub owner: Owner,
+    /// Rust files: the sha256 of the render before rustfmt (recorded in the manifest so that
+    /// the next `generate` can skip formatting it again); `None` for other files.
+    pub input_sha256: Option<String>,
+}
+
+impl OutFile {
+    /// A file written as is (no formatting input to remember).
+    pub fn new(path: impl Into<String>, contents: impl Into<String>, owner: Owner) -> Self {
+        OutFile {
+            path: path.into(),
+            contents: contents.into(),
+            owner,
+            input_sha256: None,
+        }
+    }
 }
 
 /// Where the generated project finds `apiforge-runtime`.
@@ -200,6 +216,17 @@ fn main() {
 /// Fails only when a template cannot render or rustfmt cannot run or rejects the output
 /// (both bugs of apiforge, reported with the file's name).
 pub fn render_project(m: &Model, opts: &RenderOptions) -> anyhow::Result<Vec<OutFile>> {
+    render_project_reusing(m, opts, &|_, _, _| None)
+}
+
+/// [`render_project`], taking the formatted text of a Rust file from `reuse(path, owner,
+/// input_sha256)` when it has it (the file as an earlier run formatted the same
+/// unformatted render); the others are formatted in one rustfmt run.
+pub fn render_project_reusing(
+    m: &Model,
+    opts: &RenderOptions,
+    reuse: &dyn Fn(&str, Owner, &str) -> Option<String>,
+) -> anyhow::Result<Vec<OutFile>> {
     use Owner::{Generated, User};
     let mut files = vec![
         (
@@ -289,46 +316,38 @@ pub fn render_project(m: &Model, opts: &RenderOptions) -> anyhow::Result<Vec<Out
         crate::migrate::SchemaState::of(m, vec!["0001_init.sql".into()]).to_json(),
         Generated,
     ));
-    files
-        .into_iter()
-        .map(|(path, contents, owner)| {
-            let contents = if path.ends_with(".rs") {
-                rustfmt(&contents).with_context(|| format!("formatting {path}"))?
-            } else if contents.ends_with('\n') {
+    let mut out = Vec::with_capacity(files.len());
+    let mut to_format = Vec::new();
+    for (path, contents, owner) in files {
+        if path.ends_with(".rs") {
+            let input = crate::write::sha256_hex(contents.as_bytes());
+            let reused = reuse(&path, owner, &input);
+            let formatted = reused.is_some();
+            if !formatted {
+                to_format.push((out.len(), contents));
+            }
+            out.push(OutFile {
+                path,
+                contents: reused.unwrap_or_default(),
+                owner,
+                input_sha256: Some(input),
+            });
+        } else {
+            let contents = if contents.ends_with('\n') {
                 contents
             } else {
                 contents + "\n"
             };
-            Ok(OutFile {
-                path,
-                contents,
-                owner,
-            })
-        })
-        .collect()
-}
-
-/// Formats Rust source with `rustfmt --edition 2024` (stdin → stdout).
-pub fn rustfmt(source: &str) -> anyhow::Result<String> {
-    let mut child = Command::new("rustfmt")
-        .args(["--edition", "2024", "--emit", "stdout"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .context("cannot run rustfmt (install it with `rustup component add rustfmt`)")?;
-    let mut stdin = child.stdin.take().context("rustfmt stdin")?;
-    let input = source.to_string();
-    let writer = std::thread::spawn(move || stdin.write_all(input.as_bytes()));
-    let out = child.wait_with_output()?;
-    writer
-        .join()
-        .map_err(|_| anyhow::anyhow!("rustfmt writer panicked"))??;
-    if !out.status.success() {
-        bail!(
-            "rustfmt rejected generated code: {}\n--- source ---\n{source}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+            out.push(OutFile::new(path, contents, owner));
+        }
     }
-    Ok(String::from_utf8(out.stdout)?)
+    let sources: Vec<(&str, &str)> = to_format
+        .iter()
+        .map(|(i, src)| (out[*i].path.as_str(), src.as_str()))
+        .collect();
+    let formatted = rustfmt_many(&sources)?;
+    for ((i, _), text) in to_format.iter().zip(formatted) {
+        out[*i].contents = text;
+    }
+    Ok(out)
 }

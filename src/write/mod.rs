@@ -26,6 +26,21 @@ pub struct Manifest {
 pub struct ManifestEntry {
     pub sha256: String,
     pub owner: Owner,
+    /// sha256 of the unformatted render of a Rust file (see [`OutFile::input_sha256`]):
+    /// while it is unchanged and the file on disk is still what apiforge wrote, `generate`
+    /// reuses that file instead of running rustfmt again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input_sha256: Option<String>,
+}
+
+impl ManifestEntry {
+    pub fn of(f: &OutFile) -> Self {
+        ManifestEntry {
+            sha256: sha256_hex(f.contents.as_bytes()),
+            owner: f.owner,
+            input_sha256: f.input_sha256.clone(),
+        }
+    }
 }
 
 impl Manifest {
@@ -35,15 +50,7 @@ impl Manifest {
             version: 1,
             files: files
                 .iter()
-                .map(|f| {
-                    (
-                        f.path.clone(),
-                        ManifestEntry {
-                            sha256: sha256_hex(f.contents.as_bytes()),
-                            owner: f.owner,
-                        },
-                    )
-                })
+                .map(|f| (f.path.clone(), ManifestEntry::of(f)))
                 .collect(),
         }
     }
@@ -114,89 +121,255 @@ pub fn write_new_project(dir: &Path, files: &[OutFile], force: bool) -> anyhow::
     result
 }
 
-/// What `update_project` did or would do.
+/// A user-owned file that replaces another one, e.g. the hooks file of a renamed resource:
+/// while `from` exists and `to` does not, `to` is not written (the user renames `from`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserFileRename {
+    pub from: String,
+    pub to: String,
+}
+
+/// What the caller knows beyond the rendered files.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct UpdateContext {
+    /// User files that replace others (a renamed resource's).
+    pub renames: Vec<UserFileRename>,
+    /// Generated files that are not rendered this time but stay as they are, neither
+    /// rewritten nor removed: paths, or folders ending in `/` (written migrations, which
+    /// are append-only).
+    pub keep: Vec<String>,
+}
+
+impl UpdateContext {
+    fn keeps(&self, path: &str) -> bool {
+        self.keep
+            .iter()
+            .any(|k| k == path || (k.ends_with('/') && path.starts_with(k.as_str())))
+    }
+}
+
+/// What `update_project` would do, from the rendered files, the disk and the manifest.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct UpdatePlan {
-    /// Generated files whose rendering differs from the disk (or that are missing).
+    /// Generated files whose rendering differs from the disk (or that are missing),
+    /// hand-edited ones included.
     pub changed: Vec<String>,
-    /// Generated files edited by hand since apiforge wrote them (among `changed`).
+    /// Generated files edited by hand since apiforge wrote them (among `changed` and `stale`).
     pub hand_edited: Vec<String>,
     /// User-owned files that are missing and will be written once.
     pub missing_user_files: Vec<String>,
+    /// Generated files of the manifest that are no longer rendered (a removed or renamed
+    /// resource) and still on disk: `update_project` removes them.
+    pub stale: Vec<String>,
+    /// Missing user files not written because the file they replace is still there.
+    pub held_back: Vec<UserFileRename>,
 }
 
 impl UpdatePlan {
+    /// Nothing to write, remove or rename.
     pub fn is_empty(&self) -> bool {
-        self.changed.is_empty() && self.missing_user_files.is_empty()
+        self.changed.is_empty()
+            && self.missing_user_files.is_empty()
+            && self.stale.is_empty()
+            && self.held_back.is_empty()
+    }
+
+    pub fn is_hand_edited(&self, path: &str) -> bool {
+        self.hand_edited.iter().any(|p| p == path)
+    }
+}
+
+/// What `update_project` did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Applied {
+    pub plan: UpdatePlan,
+    /// Files written (changed generated files and missing user files), in `files` order.
+    pub written: Vec<String>,
+    /// Stale generated files removed.
+    pub removed: Vec<String>,
+    /// Hand-edited generated files left as they are (changed or stale; without `force`).
+    pub skipped: Vec<String>,
+    /// `PATH.orig` copies of hand-edited files written before they were overwritten or
+    /// removed (with `force`).
+    pub backups: Vec<String>,
+}
+
+/// Where the copy of a hand-edited file goes before `--force` overwrites or removes it.
+pub fn backup_path(path: &str) -> String {
+    format!("{path}.orig")
+}
+
+/// A manifest path that stays inside the project: relative, no `..`, no root or prefix.
+fn is_project_relative(path: &str) -> bool {
+    let p = Path::new(path);
+    !path.is_empty()
+        && p.components()
+            .all(|c| matches!(c, std::path::Component::Normal(_)))
+}
+
+/// A file's bytes, `None` when it does not exist (other errors are reported).
+fn read_if_exists(path: &Path) -> anyhow::Result<Option<Vec<u8>>> {
+    match fs::read(path) {
+        Ok(bytes) => Ok(Some(bytes)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
     }
 }
 
 /// Compares rendered files with a project on disk and its manifest.
-pub fn plan_update(dir: &Path, files: &[OutFile]) -> anyhow::Result<UpdatePlan> {
+pub fn plan_update(
+    dir: &Path,
+    files: &[OutFile],
+    ctx: &UpdateContext,
+) -> anyhow::Result<UpdatePlan> {
     let manifest = Manifest::read(dir)?;
+    plan_with(dir, &manifest, files, ctx)
+}
+
+/// [`plan_update`] against a manifest already read.
+pub fn plan_with(
+    dir: &Path,
+    manifest: &Manifest,
+    files: &[OutFile],
+    ctx: &UpdateContext,
+) -> anyhow::Result<UpdatePlan> {
     let mut plan = UpdatePlan::default();
+    let edited = |path: &str, bytes: &[u8]| {
+        let recorded = manifest.files.get(path).map(|e| e.sha256.as_str());
+        recorded != Some(sha256_hex(bytes).as_str())
+    };
     for f in files {
-        let on_disk = fs::read(dir.join(&f.path)).ok();
         match f.owner {
             Owner::User => {
-                if on_disk.is_none() {
-                    plan.missing_user_files.push(f.path.clone());
+                if dir.join(&f.path).exists() {
+                    continue;
+                }
+                match ctx
+                    .renames
+                    .iter()
+                    .find(|r| r.to == f.path && dir.join(&r.from).is_file())
+                {
+                    Some(r) => plan.held_back.push(r.clone()),
+                    None => plan.missing_user_files.push(f.path.clone()),
                 }
             }
             Owner::Generated => {
+                let on_disk = read_if_exists(&dir.join(&f.path))?;
                 if on_disk.as_deref() == Some(f.contents.as_bytes()) {
                     continue;
                 }
                 plan.changed.push(f.path.clone());
-                let recorded = manifest.files.get(&f.path).map(|e| e.sha256.as_str());
-                let edited = on_disk
-                    .as_deref()
-                    .is_some_and(|bytes| recorded != Some(sha256_hex(bytes).as_str()));
-                if edited {
+                if on_disk.is_some_and(|bytes| edited(&f.path, &bytes)) {
                     plan.hand_edited.push(f.path.clone());
                 }
             }
         }
     }
+    let rendered: std::collections::BTreeSet<&str> =
+        files.iter().map(|f| f.path.as_str()).collect();
+    for (path, entry) in &manifest.files {
+        if entry.owner != Owner::Generated
+            || rendered.contains(path.as_str())
+            || path == MANIFEST_PATH
+            || ctx.keeps(path)
+            || !is_project_relative(path)
+        {
+            continue;
+        }
+        let full = dir.join(path);
+        if !full.is_file() {
+            continue;
+        }
+        let bytes = read_if_exists(&full)?.unwrap_or_default();
+        plan.stale.push(path.clone());
+        if edited(path, &bytes) {
+            plan.hand_edited.push(path.clone());
+        }
+    }
     Ok(plan)
 }
 
-/// Rewrites the changed generated files and writes missing user files; refuses (naming
-/// them) to overwrite hand-edited generated files unless `force`. Every file is first
-/// written to a temporary sibling (nothing is replaced if one fails), then each is renamed
-/// over its old copy, in `files` order; the manifest is renamed last.
-pub fn update_project(dir: &Path, files: &[OutFile], force: bool) -> anyhow::Result<UpdatePlan> {
-    let plan = plan_update(dir, files)?;
-    if !plan.hand_edited.is_empty() && !force {
-        bail!(
-            "these generated files were edited by hand: {}; move your changes to src/hooks.rs \
-             (or other files of yours) or pass --force to overwrite them",
-            plan.hand_edited.join(", ")
-        );
-    }
-    let mut manifest = Manifest::read(dir)?;
+/// Brings a project up to date with its rendered files:
+/// - changed generated files are rewritten and missing user files written (user files that
+///   exist are never touched, nor are missing ones held back by `ctx.renames`);
+/// - generated files of the manifest that are no longer rendered are removed (user files
+///   and `ctx.keep` never are), along with the folders this leaves empty;
+/// - hand-edited generated files (changed or stale) are left as they are and reported in
+///   `skipped`, unless `force`: then their current contents are first copied to `PATH.orig`.
+///
+/// Every file is first written to a temporary sibling (nothing is replaced if one fails),
+/// then each is renamed over its old copy, in `files` order; stale files are removed after
+/// that and the manifest is replaced last (and only when it changed). A skipped file keeps
+/// its manifest entry (the hash of what apiforge last wrote there), so it is still reported
+/// as edited by hand next time; a skipped stale file keeps it too, so it is still stale.
+pub fn update_project(
+    dir: &Path,
+    files: &[OutFile],
+    ctx: &UpdateContext,
+    force: bool,
+) -> anyhow::Result<Applied> {
+    let old_manifest = Manifest::read(dir)?;
+    let plan = plan_with(dir, &old_manifest, files, ctx)?;
+    apply_plan(dir, &old_manifest, files, plan, force)
+}
+
+/// [`update_project`] with a plan made by [`plan_with`] from `old_manifest` (read once by a
+/// caller that planned first).
+pub fn apply_plan(
+    dir: &Path,
+    old_manifest: &Manifest,
+    files: &[OutFile],
+    plan: UpdatePlan,
+    force: bool,
+) -> anyhow::Result<Applied> {
+    let mut manifest = old_manifest.clone();
+    let mut applied = Applied::default();
+    let skip = |path: &str| !force && plan.is_hand_edited(path);
     let mut staged: Vec<(PathBuf, PathBuf)> = Vec::new();
     let result = (|| {
         for f in files {
-            let write = plan.changed.contains(&f.path) || plan.missing_user_files.contains(&f.path);
+            let write = if plan.changed.contains(&f.path) {
+                if skip(&f.path) {
+                    applied.skipped.push(f.path.clone());
+                    continue;
+                }
+                true
+            } else {
+                plan.missing_user_files.contains(&f.path)
+            };
+            let path = dir.join(&f.path);
             if write {
-                let path = dir.join(&f.path);
-                let tmp = stage_file(&path, f.contents.as_bytes())?;
-                staged.push((tmp, path));
+                if plan.is_hand_edited(&f.path) {
+                    staged.push(stage_backup(dir, &f.path, &mut applied)?);
+                }
+                staged.push((stage_file(&path, f.contents.as_bytes())?, path));
+                applied.written.push(f.path.clone());
             }
             if write || f.owner == Owner::Generated {
-                manifest.files.insert(
-                    f.path.clone(),
-                    ManifestEntry {
-                        sha256: sha256_hex(f.contents.as_bytes()),
-                        owner: f.owner,
-                    },
-                );
+                manifest.files.insert(f.path.clone(), ManifestEntry::of(f));
+            } else if let Some(entry) = manifest.files.get_mut(&f.path) {
+                // A file that became the user's keeps the hash apiforge wrote.
+                entry.owner = Owner::User;
+                entry.input_sha256 = None;
             }
         }
-        let path = dir.join(MANIFEST_PATH);
-        let tmp = stage_file(&path, manifest.to_json().as_bytes())?;
-        staged.push((tmp, path));
+        for path in &plan.stale {
+            if skip(path) {
+                applied.skipped.push(path.clone());
+            } else {
+                if plan.is_hand_edited(path) {
+                    staged.push(stage_backup(dir, path, &mut applied)?);
+                }
+                applied.removed.push(path.clone());
+                manifest.files.remove(path);
+            }
+        }
+        // Entries of user files that are neither rendered nor on disk any more.
+        manifest.files.retain(|path, e| {
+            e.owner != Owner::User
+                || files.iter().any(|f| f.path == *path)
+                || dir.join(path).exists()
+        });
         anyhow::Ok(())
     })();
     if let Err(e) = result {
@@ -208,7 +381,43 @@ pub fn update_project(dir: &Path, files: &[OutFile], force: bool) -> anyhow::Res
     for (tmp, path) in &staged {
         fs::rename(tmp, path).with_context(|| format!("cannot replace {}", path.display()))?;
     }
-    Ok(plan)
+    for path in &applied.removed {
+        let full = dir.join(path);
+        fs::remove_file(&full).with_context(|| format!("cannot remove {}", full.display()))?;
+        remove_empty_parents(dir, &full);
+    }
+    if manifest != *old_manifest {
+        let path = dir.join(MANIFEST_PATH);
+        let tmp = stage_file(&path, manifest.to_json().as_bytes())?;
+        fs::rename(&tmp, &path).with_context(|| format!("cannot replace {}", path.display()))?;
+    }
+    applied.plan = plan;
+    Ok(applied)
+}
+
+/// Stages `PATH.orig`, a copy of the current contents of `rel` (a hand-edited file).
+fn stage_backup(
+    dir: &Path,
+    rel: &str,
+    applied: &mut Applied,
+) -> anyhow::Result<(PathBuf, PathBuf)> {
+    let current = fs::read(dir.join(rel)).with_context(|| format!("cannot read {rel}"))?;
+    let backup = backup_path(rel);
+    let path = dir.join(&backup);
+    let tmp = stage_file(&path, &current)?;
+    applied.backups.push(backup);
+    Ok((tmp, path))
+}
+
+/// Removes the folders between `file` and `dir` that are empty (best effort).
+fn remove_empty_parents(dir: &Path, file: &Path) {
+    let mut current = file.parent();
+    while let Some(folder) = current {
+        if folder == dir || !folder.starts_with(dir) || fs::remove_dir(folder).is_err() {
+            break;
+        }
+        current = folder.parent();
+    }
 }
 
 /// Deletes `paths` (relative to `dir`) and their manifest entries (what `generate
@@ -303,11 +512,19 @@ mod tests {
     use super::*;
 
     fn file(path: &str, contents: &str, owner: Owner) -> OutFile {
-        OutFile {
-            path: path.into(),
-            contents: contents.into(),
-            owner,
-        }
+        OutFile::new(path, contents, owner)
+    }
+
+    fn read(dir: &Path, path: &str) -> String {
+        fs::read_to_string(dir.join(path)).unwrap()
+    }
+
+    /// A project written from `files` in a fresh temporary folder.
+    fn project(files: &[OutFile]) -> (tempfile::TempDir, PathBuf) {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("p");
+        write_new_project(&dir, files, false).unwrap();
+        (tmp, dir)
     }
 
     #[test]
@@ -319,7 +536,7 @@ mod tests {
             file("b.txt", "b", Owner::User),
         ];
         write_new_project(&dir, &files, false).unwrap();
-        assert_eq!(fs::read_to_string(dir.join("src/a.rs")).unwrap(), "a");
+        assert_eq!(read(&dir, "src/a.rs"), "a");
         let manifest = Manifest::read(&dir).unwrap();
         assert_eq!(manifest.files["src/a.rs"].sha256, sha256_hex(b"a"));
         let err = write_new_project(&dir, &files, false)
@@ -327,8 +544,8 @@ mod tests {
             .to_string();
         assert!(err.contains("not empty"), "{err}");
         write_new_project(&dir, &[file("src/a.rs", "a2", Owner::Generated)], true).unwrap();
-        assert_eq!(fs::read_to_string(dir.join("src/a.rs")).unwrap(), "a2");
-        assert_eq!(fs::read_to_string(dir.join("b.txt")).unwrap(), "b");
+        assert_eq!(read(&dir, "src/a.rs"), "a2");
+        assert_eq!(read(&dir, "b.txt"), "b");
         let leftovers: Vec<_> = fs::read_dir(tmp.path())
             .unwrap()
             .map(|e| e.unwrap().file_name())
@@ -337,34 +554,219 @@ mod tests {
     }
 
     #[test]
-    fn update_refuses_hand_edited_files_unless_forced() {
-        let tmp = tempfile::tempdir().unwrap();
-        let dir = tmp.path().join("p");
-        let v1 = [
+    fn user_files_are_never_overwritten_and_written_when_missing() {
+        let (_tmp, dir) = project(&[
             file("g.rs", "one", Owner::Generated),
             file("u.rs", "mine", Owner::User),
-        ];
-        write_new_project(&dir, &v1, false).unwrap();
+        ]);
         let v2 = [
             file("g.rs", "two", Owner::Generated),
             file("u.rs", "theirs", Owner::User),
+            file("src/resources/new.rs", "hooks", Owner::User),
         ];
-        let plan = update_project(&dir, &v2, false).unwrap();
-        assert_eq!(plan.changed, ["g.rs"]);
-        assert_eq!(fs::read_to_string(dir.join("g.rs")).unwrap(), "two");
+        let applied = update_project(&dir, &v2, &UpdateContext::default(), false).unwrap();
+        assert_eq!(applied.written, ["g.rs", "src/resources/new.rs"]);
+        assert_eq!(applied.plan.missing_user_files, ["src/resources/new.rs"]);
+        assert_eq!(read(&dir, "g.rs"), "two");
+        assert_eq!(read(&dir, "u.rs"), "mine", "user files are kept");
+        assert_eq!(read(&dir, "src/resources/new.rs"), "hooks");
+        // Even with --force, and even when the user file's manifest hash is outdated.
+        fs::write(dir.join("src/resources/new.rs"), "edited hooks").unwrap();
+        let applied = update_project(&dir, &v2, &UpdateContext::default(), true).unwrap();
+        assert!(applied.plan.is_empty(), "{applied:?}");
+        assert_eq!(read(&dir, "src/resources/new.rs"), "edited hooks");
+    }
+
+    #[test]
+    fn a_hand_edited_file_is_skipped_and_the_others_are_written() {
+        let (_tmp, dir) = project(&[
+            file("g.rs", "one", Owner::Generated),
+            file("h.rs", "one", Owner::Generated),
+        ]);
+        fs::write(dir.join("g.rs"), "edited").unwrap();
+        let v2 = [
+            file("g.rs", "two", Owner::Generated),
+            file("h.rs", "two", Owner::Generated),
+        ];
+        let applied = update_project(&dir, &v2, &UpdateContext::default(), false).unwrap();
+        assert_eq!(applied.skipped, ["g.rs"]);
+        assert_eq!(applied.written, ["h.rs"]);
+        assert_eq!(read(&dir, "g.rs"), "edited");
+        assert_eq!(read(&dir, "h.rs"), "two");
+        assert!(!dir.join("g.rs.orig").exists());
+        // The skipped file keeps the hash apiforge wrote: still edited by hand next time.
+        let manifest = Manifest::read(&dir).unwrap();
+        assert_eq!(manifest.files["g.rs"].sha256, sha256_hex(b"one"));
         assert_eq!(
-            fs::read_to_string(dir.join("u.rs")).unwrap(),
-            "mine",
-            "user files are kept"
+            plan_update(&dir, &v2, &UpdateContext::default())
+                .unwrap()
+                .hand_edited,
+            ["g.rs"]
         );
 
-        fs::write(dir.join("g.rs"), "edited").unwrap();
-        let v3 = [file("g.rs", "three", Owner::Generated)];
-        let err = update_project(&dir, &v3, false).unwrap_err().to_string();
-        assert!(err.contains("g.rs"), "{err}");
-        assert_eq!(fs::read_to_string(dir.join("g.rs")).unwrap(), "edited");
-        update_project(&dir, &v3, true).unwrap();
-        assert_eq!(fs::read_to_string(dir.join("g.rs")).unwrap(), "three");
-        assert!(plan_update(&dir, &v3).unwrap().is_empty());
+        let applied = update_project(&dir, &v2, &UpdateContext::default(), true).unwrap();
+        assert_eq!(applied.written, ["g.rs"]);
+        assert_eq!(applied.backups, ["g.rs.orig"]);
+        assert_eq!(read(&dir, "g.rs"), "two");
+        assert_eq!(read(&dir, "g.rs.orig"), "edited");
+        assert!(
+            plan_update(&dir, &v2, &UpdateContext::default())
+                .unwrap()
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn generated_files_no_longer_rendered_are_removed_but_user_files_never() {
+        let (_tmp, dir) = project(&[
+            file("src/generated/services/a.rs", "a", Owner::Generated),
+            file("src/generated/services/b.rs", "b", Owner::Generated),
+            file("src/generated/routes/a.rs", "a", Owner::Generated),
+            file("src/resources/a.rs", "hooks", Owner::User),
+        ]);
+        let v2 = [file("src/generated/services/b.rs", "b", Owner::Generated)];
+        let plan = plan_update(&dir, &v2, &UpdateContext::default()).unwrap();
+        assert_eq!(
+            plan.stale,
+            ["src/generated/routes/a.rs", "src/generated/services/a.rs"]
+        );
+        let applied = update_project(&dir, &v2, &UpdateContext::default(), false).unwrap();
+        assert_eq!(applied.removed, plan.stale);
+        assert!(!dir.join("src/generated/services/a.rs").exists());
+        assert!(
+            !dir.join("src/generated/routes").exists(),
+            "an emptied folder goes too"
+        );
+        assert_eq!(read(&dir, "src/generated/services/b.rs"), "b");
+        assert_eq!(read(&dir, "src/resources/a.rs"), "hooks");
+        let manifest = Manifest::read(&dir).unwrap();
+        assert!(!manifest.files.contains_key("src/generated/services/a.rs"));
+        assert!(
+            plan_update(&dir, &v2, &UpdateContext::default())
+                .unwrap()
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn kept_files_are_never_stale() {
+        let (_tmp, dir) = project(&[
+            file("migrations/0001_init.sql", "create", Owner::Generated),
+            file("migrations/0002_more.sql", "alter", Owner::Generated),
+            file("keep.txt", "k", Owner::Generated),
+            file("gone.txt", "g", Owner::Generated),
+        ]);
+        let ctx = UpdateContext {
+            renames: vec![],
+            keep: vec!["migrations/".into(), "keep.txt".into()],
+        };
+        let applied = update_project(&dir, &[], &ctx, true).unwrap();
+        assert_eq!(applied.removed, ["gone.txt"]);
+        assert_eq!(read(&dir, "migrations/0001_init.sql"), "create");
+        assert_eq!(read(&dir, "migrations/0002_more.sql"), "alter");
+        assert_eq!(read(&dir, "keep.txt"), "k");
+    }
+
+    #[test]
+    fn a_hand_edited_stale_file_is_kept_until_forced() {
+        let (_tmp, dir) = project(&[
+            file("old.rs", "old", Owner::Generated),
+            file("keep.rs", "k", Owner::Generated),
+        ]);
+        fs::write(dir.join("old.rs"), "old, edited").unwrap();
+        let v2 = [file("keep.rs", "k", Owner::Generated)];
+        let applied = update_project(&dir, &v2, &UpdateContext::default(), false).unwrap();
+        assert_eq!(applied.skipped, ["old.rs"]);
+        assert!(applied.removed.is_empty());
+        assert_eq!(read(&dir, "old.rs"), "old, edited");
+        let plan = plan_update(&dir, &v2, &UpdateContext::default()).unwrap();
+        assert_eq!(
+            (plan.stale.as_slice(), plan.hand_edited.as_slice()),
+            (&["old.rs".to_string()][..], &["old.rs".to_string()][..])
+        );
+
+        let applied = update_project(&dir, &v2, &UpdateContext::default(), true).unwrap();
+        assert_eq!(applied.removed, ["old.rs"]);
+        assert_eq!(applied.backups, ["old.rs.orig"]);
+        assert!(!dir.join("old.rs").exists());
+        assert_eq!(read(&dir, "old.rs.orig"), "old, edited");
+        assert!(
+            plan_update(&dir, &v2, &UpdateContext::default())
+                .unwrap()
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn manifest_paths_outside_the_project_are_never_removed() {
+        let (tmp, dir) = project(&[file("a.rs", "a", Owner::Generated)]);
+        fs::write(tmp.path().join("outside.txt"), "x").unwrap();
+        let mut manifest = Manifest::read(&dir).unwrap();
+        for path in ["../outside.txt", "/etc/hostname", ""] {
+            manifest.files.insert(
+                path.into(),
+                ManifestEntry {
+                    sha256: sha256_hex(b"x"),
+                    owner: Owner::Generated,
+                    input_sha256: None,
+                },
+            );
+        }
+        fs::write(dir.join(MANIFEST_PATH), manifest.to_json()).unwrap();
+        let applied = update_project(
+            &dir,
+            &[file("a.rs", "a", Owner::Generated)],
+            &UpdateContext::default(),
+            true,
+        )
+        .unwrap();
+        assert!(applied.plan.stale.is_empty(), "{applied:?}");
+        assert!(tmp.path().join("outside.txt").exists());
+    }
+
+    #[test]
+    fn a_renamed_user_file_is_not_written_while_the_old_one_exists() {
+        let (_tmp, dir) = project(&[file("src/resources/old.rs", "my hooks", Owner::User)]);
+        let v2 = [file("src/resources/new.rs", "fresh hooks", Owner::User)];
+        let renames = UpdateContext {
+            renames: vec![UserFileRename {
+                from: "src/resources/old.rs".into(),
+                to: "src/resources/new.rs".into(),
+            }],
+            keep: vec![],
+        };
+        let applied = update_project(&dir, &v2, &renames, false).unwrap();
+        assert_eq!(applied.plan.held_back, renames.renames);
+        assert!(applied.written.is_empty());
+        assert!(!dir.join("src/resources/new.rs").exists());
+        assert_eq!(read(&dir, "src/resources/old.rs"), "my hooks");
+        // Once the user renamed it, nothing is left to do.
+        fs::rename(
+            dir.join("src/resources/old.rs"),
+            dir.join("src/resources/new.rs"),
+        )
+        .unwrap();
+        assert!(plan_update(&dir, &v2, &renames).unwrap().is_empty());
+        // Without the old file, the new one is written as any missing user file.
+        fs::remove_file(dir.join("src/resources/new.rs")).unwrap();
+        let applied = update_project(&dir, &v2, &renames, false).unwrap();
+        assert_eq!(applied.written, ["src/resources/new.rs"]);
+    }
+
+    #[test]
+    fn a_no_op_update_leaves_the_manifest_alone() {
+        let (_tmp, dir) = project(&[file("a.rs", "a", Owner::Generated)]);
+        let path = dir.join(MANIFEST_PATH);
+        let before = fs::metadata(&path).unwrap().modified().unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        let applied = update_project(
+            &dir,
+            &[file("a.rs", "a", Owner::Generated)],
+            &UpdateContext::default(),
+            false,
+        )
+        .unwrap();
+        assert!(applied.plan.is_empty());
+        assert_eq!(fs::metadata(&path).unwrap().modified().unwrap(), before);
     }
 }

@@ -1,0 +1,409 @@
+//! Formatting the rendered Rust with rustfmt: every file in one run (one process per CPU,
+//! at most 4, for large projects), with the real rustfmt binary when it can be found
+//! without asking rustup (each rustup proxy call costs tens of milliseconds).
+//!
+//! The output does not depend on any `rustfmt.toml` near the current folder or the project:
+//! rustfmt runs with `--config-path` pointing at an empty configuration (default settings,
+//! `--edition 2024`).
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use anyhow::{Context, bail};
+
+const INSTALL_HINT: &str = "cannot run rustfmt (install it with `rustup component add rustfmt`, \
+                            or point the RUSTFMT environment variable at a rustfmt binary)";
+
+/// Formats Rust sources, `(path, source)` pairs (the path names the file in errors, and its
+/// file name is kept), in one `rustfmt` run (one per CPU for large batches) over copies in
+/// a temporary folder. Returns the
+/// formatted texts in order. When that run fails, each file is formatted on its own through
+/// [`rustfmt`] so that the error names the file that rustfmt rejects.
+pub fn rustfmt_many(sources: &[(&str, &str)]) -> anyhow::Result<Vec<String>> {
+    match format_batch(sources)? {
+        Ok(formatted) => Ok(formatted),
+        // Report it file by file (the batch's messages name temporary files).
+        Err(_) => sources
+            .iter()
+            .map(|(path, source)| rustfmt(source).with_context(|| format!("formatting {path}")))
+            .collect(),
+    }
+}
+
+/// One rustfmt run over all `sources` (split among up to one process per CPU when they are
+/// larger than 64 KiB): `Ok(Err(stderr))` when rustfmt fails.
+fn format_batch(sources: &[(&str, &str)]) -> anyhow::Result<Result<Vec<String>, String>> {
+    if sources.is_empty() {
+        return Ok(Ok(Vec::new()));
+    }
+    let batch = TempDir::new()?;
+    let config = batch.path.join("rustfmt.toml");
+    std::fs::write(&config, "").with_context(|| format!("cannot write {}", config.display()))?;
+    let mut paths = Vec::with_capacity(sources.len());
+    for (i, (path, source)) in sources.iter().enumerate() {
+        // One folder per file, so that no two files share a name and the `mod x;` stubs of
+        // one file cannot clash with another file.
+        let folder = batch.path.join(i.to_string());
+        let name = Path::new(path)
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "lib.rs".into());
+        let file = folder.join(&name);
+        std::fs::create_dir_all(&folder)?;
+        std::fs::write(&file, source)
+            .with_context(|| format!("cannot write {}", file.display()))?;
+        write_module_stubs(&folder, &name, source)?;
+        paths.push(file);
+    }
+    // rustfmt is single-threaded: one process per CPU (up to 4), each with files of about
+    // the same total size, run at the same time.
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
+    let total: usize = sources.iter().map(|(_, s)| s.len()).sum();
+    let share = total.div_ceil(cpus).max(64 * 1024);
+    let mut chunks: Vec<Vec<&PathBuf>> = vec![Vec::new()];
+    let mut size = 0;
+    for (file, (_, source)) in paths.iter().zip(sources) {
+        if size >= share {
+            chunks.push(Vec::new());
+            size = 0;
+        }
+        size += source.len();
+        chunks.last_mut().expect("one chunk").push(file);
+    }
+    let program = program();
+    let children = chunks
+        .iter()
+        .map(|files| {
+            Command::new(&program)
+                .args(["--edition", "2024", "--config-path"])
+                .arg(&config)
+                .args(files)
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .context(INSTALL_HINT)
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let mut failures = String::new();
+    for child in children {
+        let out = child.wait_with_output().context("rustfmt")?;
+        if !out.status.success() {
+            failures.push_str(&String::from_utf8_lossy(&out.stderr));
+        }
+    }
+    if !failures.is_empty() {
+        return Ok(Err(failures));
+    }
+    paths
+        .iter()
+        .zip(sources)
+        .map(|(file, (path, _))| {
+            std::fs::read_to_string(file)
+                .with_context(|| format!("cannot read back the formatted {path}"))
+        })
+        .collect::<anyhow::Result<_>>()
+        .map(Ok)
+}
+
+/// Formats one Rust source with `rustfmt --edition 2024` (stdin → stdout).
+pub fn rustfmt(source: &str) -> anyhow::Result<String> {
+    let batch = TempDir::new()?;
+    let config = batch.path.join("rustfmt.toml");
+    std::fs::write(&config, "").with_context(|| format!("cannot write {}", config.display()))?;
+    let mut child = Command::new(program())
+        .args(["--edition", "2024", "--emit", "stdout", "--config-path"])
+        .arg(&config)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .context(INSTALL_HINT)?;
+    let mut stdin = child.stdin.take().context("rustfmt stdin")?;
+    let input = source.to_string();
+    let writer = std::thread::spawn(move || stdin.write_all(input.as_bytes()));
+    let out = child.wait_with_output()?;
+    writer
+        .join()
+        .map_err(|_| anyhow::anyhow!("rustfmt writer panicked"))??;
+    if !out.status.success() {
+        bail!(
+            "rustfmt rejected generated code: {}\n--- source ---\n{source}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(String::from_utf8(out.stdout)?)
+}
+
+/// rustfmt resolves the out-of-line modules (`mod x;`) of the files it is given and fails
+/// when one is missing: an empty file for each, where rustfmt looks (`x.rs` next to a
+/// `mod.rs`, `lib.rs` or `main.rs`, else in a folder named after the file; inside inline
+/// modules, `mod a { mod x; }`, in their folders).
+fn write_module_stubs(folder: &Path, name: &str, source: &str) -> anyhow::Result<()> {
+    let base = match name {
+        "mod.rs" | "lib.rs" | "main.rs" => folder.to_path_buf(),
+        other => folder.join(other.trim_end_matches(".rs")),
+    };
+    for module in out_of_line_modules(source) {
+        let stub = base.join(format!("{module}.rs"));
+        if let Some(parent) = stub.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        std::fs::write(&stub, "").with_context(|| format!("cannot write {}", stub.display()))?;
+    }
+    Ok(())
+}
+
+/// The out-of-line modules of a source as relative paths without `.rs` (`models/users` for
+/// `mod models { mod users; }`). A line-based reading of braces, enough for generated code;
+/// what it misses only makes rustfmt fail, which falls back to formatting file by file.
+fn out_of_line_modules(source: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut depth = 0usize;
+    // Inline modules open around the current line: (name, depth before their `{`).
+    let mut inline: Vec<(&str, usize)> = Vec::new();
+    for line in source.lines() {
+        let code = line.split("//").next().unwrap_or_default();
+        match module_declaration(code) {
+            Some((name, false)) => {
+                let mut path: Vec<&str> = inline.iter().map(|(n, _)| *n).collect();
+                path.push(name);
+                out.push(path.join("/"));
+            }
+            Some((name, true)) => inline.push((name, depth)),
+            None => {}
+        }
+        for c in code.chars() {
+            match c {
+                '{' => depth += 1,
+                '}' => depth = depth.saturating_sub(1),
+                _ => {}
+            }
+        }
+        while inline.last().is_some_and(|(_, open)| depth <= *open) {
+            inline.pop();
+        }
+    }
+    out
+}
+
+/// `(x, inline)` for a line `mod x;` (`inline` false) or `mod x {` (true), with optional
+/// attributes and visibility (`#[cfg(test)] pub(crate) mod r#x;`; `x` is the file name).
+fn module_declaration(line: &str) -> Option<(&str, bool)> {
+    let mut rest = line.trim();
+    while let Some(attr) = rest.strip_prefix("#[") {
+        rest = attr.split_once(']')?.1.trim_start();
+    }
+    if let Some(after) = rest.strip_prefix("pub") {
+        rest = after.trim_start();
+        if let Some(scope) = rest.strip_prefix('(') {
+            rest = scope.split_once(')')?.1;
+        }
+        rest = rest.trim_start();
+    }
+    let rest = rest.strip_prefix("mod")?;
+    if !rest.starts_with(char::is_whitespace) {
+        return None;
+    }
+    let rest = rest.trim_start();
+    let end = rest
+        .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '#'))
+        .unwrap_or(rest.len());
+    let (name, after) = rest.split_at(end);
+    let name = name.strip_prefix("r#").unwrap_or(name);
+    if name.is_empty() || name.contains('#') {
+        return None;
+    }
+    match after.trim_start().chars().next() {
+        Some(';') => Some((name, false)),
+        Some('{') => Some((name, true)),
+        _ => None,
+    }
+}
+
+/// The rustfmt to run: `$RUSTFMT`, else the toolchain's own binary when rustup's choice of
+/// toolchain can be read without running rustup, else `rustfmt` from `PATH` (the rustup
+/// proxy, which resolves the toolchain itself).
+fn program() -> PathBuf {
+    if let Some(path) = std::env::var_os("RUSTFMT").filter(|p| !p.is_empty()) {
+        return PathBuf::from(path);
+    }
+    rustup_toolchain_rustfmt().unwrap_or_else(|| PathBuf::from("rustfmt"))
+}
+
+/// `$RUSTUP_HOME/toolchains/<toolchain>/bin/rustfmt` for the toolchain rustup would pick
+/// here, when that is simple to tell: `$RUSTUP_TOOLCHAIN`, or the default toolchain when
+/// no directory override and no `rust-toolchain(.toml)` file applies. `None` otherwise.
+fn rustup_toolchain_rustfmt() -> Option<PathBuf> {
+    let home = std::env::var_os("RUSTUP_HOME")
+        .filter(|h| !h.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".rustup")))?;
+    let toolchain = match std::env::var("RUSTUP_TOOLCHAIN") {
+        Ok(t) if !t.is_empty() => t,
+        _ => {
+            let cwd = std::env::current_dir().ok()?;
+            let pinned = cwd.ancestors().any(|d| {
+                d.join("rust-toolchain").exists() || d.join("rust-toolchain.toml").exists()
+            });
+            if pinned {
+                return None;
+            }
+            default_toolchain(&std::fs::read_to_string(home.join("settings.toml")).ok()?)?
+        }
+    };
+    let bin = home
+        .join("toolchains")
+        .join(toolchain)
+        .join("bin")
+        .join(format!("rustfmt{}", std::env::consts::EXE_SUFFIX));
+    bin.is_file().then_some(bin)
+}
+
+/// `default_toolchain` of rustup's `settings.toml`, `None` when it also lists directory
+/// overrides (which one applies is rustup's business).
+fn default_toolchain(settings: &str) -> Option<String> {
+    let mut default = None;
+    let mut in_overrides = false;
+    for line in settings.lines().map(str::trim) {
+        if line.starts_with('[') {
+            in_overrides = line == "[overrides]";
+            continue;
+        }
+        if in_overrides && !line.is_empty() && !line.starts_with('#') {
+            return None;
+        }
+        if let Some(value) = line.strip_prefix("default_toolchain") {
+            let value = value.trim_start().strip_prefix('=')?.trim();
+            default = Some(value.trim_matches('"').to_string());
+        }
+    }
+    default.filter(|t| !t.is_empty() && !t.contains(['/', '\\']))
+}
+
+/// A temporary folder, removed on drop.
+struct TempDir {
+    path: PathBuf,
+}
+
+impl TempDir {
+    fn new() -> anyhow::Result<Self> {
+        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or_default();
+        let path = std::env::temp_dir().join(format!(
+            "apiforge-rustfmt-{}-{n}-{nanos}",
+            std::process::id()
+        ));
+        std::fs::create_dir_all(&path)
+            .with_context(|| format!("cannot create {}", path.display()))?;
+        Ok(TempDir { path })
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.path);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn module_declarations_are_recognised() {
+        assert_eq!(module_declaration("mod app;"), Some(("app", false)));
+        assert_eq!(
+            module_declaration("  pub mod   models ;"),
+            Some(("models", false))
+        );
+        assert_eq!(
+            module_declaration("pub(crate) mod r#type;"),
+            Some(("type", false))
+        );
+        assert_eq!(
+            module_declaration("#[cfg(test)] mod tests;"),
+            Some(("tests", false))
+        );
+        assert_eq!(module_declaration("mod tests {"), Some(("tests", true)));
+        assert_eq!(module_declaration("model;"), None);
+        assert_eq!(module_declaration("fn mod_x() {}"), None);
+        let source = "pub mod app;\n/// Rows {\npub mod models {\n    pub mod users;\n    mod inner { mod deep; }\n    pub mod r#type;\n}\nmod tests {\n    fn f() {}\n}\nmod last;\n";
+        assert_eq!(
+            out_of_line_modules(source),
+            ["app", "models/users", "models/type", "last"]
+        );
+    }
+
+    #[test]
+    fn the_default_toolchain_is_read_unless_overrides_exist() {
+        let plain = "version = \"12\"\ndefault_toolchain = \"stable-x86_64-unknown-linux-gnu\"\n\n[overrides]\n";
+        assert_eq!(
+            default_toolchain(plain).as_deref(),
+            Some("stable-x86_64-unknown-linux-gnu")
+        );
+        let overridden = format!("{plain}\"/home/me/p\" = \"nightly\"\n");
+        assert_eq!(default_toolchain(&overridden), None);
+        assert_eq!(default_toolchain("version = \"12\"\n"), None);
+    }
+
+    #[test]
+    fn a_batch_formats_every_file_like_one_at_a_time() {
+        let sources = [
+            (
+                "src/lib.rs",
+                "pub mod  generated;\nmod hooks;\nfn  a( ) {}\n",
+            ),
+            (
+                "src/generated/mod.rs",
+                "pub mod app ;\n#[cfg(test)] mod r#type;\n",
+            ),
+            ("src/generated/app.rs", "pub fn serve( x:u8)->u8{x}\n"),
+            ("src/other/app.rs", "mod inner;\nstruct  A;\n"),
+        ];
+        let batch = format_batch(&sources).unwrap().unwrap();
+        for ((_, source), formatted) in sources.iter().zip(&batch) {
+            assert_eq!(formatted, &rustfmt(source).unwrap());
+        }
+        assert_eq!(batch[2], "pub fn serve(x: u8) -> u8 {\n    x\n}\n");
+    }
+
+    #[test]
+    fn the_whole_shop_project_formats_in_one_run() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/shop.yaml");
+        let spec = crate::spec::load(&path).unwrap().spec;
+        let model = crate::model::Model::from_spec(&spec);
+        let opts = crate::render::RenderOptions {
+            spec_text: String::new(),
+            runtime: crate::render::RuntimeDep::this_checkout(),
+        };
+        let files = crate::render::render_project(&model, &opts).unwrap();
+        let sources: Vec<(&str, &str)> = files
+            .iter()
+            .filter(|f| f.path.ends_with(".rs"))
+            .map(|f| (f.path.as_str(), f.contents.as_str()))
+            .collect();
+        assert!(sources.iter().any(|(p, _)| *p == "src/generated/mod.rs"));
+        // Without a stub for each out-of-line module, rustfmt fails and the batch is lost.
+        let formatted = format_batch(&sources)
+            .unwrap()
+            .unwrap_or_else(|e| panic!("{e}"));
+        for ((path, source), text) in sources.iter().zip(&formatted) {
+            assert_eq!(source, text, "{path} is already formatted");
+        }
+    }
+
+    #[test]
+    fn a_rejected_file_is_named() {
+        let err = rustfmt_many(&[("ok.rs", "fn a() {}\n"), ("src/bad.rs", "fn (")]).unwrap_err();
+        assert!(
+            format!("{err:#}").contains("formatting src/bad.rs"),
+            "{err:#}"
+        );
+    }
+}
