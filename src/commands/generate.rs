@@ -382,83 +382,6 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<ExitCode> {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn model(yaml: &str) -> Model {
-        let loaded = crate::spec::load_bytes(Path::new("t.yaml"), yaml.as_bytes())
-            .unwrap_or_else(|r| panic!("{r}"));
-        Model::from_spec(&loaded.spec)
-    }
-
-    const OLD: &str = "name: t\nresources:\n  products:\n    fields:\n      id: { type: bigserial, primary_key: true }\n";
-
-    fn renamed(yaml_resource: &str) -> Model {
-        model(&format!(
-            "name: t\nresources:\n  {yaml_resource}\n    fields:\n      id: {{ type: bigserial, primary_key: true }}\n"
-        ))
-    }
-
-    fn hooks(module: &str) -> Vec<OutFile> {
-        vec![
-            OutFile::new(format!("src/resources/{module}.rs"), "", Owner::User),
-            OutFile::new(
-                format!("src/generated/models/{module}.rs"),
-                "",
-                Owner::Generated,
-            ),
-            OutFile::new("src/main.rs", "", Owner::User),
-        ]
-    }
-
-    #[test]
-    fn a_renamed_resource_takes_over_the_user_files_of_its_old_module() {
-        let old_state = SchemaState::of(&model(OLD), vec![]);
-        let new = renamed("items:\n    renamed_from: products");
-        let renames = resource_renames(Some(&old_state), &new, &hooks("items"));
-        assert_eq!(renames.len(), 1, "{renames:?}");
-        let r = &renames[0];
-        assert_eq!(
-            (r.old_key.as_str(), r.new_key.as_str()),
-            ("products", "items")
-        );
-        assert_eq!(
-            r.rename,
-            UserFileRename {
-                from: "src/resources/products.rs".into(),
-                to: "src/resources/items.rs".into(),
-            }
-        );
-        assert_eq!(
-            r.note(),
-            "note: resource `products` was renamed to `items`: rename src/resources/products.rs \
-             to src/resources/items.rs and the types in it (it holds your hooks); \
-             src/resources/items.rs was not written"
-        );
-        // After the migration the state has no `products` table: the old key is the name.
-        assert_eq!(resource_renames(None, &new, &hooks("items")).len(), 1);
-    }
-
-    #[test]
-    fn the_old_module_comes_from_the_old_resource_of_the_table() {
-        // The old resource `goods` had table `products`.
-        let old = model(
-            "name: t\nresources:\n  goods:\n    table: products\n    fields:\n      id: { type: bigserial, primary_key: true }\n",
-        );
-        let old_state = SchemaState::of(&old, vec![]);
-        let new = renamed("wares:\n    renamed_from: products");
-        let renames = resource_renames(Some(&old_state), &new, &hooks("wares"));
-        assert_eq!(renames[0].rename.from, "src/resources/goods.rs");
-        assert_eq!(renames[0].rename.to, "src/resources/wares.rs");
-        // A table renamed under the same resource key moves no file.
-        let old_state = SchemaState::of(&model(OLD), vec![]);
-        let same = renamed("products:\n    table: goods\n    renamed_from: products");
-        assert!(resource_renames(Some(&old_state), &same, &hooks("products")).is_empty());
-        assert_eq!(naming::module_file("type"), "type");
-    }
-}
-
 fn print_written(m: &Migration) {
     let files = m.files();
     shell::info(format_args!(
@@ -594,4 +517,81 @@ fn applied_versions(url: &str, files: &[String]) -> anyhow::Result<Vec<String>> 
             .cloned()
             .collect())
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn model(yaml: &str) -> Model {
+        let loaded = crate::spec::load_bytes(Path::new("t.yaml"), yaml.as_bytes())
+            .unwrap_or_else(|r| panic!("{r}"));
+        Model::from_spec(&loaded.spec)
+    }
+
+    const OLD: &str = "name: t\nresources:\n  products:\n    fields:\n      id: { type: bigserial, primary_key: true }\n";
+
+    fn renamed(yaml_resource: &str) -> Model {
+        model(&format!(
+            "name: t\nresources:\n  {yaml_resource}\n    fields:\n      id: {{ type: bigserial, primary_key: true }}\n"
+        ))
+    }
+
+    fn hooks(module: &str) -> Vec<OutFile> {
+        vec![
+            OutFile::new(format!("src/resources/{module}.rs"), "", Owner::User),
+            OutFile::new(
+                format!("src/generated/models/{module}.rs"),
+                "",
+                Owner::Generated,
+            ),
+            OutFile::new("src/main.rs", "", Owner::User),
+        ]
+    }
+
+    #[test]
+    fn a_renamed_resource_takes_over_the_user_files_of_its_old_module() {
+        let old_state = SchemaState::of(&model(OLD), vec![]);
+        let new = renamed("items:\n    renamed_from: products");
+        let renames = resource_renames(Some(&old_state), &new, &hooks("items"));
+        assert_eq!(renames.len(), 1, "{renames:?}");
+        let r = &renames[0];
+        assert_eq!(
+            (r.old_key.as_str(), r.new_key.as_str()),
+            ("products", "items")
+        );
+        assert_eq!(
+            r.rename,
+            UserFileRename {
+                from: "src/resources/products.rs".into(),
+                to: "src/resources/items.rs".into(),
+            }
+        );
+        assert_eq!(
+            r.note(),
+            "note: resource `products` was renamed to `items`: rename src/resources/products.rs \
+             to src/resources/items.rs and the types in it (it holds your hooks); \
+             src/resources/items.rs was not written"
+        );
+        // After the migration the state has no `products` table: the old key is the name.
+        assert_eq!(resource_renames(None, &new, &hooks("items")).len(), 1);
+    }
+
+    #[test]
+    fn the_old_module_comes_from_the_old_resource_of_the_table() {
+        // The old resource `goods` had table `products`.
+        let old = model(
+            "name: t\nresources:\n  goods:\n    table: products\n    fields:\n      id: { type: bigserial, primary_key: true }\n",
+        );
+        let old_state = SchemaState::of(&old, vec![]);
+        let new = renamed("wares:\n    renamed_from: products");
+        let renames = resource_renames(Some(&old_state), &new, &hooks("wares"));
+        assert_eq!(renames[0].rename.from, "src/resources/goods.rs");
+        assert_eq!(renames[0].rename.to, "src/resources/wares.rs");
+        // A table renamed under the same resource key moves no file.
+        let old_state = SchemaState::of(&model(OLD), vec![]);
+        let same = renamed("products:\n    table: goods\n    renamed_from: products");
+        assert!(resource_renames(Some(&old_state), &same, &hooks("products")).is_empty());
+        assert_eq!(naming::module_file("type"), "type");
+    }
 }
