@@ -207,11 +207,13 @@ pub(crate) struct ProjectUpdate {
 }
 
 impl ProjectUpdate {
-    /// The user file renames, and the written migrations (never rewritten, never removed).
+    /// The user file renames, and the written migrations and the state before the last
+    /// (never rewritten, never removed).
     pub(crate) fn context(&self) -> UpdateContext {
         UpdateContext {
             renames: self.renames.iter().map(|r| r.rename.clone()).collect(),
-            keep: vec![format!("{MIGRATIONS_DIR}/")],
+            // The state before the last migration is written only with a migration.
+            keep: vec![format!("{MIGRATIONS_DIR}/"), PREVIOUS_PATH.to_string()],
         }
     }
 
@@ -471,7 +473,7 @@ fn redo_last(
         .collect();
     let ctx = UpdateContext {
         renames: Vec::new(),
-        keep: vec![format!("{MIGRATIONS_DIR}/")],
+        keep: vec![format!("{MIGRATIONS_DIR}/"), PREVIOUS_PATH.to_string()],
     };
     let applied = write::update_project(dir, &files, &ctx, args.force)?;
     write::forget(dir, &old_paths)?;
