@@ -308,9 +308,7 @@ async fn load_page<R: Entity>(
             (sort.offset, sort.full_offset, sort.offset_shape)
         }
     };
-    let selected;
     let sql = if req.fields.is_all() {
-        selected = None;
         req.scope.apply(desc, full, &mut args)?
     } else {
         // The cursor is made of the sort column and the key; includes need their columns.
@@ -321,9 +319,7 @@ async fn load_page<R: Entity>(
             fields.insert::<R>(inc.by)?;
         }
         let tail = req.scope.apply(desc, tail, &mut args)?;
-        let sql = format!("{}{tail}", R::select_sql(&fields));
-        selected = Some(fields);
-        sql.into()
+        format!("{}{tail}", R::select_sql(&fields)).into()
     };
     let rows = sqlx::query_with(&sql, args)
         .fetch_all(&state.pool)
@@ -331,7 +327,8 @@ async fn load_page<R: Entity>(
         .await
         .map_err(|err| Problem::from_sqlx(err, desc.constraints))?;
     let embedded = Embedded::load(state, &req.includes, &rows).await?;
-    let fields = selected.as_ref().unwrap_or(&req.fields);
+    // The JSON holds the requested fields only (the statement read more).
+    let fields = &req.fields;
     let limit = usize::try_from(req.limit).unwrap_or(0);
     let items = &rows[..rows.len().min(limit)];
     let mut out = Vec::with_capacity(64 + items.len() * 256);
@@ -562,10 +559,10 @@ pub async fn get<R: Entity>(
     let load = || async {
         let mut args = PgArguments::default();
         super::bind_key::<R>(id, &mut args)?;
-        let mut selected = fields.clone();
         let sql = if fields.is_all() {
             scope.apply(desc, desc.sql.get, &mut args)?
         } else {
+            let mut selected = fields.clone();
             for inc in &includes {
                 selected.insert::<R>(inc.by)?;
             }
@@ -582,9 +579,9 @@ pub async fn get<R: Entity>(
         };
         let embedded = Embedded::load(state, &includes, std::slice::from_ref(&row)).await?;
         let mut out = Vec::with_capacity(256);
-        write_row::<R>(&row, &selected, &embedded, &mut out)?;
+        write_row::<R>(&row, &fields, &embedded, &mut out)?;
         let immutable = match desc.cache.immutable_when {
-            Some(flag) if selected.contains(flag) => row
+            Some(flag) if fields.contains(flag) => row
                 .try_get::<Option<bool>, _>(flag)
                 .map_err(|err| Problem::from_sqlx(err, &[]))?
                 .unwrap_or(false),
