@@ -103,8 +103,7 @@ impl Health {
     }
 
     fn fresh(&self) -> Option<Check> {
-        self.last()
-            .filter(|c| c.at.elapsed() < self.inner.interval)
+        self.last().filter(|c| c.at.elapsed() < self.inner.interval)
     }
 
     /// The last check if it is younger than the interval, else a new one. While a check
@@ -125,8 +124,11 @@ impl Health {
             return check;
         }
         self.inner.checks.fetch_add(1, Ordering::Relaxed);
-        let database =
-            timed(CHECK_QUERY_SHAPE, sqlx::query("SELECT 1").execute(&self.inner.pool)).await;
+        let database = timed(
+            CHECK_QUERY_SHAPE,
+            sqlx::query("SELECT 1").execute(&self.inner.pool),
+        )
+        .await;
         if let Err(err) = &database {
             tracing::warn!(error = %err, "health check: database unavailable");
         }
@@ -230,7 +232,11 @@ mod tests {
         let response = app.clone().oneshot(request).await.unwrap();
         let (parts, body) = response.into_parts();
         let body = body.collect().await.unwrap().to_bytes();
-        (parts.status, parts.headers, serde_json::from_slice(&body).unwrap())
+        (
+            parts.status,
+            parts.headers,
+            serde_json::from_slice(&body).unwrap(),
+        )
     }
 
     fn app(health: &Health) -> Router {

@@ -532,14 +532,20 @@ mod tests {
 
         let response = call("GET", "/nowhere").await.unwrap();
         assert_eq!(response.status(), StatusCode::NOT_FOUND);
-        assert_eq!(response.headers()[header::CONTENT_TYPE], PROBLEM_CONTENT_TYPE);
+        assert_eq!(
+            response.headers()[header::CONTENT_TYPE],
+            PROBLEM_CONTENT_TYPE
+        );
         let body = response.into_body().collect().await.unwrap().to_bytes();
         let problem: Problem = serde_json::from_slice(&body).unwrap();
         assert_eq!((problem.status, problem.title.as_str()), (404, "Not Found"));
 
         let response = call("DELETE", "/things").await.unwrap();
         assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
-        assert_eq!(response.headers()[header::CONTENT_TYPE], PROBLEM_CONTENT_TYPE);
+        assert_eq!(
+            response.headers()[header::CONTENT_TYPE],
+            PROBLEM_CONTENT_TYPE
+        );
         assert!(
             response.headers()[header::ALLOW]
                 .to_str()
@@ -549,7 +555,10 @@ mod tests {
         let body = response.into_body().collect().await.unwrap().to_bytes();
         let problem: Problem = serde_json::from_slice(&body).unwrap();
         assert_eq!(problem.status, 405);
-        assert_eq!(problem.detail.as_deref(), Some("this route does not serve DELETE"));
+        assert_eq!(
+            problem.detail.as_deref(),
+            Some("this route does not serve DELETE")
+        );
     }
 
     #[test]

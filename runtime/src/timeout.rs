@@ -172,7 +172,10 @@ mod tests {
             .unwrap()
             .to_bytes();
         let problem: Problem = serde_json::from_slice(&body).unwrap();
-        assert_eq!((problem.status, problem.title.as_str()), (408, "Request Timeout"));
+        assert_eq!(
+            (problem.status, problem.title.as_str()),
+            (408, "Request Timeout")
+        );
     }
 
     #[tokio::test]

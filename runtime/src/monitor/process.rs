@@ -2,7 +2,8 @@
 //!
 //! Process (Linux `/proc/self`; elsewhere these are simply not reported):
 //! `process_resident_memory_bytes`, `process_virtual_memory_bytes`,
-//! `process_cpu_seconds_total` (user + system), `process_threads`, `process_open_fds`.
+//! `process_cpu_seconds_total` (user + system; a counter of whole seconds, as `metrics`
+//! counters are integers), `process_threads`, `process_open_fds`.
 //! Pool: `apiforge_db_pool_connections` (open), `apiforge_db_pool_idle_connections`,
 //! `apiforge_db_pool_max_connections`. sqlx does not expose the number of waiters.
 //! Heap statistics are not reported (they depend on the allocator).
@@ -64,7 +65,8 @@ pub fn record_once(pool: Option<&sqlx::PgPool>) {
     if let Some(s) = sample_process() {
         metrics::gauge!("process_resident_memory_bytes").set(s.resident_bytes as f64);
         metrics::gauge!("process_virtual_memory_bytes").set(s.virtual_bytes as f64);
-        metrics::gauge!("process_cpu_seconds_total").set(s.cpu_seconds);
+        // A counter (the `_total` convention): whole seconds, `metrics` counters are integers.
+        metrics::counter!("process_cpu_seconds_total").absolute(s.cpu_seconds as u64);
         metrics::gauge!("process_threads").set(s.threads as f64);
     }
     if let Ok(fds) = std::fs::read_dir("/proc/self/fd") {
@@ -75,5 +77,24 @@ pub fn record_once(pool: Option<&sqlx::PgPool>) {
         metrics::gauge!("apiforge_db_pool_idle_connections").set(pool.num_idle() as f64);
         metrics::gauge!("apiforge_db_pool_max_connections")
             .set(f64::from(pool.options().get_max_connections()));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn cpu_seconds_is_a_counter() {
+        let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+        let handle = recorder.handle();
+        metrics::with_local_recorder(&recorder, || record_once(None));
+        let page = handle.render();
+        assert!(
+            page.contains("# TYPE process_cpu_seconds_total counter\n"),
+            "{page}"
+        );
+        assert!(page.contains("# TYPE process_threads gauge\n"), "{page}");
     }
 }
