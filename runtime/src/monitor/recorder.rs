@@ -178,9 +178,12 @@ pub fn install_recorder() -> PrometheusHandle {
 }
 
 /// The current metrics in the Prometheus text exposition format (installs the recorder if
-/// needed).
+/// needed), with `process_cpu_seconds_total` read at the scrape (see
+/// [`process::cpu_seconds_text`](super::process::cpu_seconds_text)).
 pub fn render_metrics() -> String {
-    install_recorder().render()
+    let mut page = install_recorder().render();
+    page.push_str(&super::process::cpu_seconds_text());
+    page
 }
 
 /// A `GET` route answering the Prometheus text format: `.route("/metrics", metrics_handler())`.
