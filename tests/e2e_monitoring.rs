@@ -497,6 +497,218 @@ fn monitoring_switch_rejects_other_values() {
     );
 }
 
+/// Committed transactions of database `name`, from `pg_stat_database` (counted by Postgres,
+/// not by the server under test).
+fn xact_commits(name: &str) -> i64 {
+    let out = std::process::Command::new("psql")
+        .args(["-t", "-A", "-q", "-d"])
+        .arg(format!("{}/postgres", common::pg_server()))
+        .args([
+            "-c",
+            &format!("SELECT xact_commit FROM pg_stat_database WHERE datname = '{name}'"),
+        ])
+        .output()
+        .expect("run psql");
+    assert!(out.status.success(), "{}", common::output_text(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.trim()
+        .parse()
+        .unwrap_or_else(|_| panic!("not a count: {text:?}"))
+}
+
+/// A backend reports its statistics when idle, at most every second and within 10 s of
+/// its last statement (Postgres 15+): wait that out before reading them.
+fn settled_xact_commits(name: &str) -> i64 {
+    std::thread::sleep(Duration::from_millis(11_500));
+    xact_commits(name)
+}
+
+#[test]
+fn health_probes_run_about_one_query_a_second_not_one_per_call() {
+    let db = TestDb::create();
+    let namespace = format!("mon_{}", common::unique_suffix());
+    let server = Server::start_with(
+        binary(),
+        &db.url,
+        &[
+            ("REDIS_URL", "redis://127.0.0.1:6379"),
+            ("REDIS_NAMESPACE", &namespace),
+        ],
+    );
+    let check_shape = [("query", "health.check")];
+    let before_commits = settled_xact_commits(&db.name);
+    let before = scrape(&server);
+    let started = Instant::now();
+    const CALLS: usize = 300;
+    for _ in 0..CALLS {
+        let res = server.get("/health");
+        assert_eq!(res.status, 200, "{}", res.text());
+        assert_eq!(res.json(), json!({ "status": "ok", "database": "up" }));
+        let ready = server.get("/health/ready");
+        assert_eq!(ready.status, 200, "{}", ready.text());
+    }
+    let secs = started.elapsed().as_secs_f64();
+    let after = scrape(&server);
+    let commits = settled_xact_commits(&db.name) - before_commits;
+    // One check per started second of traffic (and one more at each end); a query per
+    // call would be 600.
+    let allowed = secs.ceil() + 2.0;
+    let checks = delta(&before, &after, "apiforge_db_queries_total", &check_shape);
+    assert!(
+        checks >= 1.0 && checks <= allowed,
+        "{checks} checks for {} probes in {secs:.1}s",
+        2 * CALLS
+    );
+    assert!(
+        (commits as f64) <= allowed,
+        "{commits} transactions in the database for {} probes in {secs:.1}s",
+        2 * CALLS
+    );
+
+    let live = server.get("/health/live");
+    assert_eq!((live.status, live.json()), (200, json!({ "status": "ok" })));
+
+    let ready = server.get("/health/ready").json();
+    assert_eq!(ready["status"], "ok");
+    assert_eq!(ready["database"], "up");
+    assert_eq!(ready["redis"], "up");
+    let pool = &ready["pool"];
+    let (size, idle, max) = (num(pool, "size"), num(pool, "idle"), num(pool, "max"));
+    assert!(size >= 1.0 && idle <= size && size <= max, "{ready}");
+    assert!(num(&ready, "checked_ms_ago") < 60_000.0, "{ready}");
+}
+
+#[test]
+fn readiness_without_redis_and_with_the_database_gone() {
+    let db = TestDb::create();
+    let server = Server::start(binary(), &db.url);
+    let ready = server.get("/health/ready");
+    assert_eq!(ready.status, 200);
+    assert_eq!(ready.json()["redis"], Value::Null);
+    // Drop the database under the server: the next check (within a second) finds it gone.
+    drop(db);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let (health, ready) = loop {
+        let health = server.get("/health");
+        if health.status == 503 {
+            break (health, server.get("/health/ready"));
+        }
+        assert!(Instant::now() < deadline, "/health still {}", health.status);
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_eq!(
+        health.json(),
+        json!({ "status": "unavailable", "database": "down" })
+    );
+    assert_eq!(health.header("retry-after"), Some("1"));
+    assert_eq!(ready.status, 503);
+    assert_eq!(ready.header("retry-after"), Some("1"));
+    assert_eq!(ready.json()["database"], "down");
+    assert_eq!(server.get("/health/live").status, 200);
+}
+
+#[test]
+fn unknown_paths_and_methods_are_problem_json() {
+    let db = TestDb::create();
+    let server = Server::start(binary(), &db.url);
+    let missing = server.get("/no/such/route");
+    assert_eq!(missing.status, 404);
+    assert_eq!(
+        missing.header("content-type"),
+        Some("application/problem+json")
+    );
+    let problem = missing.json();
+    assert_eq!(
+        (problem["status"].as_u64(), problem["title"].as_str()),
+        (Some(404), Some("Not Found"))
+    );
+
+    let wrong = server.request("PUT", "/products", &[], Some(b"{}"));
+    assert_eq!(wrong.status, 405);
+    assert_eq!(
+        wrong.header("content-type"),
+        Some("application/problem+json")
+    );
+    assert!(
+        wrong.header("allow").is_some_and(|a| a.contains("POST")),
+        "{:?}",
+        wrong.header("allow")
+    );
+    let problem = wrong.json();
+    assert_eq!(problem["status"], 405);
+    assert_eq!(problem["detail"], "this route does not serve PUT");
+    let wrong = server.delete("/health/live");
+    assert_eq!(
+        (wrong.status, wrong.json()["status"].as_u64()),
+        (405, Some(405))
+    );
+}
+
+/// Every family of the metrics page has `# HELP` and `# TYPE`, counters are the `_total`
+/// families, and `promtool check metrics` (when installed) accepts the page.
+#[test]
+fn metrics_page_passes_promtool() {
+    let db = TestDb::create();
+    let server = Server::start(binary(), &db.url);
+    let id = create_product(&server, "Lamp", "home");
+    get_ok(&server, &format!("/products/{id}"));
+    assert_eq!(server.get("/nowhere").status, 404);
+    // The resource sampler runs every second in this variant: wait for its gauges.
+    std::thread::sleep(Duration::from_millis(1_500));
+    let text = server.get("/metrics").text();
+    let page = Page::parse(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+    let mut families: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .map(|l| l.split(' ').next().unwrap())
+        .collect();
+    families.sort_unstable();
+    for name in [
+        "http_requests_total",
+        "apiforge_db_queries_total",
+        "process_cpu_seconds_total",
+        "apiforge_db_pool_connections",
+    ] {
+        assert!(families.contains(&name), "{name} missing from\n{text}");
+    }
+    for family in &families {
+        assert!(
+            text.lines()
+                .any(|l| l.starts_with(&format!("# HELP {family} "))),
+            "{family} has no HELP\n{text}"
+        );
+        let kind = page.kind(family).unwrap();
+        assert_eq!(
+            family.ends_with("_total"),
+            kind == "counter",
+            "{family} is a {kind}"
+        );
+    }
+    let Ok(mut promtool) = std::process::Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+    else {
+        eprintln!("note: promtool is not installed; `promtool check metrics` skipped");
+        return;
+    };
+    use std::io::Write;
+    promtool
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let out = promtool.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "promtool check metrics:\n{}\n{text}",
+        common::output_text(&out)
+    );
+}
+
 /// The parser the tests above rely on accepts a well-formed page and rejects malformed ones.
 #[test]
 fn prometheus_parser_is_strict() {

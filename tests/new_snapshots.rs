@@ -63,6 +63,8 @@ fn openapi_document_covers_every_route() {
     assert_eq!(doc["openapi"], "3.1.0");
     for (path, methods) in [
         ("/health", &["get"][..]),
+        ("/health/live", &["get"]),
+        ("/health/ready", &["get"]),
         ("/openapi.json", &["get"]),
         ("/products", &["get", "post"]),
         ("/products/{id}", &["get", "patch", "delete"]),

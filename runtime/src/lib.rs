@@ -24,6 +24,7 @@ pub mod engine;
 pub mod etag;
 pub mod extract;
 pub mod fieldset;
+pub mod health;
 pub mod loader;
 pub mod monitor;
 pub mod pagination;

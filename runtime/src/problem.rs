@@ -18,6 +18,10 @@ use sqlx::postgres::PgDatabaseError;
 /// The media type of a problem details body.
 pub const PROBLEM_CONTENT_TYPE: &str = "application/problem+json";
 
+/// The `Retry-After` (seconds) of every 503 the runtime answers: a database that is down
+/// or saturated is worth retrying soon, not at once in a tight loop.
+pub const RETRY_AFTER_SECS: u64 = 1;
+
 /// A problem details object (RFC 9457) with an `errors` extension naming the fields at fault.
 ///
 /// ```
@@ -140,6 +144,7 @@ impl Problem {
     }
 
     /// 503 Service Unavailable (a dependency such as the database is down or saturated).
+    /// Its response carries `Retry-After: 1` ([`RETRY_AFTER_SECS`]).
     ///
     /// ```
     /// # use apiforge_runtime::problem::Problem;
@@ -418,20 +423,51 @@ impl fmt::Display for Problem {
 
 impl std::error::Error for Problem {}
 
+impl Problem {
+    /// The response body (JSON) of this problem.
+    pub fn to_body(&self) -> Vec<u8> {
+        serde_json::to_vec(self).unwrap_or_else(|_| b"{}".to_vec())
+    }
+}
+
+/// Inserts `Retry-After: 1` ([`RETRY_AFTER_SECS`]) when `status` is 503.
+pub fn set_retry_after(status: StatusCode, headers: &mut http::HeaderMap) {
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        headers.insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));
+    }
+}
+
 impl IntoResponse for Problem {
     fn into_response(self) -> Response {
         let status = self.status_code();
-        let body = serde_json::to_vec(&self).unwrap_or_else(|_| b"{}".to_vec());
-        (
+        let mut response = (
             status,
             [(
                 header::CONTENT_TYPE,
                 HeaderValue::from_static(PROBLEM_CONTENT_TYPE),
             )],
-            body,
+            self.to_body(),
         )
-            .into_response()
+            .into_response();
+        set_retry_after(status, response.headers_mut());
+        response
     }
+}
+
+/// The router fallback of a generated API: `404` problem+json for a path no route matches
+/// (`Router::fallback(not_found_fallback)`).
+pub async fn not_found_fallback() -> Problem {
+    Problem::not_found("no route matches this path")
+}
+
+/// The method-not-allowed fallback of a generated API: `405` problem+json for a known path
+/// and a method it does not serve (`Router::method_not_allowed_fallback(…)`, after every
+/// route; axum still sets `Allow`).
+pub async fn method_not_allowed_fallback(method: http::Method) -> Problem {
+    Problem::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        format!("this route does not serve {method}"),
+    )
 }
 
 impl From<sqlx::Error> for Problem {
@@ -460,6 +496,69 @@ mod tests {
         );
         assert_eq!(constraint_columns("custom", "users", "_key"), None);
         assert_eq!(constraint_columns("users__key", "users", "_key"), None);
+    }
+
+    #[test]
+    fn a_503_says_when_to_retry_and_other_statuses_do_not() {
+        let response = Problem::service_unavailable("down").into_response();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(response.headers()[header::RETRY_AFTER], "1");
+        let mapped = Problem::from_sqlx_ref(&sqlx::Error::PoolTimedOut, &[]).into_response();
+        assert_eq!(mapped.headers()[header::RETRY_AFTER], "1");
+        let not_found = Problem::not_found("x").into_response();
+        assert!(not_found.headers().get(header::RETRY_AFTER).is_none());
+    }
+
+    #[tokio::test]
+    async fn unknown_routes_and_methods_answer_problem_json() {
+        use axum::Router;
+        use axum::body::Body;
+        use axum::routing::get;
+        use http_body_util::BodyExt;
+        use tower::ServiceExt;
+
+        let app: Router = Router::new()
+            .route("/things", get(|| async { "ok" }))
+            .fallback(not_found_fallback)
+            .method_not_allowed_fallback(method_not_allowed_fallback);
+        let call = |method: &str, uri: &str| {
+            let request = http::Request::builder()
+                .method(method)
+                .uri(uri)
+                .body(Body::empty())
+                .unwrap();
+            app.clone().oneshot(request)
+        };
+
+        let response = call("GET", "/nowhere").await.unwrap();
+        assert_eq!(response.status(), StatusCode::NOT_FOUND);
+        assert_eq!(
+            response.headers()[header::CONTENT_TYPE],
+            PROBLEM_CONTENT_TYPE
+        );
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        let problem: Problem = serde_json::from_slice(&body).unwrap();
+        assert_eq!((problem.status, problem.title.as_str()), (404, "Not Found"));
+
+        let response = call("DELETE", "/things").await.unwrap();
+        assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
+        assert_eq!(
+            response.headers()[header::CONTENT_TYPE],
+            PROBLEM_CONTENT_TYPE
+        );
+        assert!(
+            response.headers()[header::ALLOW]
+                .to_str()
+                .unwrap()
+                .contains("GET")
+        );
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        let problem: Problem = serde_json::from_slice(&body).unwrap();
+        assert_eq!(problem.status, 405);
+        assert_eq!(
+            problem.detail.as_deref(),
+            Some("this route does not serve DELETE")
+        );
     }
 
     #[test]

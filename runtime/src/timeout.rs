@@ -5,12 +5,14 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use http::{Request, Response, StatusCode};
+use http::{HeaderValue, Request, Response, StatusCode, header};
 use tokio::time::Sleep;
 use tower_layer::Layer;
 use tower_service::Service;
 
-/// Answers `408 Request Timeout` (empty body) when the inner service has not produced a
+use crate::problem::{PROBLEM_CONTENT_TYPE, Problem};
+
+/// Answers `408 Request Timeout` (a problem+json body) when the inner service has not produced a
 /// response head within `timeout`; the inner future is then dropped.
 ///
 /// Unlike a timer armed for every request (tower-http's `TimeoutLayer`), the timer is armed
@@ -61,7 +63,7 @@ pub struct RequestTimeout<S> {
 impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for RequestTimeout<S>
 where
     S: Service<Request<ReqBody>, Response = Response<ResBody>>,
-    ResBody: Default,
+    ResBody: From<bytes::Bytes>,
 {
     type Response = S::Response;
     type Error = S::Error;
@@ -95,7 +97,7 @@ pin_project_lite::pin_project! {
 impl<F, ResBody, E> Future for TimeoutFuture<F>
 where
     F: Future<Output = Result<Response<ResBody>, E>>,
-    ResBody: Default,
+    ResBody: From<bytes::Bytes>,
 {
     type Output = F::Output;
 
@@ -109,12 +111,25 @@ where
         }
         let sleep = this.sleep.as_pin_mut().expect("armed above");
         if sleep.poll(cx).is_ready() {
-            let mut response = Response::new(ResBody::default());
-            *response.status_mut() = StatusCode::REQUEST_TIMEOUT;
-            return Poll::Ready(Ok(response));
+            return Poll::Ready(Ok(timeout_response()));
         }
         Poll::Pending
     }
+}
+
+/// The 408 problem+json answered past the deadline.
+fn timeout_response<ResBody: From<bytes::Bytes>>() -> Response<ResBody> {
+    let problem = Problem::new(
+        StatusCode::REQUEST_TIMEOUT,
+        "the request took too long to answer",
+    );
+    let mut response = Response::new(ResBody::from(bytes::Bytes::from(problem.to_body())));
+    *response.status_mut() = StatusCode::REQUEST_TIMEOUT;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(PROBLEM_CONTENT_TYPE),
+    );
+    response
 }
 
 #[cfg(test)]
@@ -148,6 +163,19 @@ mod tests {
         let response = service.oneshot(Request::new(Body::empty())).await.unwrap();
         assert_eq!(response.status(), StatusCode::REQUEST_TIMEOUT);
         assert!(started.elapsed() < Duration::from_secs(20));
+        assert_eq!(
+            response.headers()[header::CONTENT_TYPE],
+            PROBLEM_CONTENT_TYPE
+        );
+        let body = http_body_util::BodyExt::collect(response.into_body())
+            .await
+            .unwrap()
+            .to_bytes();
+        let problem: Problem = serde_json::from_slice(&body).unwrap();
+        assert_eq!(
+            (problem.status, problem.title.as_str()),
+            (408, "Request Timeout")
+        );
     }
 
     #[tokio::test]

@@ -95,10 +95,41 @@ fn singular_word(word: &str) -> String {
     word.to_string()
 }
 
-/// The noun with its indefinite article: `a product`, `an order`.
+/// The noun with its indefinite article: `a product`, `an order`, `a user`, `an hour`.
+/// The article follows the sound, guessed from the spelling: a `u` read "you" (`user`,
+/// `unit`, `utility`, not `update` or `umbrella`), `eu`, `one`/`once` take `a`; a silent
+/// `h` (`hour`, `honest`, `honour`, `heir`) takes `an`.
 pub fn with_article(noun: &str) -> String {
-    let vowel = noun.starts_with(['a', 'e', 'i', 'o', 'u']);
-    format!("{} {noun}", if vowel { "an" } else { "a" })
+    format!("{} {noun}", if vowel_sound(noun) { "an" } else { "a" })
+}
+
+fn vowel_sound(noun: &str) -> bool {
+    let word = noun.to_ascii_lowercase();
+    let word = word.as_str();
+    let vowel = |c: u8| b"aeiou".contains(&c);
+    if ["hour", "honest", "honor", "honour", "heir"]
+        .iter()
+        .any(|p| word.starts_with(p))
+    {
+        return true;
+    }
+    if word.starts_with("eu") || word.starts_with("one") || word.starts_with("once") {
+        return false;
+    }
+    let b = word.as_bytes();
+    if b.first() == Some(&b'u') {
+        // "uni…" (unit, unique, union) sounds "you"; other "un…" (undo, unread) does not.
+        if word.starts_with("uni") {
+            return false;
+        }
+        if word.starts_with("un") {
+            return true;
+        }
+        // "u" + one consonant + vowel (user, usage, utility, uranium) sounds "you";
+        // "u" + two consonants (update, umbrella, upper, urn) does not.
+        return !matches!((b.get(1), b.get(2)), (Some(&c), Some(&v)) if !vowel(c) && vowel(v));
+    }
+    b.first().is_some_and(|&c| vowel(c))
 }
 
 /// Rust type name of a resource's row struct: `order_items` → `OrderItem`.
@@ -153,5 +184,28 @@ mod tests {
         assert_eq!(variant_ident("1st"), "V1st");
         assert_eq!(with_article("order"), "an order");
         assert_eq!(with_article("product"), "a product");
+        assert_eq!(with_article("user"), "a user");
+    }
+
+    #[test]
+    fn articles_follow_the_sound() {
+        for (noun, expected) in [
+            ("user", "a user"),
+            ("unit", "a unit"),
+            ("usage_record", "a usage_record"),
+            ("utility", "a utility"),
+            ("euro_price", "a euro_price"),
+            ("update", "an update"),
+            ("umbrella", "an umbrella"),
+            ("upload", "an upload"),
+            ("undo", "an undo"),
+            ("item", "an item"),
+            ("order_item", "an order_item"),
+            ("hour", "an hour"),
+            ("house", "a house"),
+            ("category", "a category"),
+        ] {
+            assert_eq!(with_article(noun), expected);
+        }
     }
 }

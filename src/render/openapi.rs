@@ -14,10 +14,35 @@ pub fn document(m: &Model) -> Value {
         "/health".into(),
         json!({ "get": {
             "operationId": "health",
-            "summary": "Liveness and readiness: checks the database.",
+            "summary": "Health: whether the database answered its last check (made at most once a second).",
             "responses": {
                 "200": { "description": "The database answers.", "content": { "application/json": { "schema": health_schema() } } },
-                "503": { "description": "The database is unavailable.", "content": { "application/json": { "schema": health_schema() } } }
+                "503": { "description": "The database is unavailable (`Retry-After: 1`).", "headers": retry_after_header(), "content": { "application/json": { "schema": health_schema() } } }
+            }
+        }}),
+    );
+    paths.insert(
+        "/health/live".into(),
+        json!({ "get": {
+            "operationId": "healthLive",
+            "summary": "Liveness: 200 while the process serves requests; touches no database.",
+            "responses": {
+                "200": { "description": "The process is serving.", "content": { "application/json": { "schema": {
+                    "type": "object",
+                    "properties": { "status": { "type": "string", "const": "ok" } },
+                    "required": ["status"]
+                } } } }
+            }
+        }}),
+    );
+    paths.insert(
+        "/health/ready".into(),
+        json!({ "get": {
+            "operationId": "healthReady",
+            "summary": "Readiness: the pool's state and whether the database (and Redis) answered the last check (made at most once a second).",
+            "responses": {
+                "200": { "description": "Ready: the database answers.", "content": { "application/json": { "schema": ready_schema() } } },
+                "503": { "description": "Not ready: the database is unavailable (`Retry-After: 1`).", "headers": retry_after_header(), "content": { "application/json": { "schema": ready_schema() } } }
             }
         }}),
     );
@@ -333,6 +358,33 @@ fn problem_schema() -> Value {
             }}
         },
         "required": ["type", "title", "status"]
+    })
+}
+
+fn retry_after_header() -> Value {
+    json!({ "Retry-After": { "description": "Seconds to wait before retrying.", "schema": { "type": "integer" } } })
+}
+
+fn ready_schema() -> Value {
+    let up_down = json!({ "type": "string", "enum": ["up", "down"] });
+    json!({
+        "type": "object",
+        "properties": {
+            "status": { "type": "string", "enum": ["ok", "unavailable"] },
+            "database": up_down,
+            "pool": {
+                "type": "object",
+                "properties": {
+                    "size": { "type": "integer", "description": "Open connections." },
+                    "idle": { "type": "integer", "description": "Idle connections." },
+                    "max": { "type": "integer", "description": "database.pool.max" }
+                },
+                "required": ["size", "idle", "max"]
+            },
+            "redis": { "oneOf": [up_down, { "type": "null" }], "description": "null without a Redis tier" },
+            "checked_ms_ago": { "type": "integer", "description": "Age of the check, in milliseconds." }
+        },
+        "required": ["status", "database", "pool", "redis", "checked_ms_ago"]
     })
 }
 

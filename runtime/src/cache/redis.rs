@@ -202,6 +202,14 @@ impl Redis {
         self.inner.timeout
     }
 
+    /// Whether Redis answers a `PING` now, within the timeout (`false` while the breaker
+    /// skips Redis after a failure). Used by the readiness probe.
+    pub async fn ping(&self) -> bool {
+        self.query::<String>("ping", &::redis::cmd("PING"))
+            .await
+            .is_some()
+    }
+
     /// Whether the invalidation listener is currently subscribed.
     pub fn is_subscribed(&self) -> bool {
         *self.inner.subscribed.borrow()

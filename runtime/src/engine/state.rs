@@ -14,6 +14,7 @@ use crate::cache::{CacheConfig, MemoryTier, Redis, RedisTier, ResourceCache};
 pub struct AppState {
     pub pool: PgPool,
     pub caches: Caches,
+    redis: Option<Redis>,
 }
 
 impl AppState {
@@ -22,8 +23,14 @@ impl AppState {
     pub fn new(pool: PgPool, resources: &[&'static Description], redis: Option<Redis>) -> Self {
         Self {
             pool,
-            caches: Caches::new(resources, redis),
+            caches: Caches::new(resources, redis.clone()),
+            redis,
         }
+    }
+
+    /// The Redis handle the caches share, when there is one (for the readiness probe).
+    pub fn redis(&self) -> Option<&Redis> {
+        self.redis.as_ref()
     }
 
     /// The response cache of `E`.

@@ -34,6 +34,9 @@ mod stats;
 
 pub use layer::{RequestMetrics, RequestMetricsLayer};
 pub use logging::{init_tracing, shutdown_tracing};
-pub use recorder::{LATENCY_BUCKETS, install_recorder, metrics_handler, render_metrics};
+pub use recorder::{
+    FAMILIES, Kind, LATENCY_BUCKETS, describe_metrics, install_recorder, metrics_handler,
+    render_metrics,
+};
 pub use span::{RequestSpan, RequestSpanLayer};
 pub use stats::{Budget, BudgetReport, BudgetStatus, RouteReport, Stats, StatsReport};

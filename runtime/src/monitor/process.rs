@@ -2,7 +2,9 @@
 //!
 //! Process (Linux `/proc/self`; elsewhere these are simply not reported):
 //! `process_resident_memory_bytes`, `process_virtual_memory_bytes`,
-//! `process_cpu_seconds_total` (user + system), `process_threads`, `process_open_fds`.
+//! `process_threads`, `process_open_fds`; and `process_cpu_seconds_total` (user + system),
+//! a counter read at each scrape by [`cpu_seconds_text`] (a `metrics` counter holds only
+//! whole numbers, a gauge would be the wrong type).
 //! Pool: `apiforge_db_pool_connections` (open), `apiforge_db_pool_idle_connections`,
 //! `apiforge_db_pool_max_connections`. sqlx does not expose the number of waiters.
 //! Heap statistics are not reported (they depend on the allocator).
@@ -46,6 +48,21 @@ pub fn sample_process() -> Option<ProcessSample> {
     })
 }
 
+/// `process_cpu_seconds_total` as Prometheus text (HELP, TYPE counter, the value in
+/// fractional seconds), read now; empty where `/proc` does not exist. Appended to the
+/// metrics page at each scrape.
+pub fn cpu_seconds_text() -> String {
+    match sample_process() {
+        Some(s) => format!(
+            "# HELP process_cpu_seconds_total Total user and system CPU time spent in seconds.\n\
+             # TYPE process_cpu_seconds_total counter\n\
+             process_cpu_seconds_total {}\n",
+            s.cpu_seconds
+        ),
+        None => String::new(),
+    }
+}
+
 /// Samples the process (and `pool`, if given) every `interval` into the gauges above,
 /// starting now. Abort the returned handle to stop.
 pub fn spawn_resource_sampler(interval: Duration, pool: Option<sqlx::PgPool>) -> JoinHandle<()> {
@@ -64,7 +81,6 @@ pub fn record_once(pool: Option<&sqlx::PgPool>) {
     if let Some(s) = sample_process() {
         metrics::gauge!("process_resident_memory_bytes").set(s.resident_bytes as f64);
         metrics::gauge!("process_virtual_memory_bytes").set(s.virtual_bytes as f64);
-        metrics::gauge!("process_cpu_seconds_total").set(s.cpu_seconds);
         metrics::gauge!("process_threads").set(s.threads as f64);
     }
     if let Ok(fds) = std::fs::read_dir("/proc/self/fd") {
@@ -75,5 +91,45 @@ pub fn record_once(pool: Option<&sqlx::PgPool>) {
         metrics::gauge!("apiforge_db_pool_idle_connections").set(pool.num_idle() as f64);
         metrics::gauge!("apiforge_db_pool_max_connections")
             .set(f64::from(pool.options().get_max_connections()));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn cpu_seconds_is_a_counter_with_fractions() {
+        let start = std::time::Instant::now();
+        while start.elapsed() < std::time::Duration::from_millis(30) {
+            std::hint::black_box(0u64.wrapping_add(1));
+        }
+        let text = cpu_seconds_text();
+        let mut lines = text.lines();
+        assert!(
+            lines
+                .next()
+                .unwrap()
+                .starts_with("# HELP process_cpu_seconds_total ")
+        );
+        assert_eq!(
+            lines.next(),
+            Some("# TYPE process_cpu_seconds_total counter")
+        );
+        let value: f64 = lines
+            .next()
+            .unwrap()
+            .strip_prefix("process_cpu_seconds_total ")
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(value > 0.0, "{text}");
+        let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+        let handle = recorder.handle();
+        metrics::with_local_recorder(&recorder, || record_once(None));
+        let page = handle.render();
+        assert!(!page.contains("process_cpu_seconds_total"), "{page}");
+        assert!(page.contains("# TYPE process_threads gauge\n"), "{page}");
     }
 }

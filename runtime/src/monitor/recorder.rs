@@ -20,6 +20,123 @@ const UPKEEP_EVERY: Duration = Duration::from_secs(5);
 
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
 
+/// The kind of a metric family.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// Only goes up (`*_total`).
+    Counter,
+    /// Goes up and down.
+    Gauge,
+    /// Distribution over [`LATENCY_BUCKETS`].
+    Histogram,
+}
+
+/// Every metric family the runtime emits, with its kind and `# HELP` text: described to
+/// the recorder when it is installed, so the page passes `promtool check metrics`.
+pub const FAMILIES: &[(&str, Kind, &str)] = &[
+    (
+        "http_requests_total",
+        Kind::Counter,
+        "HTTP requests by matched route template, method and status class.",
+    ),
+    (
+        "http_request_duration_seconds",
+        Kind::Histogram,
+        "HTTP request latency, from the router to the response head, in seconds.",
+    ),
+    (
+        "apiforge_budget_over",
+        Kind::Gauge,
+        "1 when the last completed stats window of a budgeted route was over its p95 or p99 budget, else 0.",
+    ),
+    (
+        "apiforge_cache_hits_total",
+        Kind::Counter,
+        "Response-cache hits by resource and tier.",
+    ),
+    (
+        "apiforge_cache_misses_total",
+        Kind::Counter,
+        "Response-cache misses by resource and tier.",
+    ),
+    (
+        "apiforge_cache_redis_errors_total",
+        Kind::Counter,
+        "Redis operations that failed (the cache then degrades to in-process).",
+    ),
+    (
+        "apiforge_db_queries_total",
+        Kind::Counter,
+        "Database queries by query shape.",
+    ),
+    (
+        "apiforge_db_query_duration_seconds",
+        Kind::Histogram,
+        "Database query duration by query shape, in seconds.",
+    ),
+    (
+        "apiforge_db_query_errors_total",
+        Kind::Counter,
+        "Failed database queries by query shape.",
+    ),
+    (
+        "apiforge_db_slow_queries_total",
+        Kind::Counter,
+        "Database queries at or over the slow-query threshold, by query shape.",
+    ),
+    (
+        "apiforge_db_pool_connections",
+        Kind::Gauge,
+        "Open connections of the database pool.",
+    ),
+    (
+        "apiforge_db_pool_idle_connections",
+        Kind::Gauge,
+        "Idle connections of the database pool.",
+    ),
+    (
+        "apiforge_db_pool_max_connections",
+        Kind::Gauge,
+        "Maximum connections of the database pool.",
+    ),
+    (
+        "process_resident_memory_bytes",
+        Kind::Gauge,
+        "Resident memory size in bytes.",
+    ),
+    (
+        "process_virtual_memory_bytes",
+        Kind::Gauge,
+        "Virtual memory size in bytes.",
+    ),
+    (
+        "process_cpu_seconds_total",
+        Kind::Counter,
+        "Total user and system CPU time spent, in whole seconds.",
+    ),
+    (
+        "process_threads",
+        Kind::Gauge,
+        "Number of OS threads of the process.",
+    ),
+    (
+        "process_open_fds",
+        Kind::Gauge,
+        "Number of open file descriptors.",
+    ),
+];
+
+/// Describes every family of [`FAMILIES`] to the current recorder (their `# HELP`).
+pub fn describe_metrics() {
+    for &(name, kind, help) in FAMILIES {
+        match kind {
+            Kind::Counter => metrics::describe_counter!(name, help),
+            Kind::Gauge => metrics::describe_gauge!(name, help),
+            Kind::Histogram => metrics::describe_histogram!(name, help),
+        }
+    }
+}
+
 /// Installs the Prometheus recorder as the process's global `metrics` recorder, once;
 /// later calls (other apps or tests in the same process) return the same handle.
 ///
@@ -36,8 +153,11 @@ pub fn install_recorder() -> PrometheusHandle {
                 .expect("buckets are not empty");
             let recorder = builder.build_recorder();
             let handle = recorder.handle();
-            if let Err(e) = metrics::set_global_recorder(recorder) {
-                tracing::warn!(error = %e, "a metrics recorder was already installed; /metrics will be empty");
+            match metrics::set_global_recorder(recorder) {
+                Ok(()) => describe_metrics(),
+                Err(e) => {
+                    tracing::warn!(error = %e, "a metrics recorder was already installed; /metrics will be empty");
+                }
             }
             let upkeep = handle.clone();
             // A thread, not a task: it must outlive any one Tokio runtime (tests make many).
@@ -58,9 +178,12 @@ pub fn install_recorder() -> PrometheusHandle {
 }
 
 /// The current metrics in the Prometheus text exposition format (installs the recorder if
-/// needed).
+/// needed), with `process_cpu_seconds_total` read at the scrape (see
+/// [`process::cpu_seconds_text`](super::process::cpu_seconds_text)).
 pub fn render_metrics() -> String {
-    install_recorder().render()
+    let mut page = install_recorder().render();
+    page.push_str(&super::process::cpu_seconds_text());
+    page
 }
 
 /// A `GET` route answering the Prometheus text format: `.route("/metrics", metrics_handler())`.
@@ -75,4 +198,49 @@ fn metrics_response() -> Response {
         HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
     );
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_family_has_help_and_the_right_type() {
+        let recorder = PrometheusBuilder::new()
+            .set_buckets(LATENCY_BUCKETS)
+            .unwrap()
+            .build_recorder();
+        let handle = recorder.handle();
+        metrics::with_local_recorder(&recorder, || {
+            describe_metrics();
+            for &(name, kind, _) in FAMILIES {
+                match kind {
+                    Kind::Counter => metrics::counter!(name).increment(1),
+                    Kind::Gauge => metrics::gauge!(name).set(1.0),
+                    Kind::Histogram => metrics::histogram!(name).record(0.001),
+                }
+            }
+        });
+        let page = handle.render();
+        for &(name, kind, help) in FAMILIES {
+            assert!(
+                page.contains(&format!("# HELP {name} {help}\n")),
+                "{name}: {page}"
+            );
+            let kind = match kind {
+                Kind::Counter => "counter",
+                Kind::Gauge => "gauge",
+                Kind::Histogram => "histogram",
+            };
+            assert!(
+                page.contains(&format!("# TYPE {name} {kind}\n")),
+                "{name}: {page}"
+            );
+            assert_eq!(
+                name.ends_with("_total"),
+                kind == "counter",
+                "{name}: only counters end in _total"
+            );
+        }
+    }
 }
