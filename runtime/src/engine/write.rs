@@ -44,6 +44,23 @@ async fn invalidate_lists(state: &AppState, indices: impl IntoIterator<Item = us
     }
 }
 
+/// After a committed update or delete of row `id`: its cached row (and the resource's
+/// lists), the lists of resources aggregating it, and what the hooks touched.
+async fn invalidate_row(
+    state: &AppState,
+    desc: &Description,
+    id: &impl std::fmt::Display,
+    touched: super::hooks::Touched,
+) {
+    state
+        .caches
+        .at(desc.index)
+        .invalidate(&ResourceCache::row_key(id))
+        .await;
+    invalidate_lists(state, desc.aggregated_by.iter().copied()).await;
+    touched.invalidate(state).await;
+}
+
 /// Inserts a validated row (absent fields with a default take it), with the hooks.
 pub async fn create<R: Entity>(
     state: &AppState,
@@ -104,13 +121,7 @@ pub async fn update<R: Entity>(
     R::Hooks::after_update(ctx, &mut tx, &row).await?;
     let touched = tx.into_touched();
     db.commit().await.map_err(db_error)?;
-    state
-        .caches
-        .at(desc.index)
-        .invalidate(&ResourceCache::row_key(&id))
-        .await;
-    invalidate_lists(state, desc.aggregated_by.iter().copied()).await;
-    touched.invalidate(state).await;
+    invalidate_row(state, desc, &id, touched).await;
     written(row)
 }
 
@@ -140,13 +151,7 @@ pub async fn delete<R: Entity>(
     let touched = tx.into_touched();
     db.commit().await.map_err(db_error)?;
     invalidate_lists(state, desc.cascades_to.iter().copied()).await;
-    state
-        .caches
-        .at(desc.index)
-        .invalidate(&ResourceCache::row_key(&id))
-        .await;
-    invalidate_lists(state, desc.aggregated_by.iter().copied()).await;
-    touched.invalidate(state).await;
+    invalidate_row(state, desc, &id, touched).await;
     Ok(row)
 }
 
