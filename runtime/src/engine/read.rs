@@ -416,39 +416,27 @@ fn read_key(row: &PgRow, column: &str, kind: Kind) -> Result<Option<Key>, Proble
 /// Binds a set of keys as one array parameter of their SQL type.
 fn bind_keys(keys: &[Key], kind: Kind, args: &mut PgArguments) -> Result<(), Problem> {
     use sqlx::Arguments;
+    /// The keys of one variant, as the array its statement takes.
+    fn array<T>(keys: &[Key], pick: impl Fn(&Key) -> Option<T>) -> Vec<T> {
+        keys.iter().filter_map(pick).collect()
+    }
     let added = match kind {
-        Kind::Int => args.add(
-            keys.iter()
-                .filter_map(|k| match k {
-                    Key::Int(v) => Some(*v),
-                    _ => None,
-                })
-                .collect::<Vec<_>>(),
-        ),
-        Kind::BigInt => args.add(
-            keys.iter()
-                .filter_map(|k| match k {
-                    Key::BigInt(v) => Some(*v),
-                    _ => None,
-                })
-                .collect::<Vec<_>>(),
-        ),
-        Kind::Uuid => args.add(
-            keys.iter()
-                .filter_map(|k| match k {
-                    Key::Uuid(v) => Some(*v),
-                    _ => None,
-                })
-                .collect::<Vec<_>>(),
-        ),
-        _ => args.add(
-            keys.iter()
-                .filter_map(|k| match k {
-                    Key::Text(v) => Some(v.clone()),
-                    _ => None,
-                })
-                .collect::<Vec<_>>(),
-        ),
+        Kind::Int => args.add(array(keys, |k| match k {
+            Key::Int(v) => Some(*v),
+            _ => None,
+        })),
+        Kind::BigInt => args.add(array(keys, |k| match k {
+            Key::BigInt(v) => Some(*v),
+            _ => None,
+        })),
+        Kind::Uuid => args.add(array(keys, |k| match k {
+            Key::Uuid(v) => Some(*v),
+            _ => None,
+        })),
+        _ => args.add(array(keys, |k| match k {
+            Key::Text(v) => Some(v.clone()),
+            _ => None,
+        })),
     };
     added.map_err(super::value::bind_error)
 }
