@@ -130,7 +130,7 @@ impl Health {
         )
         .await;
         if let Err(err) = &database {
-            tracing::warn!(error = %err, "health check: database unavailable");
+            tracing::warn!(error = %crate::monitor::log_safe(&err), "health check: database unavailable");
         }
         let redis_up = match &self.inner.redis {
             Some(redis) => Some(redis.ping().await),

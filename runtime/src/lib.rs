@@ -20,6 +20,7 @@
 
 pub mod cache;
 pub mod compression;
+pub mod dbgate;
 pub mod engine;
 pub mod etag;
 pub mod extract;
@@ -32,6 +33,7 @@ pub mod prelude;
 pub mod problem;
 pub mod resource;
 pub mod response;
+pub mod startup;
 pub mod timeout;
 
 pub use apiforge_macros::Resource;

@@ -275,7 +275,7 @@ impl Problem {
             | sqlx::Error::Io(_)
             | sqlx::Error::Tls(_)
             | sqlx::Error::WorkerCrashed => {
-                tracing::error!(error = %err, "database unavailable");
+                tracing::error!(error = %crate::monitor::log_safe(&err), "database unavailable");
                 Self::service_unavailable("the database is unavailable, try again later")
             }
             _ => internal_logged(err),
@@ -284,7 +284,7 @@ impl Problem {
 }
 
 fn internal_logged(err: &sqlx::Error) -> Problem {
-    tracing::error!(error = %err, "database error");
+    tracing::error!(error = %crate::monitor::log_safe(&err), "database error");
     Problem::internal()
 }
 
@@ -367,11 +367,11 @@ fn from_database_error(
         ),
         (_, "22P02") => Problem::bad_request("a value has an invalid format"),
         (_, c) if c.starts_with("08") || matches!(c, "53300" | "57P01" | "57P02" | "57P03") => {
-            tracing::error!(error = %err, "database unavailable");
+            tracing::error!(error = %crate::monitor::log_safe(&err), "database unavailable");
             Problem::service_unavailable("the database is unavailable, try again later")
         }
         (_, "57014") => {
-            tracing::error!(error = %err, "query cancelled (statement timeout)");
+            tracing::error!(error = %crate::monitor::log_safe(&err), "query cancelled (statement timeout)");
             Problem::service_unavailable("the database took too long to answer, try again later")
         }
         _ => internal_logged(err),

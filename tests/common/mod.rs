@@ -490,6 +490,30 @@ impl Server {
         database_url: &str,
         env: &[(&str, &str)],
     ) -> (Self, ServerLog) {
+        let (mut server, log) = Self::spawn_logged(binary, database_url, env);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(status) = server.child.try_wait().expect("poll the server") {
+                panic!("the server exited at start-up: {status}\n{}", log.text());
+            }
+            if healthy(server.port) {
+                return (server, log);
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the server was not healthy within 60s\n{}",
+                log.text()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Starts `binary` on a free port with its output captured, without waiting for it.
+    pub fn spawn_logged(
+        binary: &Path,
+        database_url: &str,
+        env: &[(&str, &str)],
+    ) -> (Self, ServerLog) {
         let dir = tempfile::tempdir().expect("a temp dir for the server log");
         let path = dir.path().join("server.log");
         let out = File::create(&path).expect("create the server log");
@@ -506,22 +530,11 @@ impl Server {
             cmd.env(k, v);
         }
         let child = cmd.spawn().expect("start the generated server");
-        let mut server = Server { child, port };
-        let log = ServerLog { path, _dir: dir };
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            if let Some(status) = server.child.try_wait().expect("poll the server") {
-                panic!("the server exited at start-up: {status}\n{}", log.text());
-            }
-            if healthy(port) {
-                return (server, log);
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the server was not healthy within 60s\n{}",
-                log.text()
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        (Server { child, port }, ServerLog { path, _dir: dir })
+    }
+
+    /// The exit status, if the server has exited.
+    pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.try_wait().expect("poll the server")
     }
 }

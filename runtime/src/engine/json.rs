@@ -11,7 +11,7 @@ use crate::problem::Problem;
 use crate::resource::Resource;
 
 pub(crate) fn internal(err: serde_json::Error) -> Problem {
-    tracing::error!(error = %err, "cannot serialize a row");
+    tracing::error!(error = %crate::monitor::log_safe(&err), "cannot serialize a row");
     Problem::internal()
 }
 

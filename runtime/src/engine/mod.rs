@@ -35,7 +35,7 @@ pub use self::desc::Description;
 pub use self::hooks::{Hooks, Members, Scope, Tx};
 pub use self::read::Answer;
 pub use self::routes::routes;
-pub use self::state::{AppState, Caches};
+pub use self::state::{AppState, Caches, StreamLimits};
 pub use self::value::{Kind, Value};
 use crate::problem::Problem;
 use crate::resource::Resource;

@@ -322,10 +322,10 @@ async fn load_page<R: Entity>(
         format!("{}{tail}", R::select_sql(&fields)).into()
     };
     let rows = sqlx::query_with(&sql, args)
-        .fetch_all(&state.pool)
+        .fetch_all(state.db().await?)
         .timed(shape)
         .await
-        .map_err(|err| Problem::from_sqlx(err, desc.constraints))?;
+        .map_err(|err| state.db_error(err, desc.constraints))?;
     let embedded = Embedded::load(state, &req.includes, &rows).await?;
     // The JSON holds the requested fields only (the statement read more).
     let fields = &req.fields;
@@ -469,14 +469,15 @@ impl Embedded {
                 let mut args = PgArguments::default();
                 bind_keys(&keys, inc.by_kind, &mut args)?;
                 let timer = QueryTimer::start(inc.shape);
-                let loaded = match sqlx::query_with(inc.sql, args).fetch_all(&state.pool).await {
+                let pool = state.db().await?;
+                let loaded = match sqlx::query_with(inc.sql, args).fetch_all(pool).await {
                     Ok(loaded) => {
                         timer.finish(loaded.len() as u64);
                         loaded
                     }
                     Err(err) => {
                         timer.fail();
-                        return Err(Problem::from_sqlx(err, &[]));
+                        return Err(state.db_error(err, &[]));
                     }
                 };
                 for row in &loaded {
@@ -558,10 +559,10 @@ pub async fn get<R: Entity>(
             format!("{}{tail}", R::select_sql(&selected)).into()
         };
         let row = sqlx::query_with(&sql, args)
-            .fetch_optional(&state.pool)
+            .fetch_optional(state.db().await?)
             .timed(desc.shapes.get)
             .await
-            .map_err(|err| Problem::from_sqlx(err, desc.constraints))?;
+            .map_err(|err| state.db_error(err, desc.constraints))?;
         let Some(row) = row else {
             return Ok::<_, Problem>(None);
         };
@@ -612,9 +613,9 @@ pub(crate) async fn fetch_row<R: Entity>(
     super::bind_key::<R>(id, &mut args)?;
     let sql = scope.apply(desc, desc.sql.get, &mut args)?;
     sqlx::query_as_with::<_, R, _>(&sql, args)
-        .fetch_optional(&state.pool)
+        .fetch_optional(state.db().await?)
         .timed(desc.shapes.get)
         .await
-        .map_err(|err| Problem::from_sqlx(err, desc.constraints))?
+        .map_err(|err| state.db_error(err, desc.constraints))?
         .ok_or_else(|| not_found(desc, id))
 }

@@ -158,5 +158,5 @@ async fn export_rows<R: Entity>(
     query: QueryMap,
     ctx: RequestContext,
 ) -> Result<Response, Problem> {
-    stream::export::<R>(&state, &ctx, &query)
+    stream::export::<R>(&state, &ctx, &query).await
 }

@@ -159,7 +159,7 @@ fn text(raw: &str) -> Result<&str, String> {
 }
 
 pub(crate) fn bind_error(err: sqlx::error::BoxDynError) -> Problem {
-    tracing::error!(error = %err, "cannot encode a query parameter");
+    tracing::error!(error = %crate::monitor::log_safe(&err), "cannot encode a query parameter");
     Problem::internal()
 }
 

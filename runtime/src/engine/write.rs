@@ -21,8 +21,10 @@ pub struct Written<R> {
     pub json: Vec<u8>,
 }
 
-fn db_error(err: sqlx::Error) -> Problem {
-    Problem::from_sqlx(err, &[])
+/// A transaction on the pool, unless the database is known to be down.
+async fn begin(state: &AppState) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, Problem> {
+    let pool = state.db().await?;
+    pool.begin().await.map_err(|err| state.db_error(err, &[]))
 }
 
 fn written<R: Entity>(row: R) -> Result<Written<R>, Problem> {
@@ -70,7 +72,7 @@ pub async fn create<R: Entity>(
     let desc: &Description = R::DESC;
     R::Hooks::authorize(ctx, Operation::Create, None)?;
     input.validate()?;
-    let mut db = state.pool.begin().await.map_err(db_error)?;
+    let mut db = begin(state).await?;
     let mut tx = Tx::new(&mut db);
     R::Hooks::before_create(ctx, &mut tx, &mut input).await?;
     let mut args = PgArguments::default();
@@ -79,11 +81,11 @@ pub async fn create<R: Entity>(
         .fetch_one(tx.conn())
         .timed(desc.shapes.create)
         .await
-        .map_err(|err| Problem::from_sqlx(err, desc.constraints))?;
+        .map_err(|err| state.db_error(err, desc.constraints))?;
     R::Hooks::authorize(ctx, Operation::Create, Some(&row))?;
     R::Hooks::after_create(ctx, &mut tx, &row).await?;
     let touched = tx.into_touched();
-    db.commit().await.map_err(db_error)?;
+    db.commit().await.map_err(|err| state.db_error(err, &[]))?;
     invalidate_lists(
         state,
         std::iter::once(desc.index).chain(desc.aggregated_by.iter().copied()),
@@ -104,7 +106,7 @@ pub async fn update<R: Entity>(
     R::Hooks::authorize(ctx, Operation::Update, None)?;
     input.validate()?;
     let scope = R::Hooks::scope(ctx, Operation::Update)?;
-    let mut db = state.pool.begin().await.map_err(db_error)?;
+    let mut db = begin(state).await?;
     let mut tx = Tx::new(&mut db);
     R::Hooks::before_update(ctx, &mut tx, &id, &mut input).await?;
     let mut args = PgArguments::default();
@@ -115,12 +117,12 @@ pub async fn update<R: Entity>(
         .fetch_optional(tx.conn())
         .timed(desc.shapes.update)
         .await
-        .map_err(|err| Problem::from_sqlx(err, desc.constraints))?
+        .map_err(|err| state.db_error(err, desc.constraints))?
         .ok_or_else(|| not_found(desc, &id))?;
     R::Hooks::authorize(ctx, Operation::Update, Some(&row))?;
     R::Hooks::after_update(ctx, &mut tx, &row).await?;
     let touched = tx.into_touched();
-    db.commit().await.map_err(db_error)?;
+    db.commit().await.map_err(|err| state.db_error(err, &[]))?;
     invalidate_row(state, desc, &id, touched).await;
     written(row)
 }
@@ -135,7 +137,7 @@ pub async fn delete<R: Entity>(
     let desc: &Description = R::DESC;
     R::Hooks::authorize(ctx, Operation::Delete, None)?;
     let scope = R::Hooks::scope(ctx, Operation::Delete)?;
-    let mut db = state.pool.begin().await.map_err(db_error)?;
+    let mut db = begin(state).await?;
     let mut tx = Tx::new(&mut db);
     let mut args = PgArguments::default();
     bind_key::<R>(&id, &mut args)?;
@@ -144,19 +146,19 @@ pub async fn delete<R: Entity>(
         .fetch_optional(tx.conn())
         .timed(desc.shapes.delete)
         .await
-        .map_err(|err| delete_error(err, desc))?
+        .map_err(|err| delete_error(state, err, desc))?
         .ok_or_else(|| not_found(desc, &id))?;
     R::Hooks::authorize(ctx, Operation::Delete, Some(&row))?;
     R::Hooks::after_delete(ctx, &mut tx, &row).await?;
     let touched = tx.into_touched();
-    db.commit().await.map_err(db_error)?;
+    db.commit().await.map_err(|err| state.db_error(err, &[]))?;
     invalidate_lists(state, desc.cascades_to.iter().copied()).await;
     invalidate_row(state, desc, &id, touched).await;
     Ok(row)
 }
 
 /// A row still referenced elsewhere is a 409 explained with the foreign key's words.
-fn delete_error(err: sqlx::Error, desc: &Description) -> Problem {
+fn delete_error(state: &AppState, err: sqlx::Error, desc: &Description) -> Problem {
     if let sqlx::Error::Database(db) = &err
         && db.is_foreign_key_violation()
     {
@@ -166,5 +168,5 @@ fn delete_error(err: sqlx::Error, desc: &Description) -> Problem {
             .map_or("it is still referenced by other rows", |(_, words)| *words);
         return Problem::conflict(format!("cannot delete: {words}"));
     }
-    Problem::from_sqlx(err, &[])
+    state.db_error(err, &[])
 }

@@ -80,3 +80,37 @@ mod otel {
         }
     }
 }
+
+/// At most this many bytes of a logged value; a longer one is cut, with its full size noted.
+pub const LOG_VALUE_MAX: usize = 512;
+
+/// `value`'s text, safe to log when it may hold what a client sent (database errors quote
+/// the offending value): control characters are escaped, so a value cannot forge log
+/// lines or send terminal escapes, and the text is cut to [`LOG_VALUE_MAX`] bytes, so a
+/// 20 KB cursor does not become a 20 KB log line.
+///
+/// ```
+/// use apiforge_runtime::monitor::log_safe;
+///
+/// assert_eq!(log_safe(&"a\nb\u{1b}[31m"), "a\\nb\\u{1b}[31m");
+/// let long = "x".repeat(20_000);
+/// assert!(log_safe(&long).ends_with("… (20000 bytes in all)"));
+/// assert!(log_safe(&long).len() < 600);
+/// ```
+pub fn log_safe(value: &dyn std::fmt::Display) -> String {
+    use std::fmt::Write;
+    let text = value.to_string();
+    let mut out = String::with_capacity(text.len().min(LOG_VALUE_MAX) + 32);
+    for c in text.chars() {
+        if out.len() >= LOG_VALUE_MAX {
+            let _ = write!(out, "… ({} bytes in all)", text.len());
+            break;
+        }
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}

@@ -33,7 +33,7 @@ mod span;
 mod stats;
 
 pub use layer::{RequestMetrics, RequestMetricsLayer};
-pub use logging::{init_tracing, shutdown_tracing};
+pub use logging::{LOG_VALUE_MAX, init_tracing, log_safe, shutdown_tracing};
 pub use recorder::{
     FAMILIES, Kind, LATENCY_BUCKETS, describe_metrics, install_recorder, metrics_handler,
     render_metrics,

@@ -166,3 +166,33 @@ impl QueryTimer {
         elapsed
     }
 }
+
+/// A timer of a stream (an export): its own metrics, never counted or logged as a slow
+/// query, since a stream lasts as long as its client reads.
+#[must_use = "a timer records nothing until finished"]
+pub struct StreamTimer {
+    stream: &'static str,
+    start: Instant,
+}
+
+impl StreamTimer {
+    /// Starts timing a stream of shape `stream`.
+    pub fn start(stream: &'static str) -> Self {
+        Self {
+            stream,
+            start: Instant::now(),
+        }
+    }
+
+    /// Records the stream's end: `outcome` is `complete`, `failed` or `aborted` (the client
+    /// left or was too slow), after `rows` rows.
+    pub fn finish(self, outcome: &'static str, rows: u64) -> Duration {
+        let elapsed = self.start.elapsed();
+        metrics::counter!("apiforge_streams_total", "stream" => self.stream, "outcome" => outcome)
+            .increment(1);
+        metrics::counter!("apiforge_stream_rows_total", "stream" => self.stream).increment(rows);
+        metrics::histogram!("apiforge_stream_duration_seconds", "stream" => self.stream)
+            .record(elapsed.as_secs_f64());
+        elapsed
+    }
+}

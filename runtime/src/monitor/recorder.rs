@@ -85,6 +85,21 @@ pub const FAMILIES: &[(&str, Kind, &str)] = &[
         "Database queries at or over the slow-query threshold, by query shape.",
     ),
     (
+        "apiforge_streams_total",
+        Kind::Counter,
+        "Streams (exports) ended, by stream shape and outcome (complete, failed, aborted).",
+    ),
+    (
+        "apiforge_stream_rows_total",
+        Kind::Counter,
+        "Rows sent by streams, by stream shape.",
+    ),
+    (
+        "apiforge_stream_duration_seconds",
+        Kind::Histogram,
+        "Duration of streams (exports), from the first query to the last row sent, in seconds.",
+    ),
+    (
         "apiforge_db_pool_connections",
         Kind::Gauge,
         "Open connections of the database pool.",

@@ -1,0 +1,435 @@
+//! Start-up that waits for the database and fails with one clear line.
+//!
+//! The order a generated `main` follows, and why:
+//! 1. [`bind`] the port first: a taken port fails at once, naming the address, before
+//!    anything touches the database (a second instance must not migrate and then die).
+//! 2. [`Starting::serve`] answers on that port while the database is not there yet: the
+//!    probes say what start-up waits for (503), every other route a 503 problem.
+//! 3. [`connect_with_retry`] retries with backoff for [`Retry::total`], logging each attempt
+//!    with host and port (never the password).
+//! 4. [`migrate`] applies the migrations; a failure names the file and says what to do.
+//! 5. [`Starting::stop`], then the API serves on the same socket: no connection is refused
+//!    in between.
+
+use std::fmt::Display;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use http::{StatusCode, header};
+use sqlx::migrate::{MigrateError, Migrator};
+use sqlx::postgres::{PgConnectOptions, PgDatabaseError, PgPool};
+
+use crate::monitor::log_safe;
+use crate::problem::{Problem, set_retry_after};
+
+/// Why the server could not start: one line each, saying what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    /// A missing or malformed environment variable.
+    #[error("{0}")]
+    Config(String),
+    /// The port is taken, or the address is not this machine's.
+    #[error("cannot listen on {addr}: {source} ({hint})")]
+    Bind {
+        addr: String,
+        source: std::io::Error,
+        hint: &'static str,
+    },
+    /// The database did not answer within the retry window.
+    #[error(
+        "cannot reach the database at {target} after {attempts} attempts over {waited:.1?}: {error} \
+         (is it running? DATABASE_RETRY_FOR sets how long to wait)"
+    )]
+    Unreachable {
+        target: String,
+        attempts: u32,
+        waited: Duration,
+        error: String,
+    },
+    /// The database answered but refused us (authentication, permissions, a bad name).
+    #[error("the database at {target} refused the connection: {error}")]
+    Refused { target: String, error: String },
+    /// A migration could not be applied, or the migrations do not match the database.
+    #[error("{0}")]
+    Migration(String),
+    /// Serving failed after start-up.
+    #[error("the server stopped: {0}")]
+    Serve(#[from] std::io::Error),
+}
+
+impl From<String> for StartupError {
+    fn from(message: String) -> Self {
+        Self::Config(message)
+    }
+}
+
+/// How long start-up waits for the database, and how often it tries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Retry {
+    /// Give up after this long (0: try once).
+    pub total: Duration,
+    /// The first pause; each next one doubles, up to `max_delay`.
+    pub first_delay: Duration,
+    /// The longest pause between attempts.
+    pub max_delay: Duration,
+}
+
+impl Default for Retry {
+    fn default() -> Self {
+        Self {
+            total: Duration::from_secs(60),
+            first_delay: Duration::from_millis(250),
+            max_delay: Duration::from_secs(5),
+        }
+    }
+}
+
+impl Retry {
+    /// The default, with `total` from `DATABASE_RETRY_FOR` when set: seconds (`90`), or
+    /// with a unit (`500ms`, `30s`, `2m`); `0` tries once.
+    pub fn from_env() -> Result<Self, StartupError> {
+        let mut retry = Self::default();
+        if let Ok(text) = std::env::var("DATABASE_RETRY_FOR") {
+            retry.total = parse_duration(&text).ok_or_else(|| {
+                StartupError::Config(format!(
+                    "DATABASE_RETRY_FOR must be a duration such as 60, 30s, 500ms or 2m, got {text:?}"
+                ))
+            })?;
+        }
+        Ok(retry)
+    }
+}
+
+fn parse_duration(text: &str) -> Option<Duration> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let n: u64 = number.parse().ok()?;
+    match unit.trim() {
+        "" | "s" => Some(Duration::from_secs(n)),
+        "ms" => Some(Duration::from_millis(n)),
+        "m" => Some(Duration::from_secs(n.checked_mul(60)?)),
+        _ => None,
+    }
+}
+
+/// Binds `host:port` (non-blocking, for tokio), or says which address is taken and what to
+/// do.
+pub fn bind(host: &str, port: u16) -> Result<std::net::TcpListener, StartupError> {
+    let addr = if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    };
+    let listener = std::net::TcpListener::bind((host, port)).map_err(|source| {
+        let hint = match source.kind() {
+            std::io::ErrorKind::AddrInUse => {
+                "another process listens there: stop it or set PORT to a free port"
+            }
+            std::io::ErrorKind::AddrNotAvailable => "HOST is not an address of this machine",
+            std::io::ErrorKind::PermissionDenied => "ports below 1024 need privileges: set PORT",
+            _ => "check HOST and PORT",
+        };
+        StartupError::Bind {
+            addr: addr.clone(),
+            source,
+            hint,
+        }
+    })?;
+    listener.set_nonblocking(true)?;
+    Ok(listener)
+}
+
+/// `url`'s connection options with the spec's `statement_timeout` on every connection, and
+/// sqlx's own slow-statement log off: the runtime logs slow queries by shape, without their
+/// values, at the spec's threshold (`database.slow_query`), and sqlx's would log each one's
+/// text a second time at 1 s, exports included.
+pub fn connect_options(
+    url: &str,
+    statement_timeout_ms: u64,
+) -> Result<PgConnectOptions, StartupError> {
+    use sqlx::ConnectOptions;
+    let options: PgConnectOptions = url.parse().map_err(|err| {
+        StartupError::Config(format!(
+            "DATABASE_URL is not a PostgreSQL URL: {}",
+            log_safe(&err)
+        ))
+    })?;
+    Ok(options
+        .options([("statement_timeout", statement_timeout_ms.to_string())])
+        .log_slow_statements(log::LevelFilter::Off, Duration::from_secs(1)))
+}
+
+/// `host:port/database` of a connection's options: what logs and errors name (never the
+/// user's password).
+pub fn target(options: &PgConnectOptions) -> String {
+    format!(
+        "{}:{}/{}",
+        options.get_host(),
+        options.get_port(),
+        options.get_database().unwrap_or("postgres")
+    )
+}
+
+/// Tries `attempt` until it connects, for at most `retry.total`, pausing with doubling
+/// delays. Only an unreachable database is retried: one that answers with an error
+/// (authentication, permissions) fails at once. Each failed attempt is logged with the
+/// target and the next delay, and shown by `starting`'s probes.
+pub async fn connect_with_retry<F, Fut>(
+    options: &PgConnectOptions,
+    retry: Retry,
+    starting: Option<&Starting>,
+    mut attempt: F,
+) -> Result<PgPool, StartupError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<PgPool, sqlx::Error>>,
+{
+    let target = target(options);
+    let started = Instant::now();
+    let mut delay = retry.first_delay;
+    let mut attempts = 0;
+    loop {
+        attempts += 1;
+        let err = match attempt().await {
+            Ok(pool) => {
+                if attempts > 1 {
+                    tracing::info!(database = %target, attempts, "database reached");
+                }
+                return Ok(pool);
+            }
+            Err(err) => err,
+        };
+        if !crate::dbgate::is_unreachable(&err) {
+            return Err(StartupError::Refused {
+                target,
+                error: log_safe(&err),
+            });
+        }
+        let waited = started.elapsed();
+        if waited + delay > retry.total {
+            return Err(StartupError::Unreachable {
+                target,
+                attempts,
+                waited,
+                error: log_safe(&err),
+            });
+        }
+        tracing::warn!(
+            database = %target,
+            attempt = attempts,
+            retry_in_ms = delay.as_millis() as u64,
+            error = %log_safe(&err),
+            "database not reachable yet; retrying"
+        );
+        if let Some(starting) = starting {
+            starting.waiting_for(format!(
+                "the database at {target} (attempt {attempts} failed)"
+            ));
+        }
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(retry.max_delay);
+    }
+}
+
+/// Applies `migrator`'s migrations, or says which file failed, why, and what to do.
+pub async fn migrate(pool: &PgPool, migrator: &Migrator) -> Result<(), StartupError> {
+    migrator
+        .run(pool)
+        .await
+        .map_err(|err| StartupError::Migration(migration_error(migrator, &err)))
+}
+
+/// `migrations/0003_add_stock.sql` of a version (sqlx keeps the name with `_` as spaces).
+fn file_of(migrator: &Migrator, version: i64) -> String {
+    migrator.iter().find(|m| m.version == version).map_or_else(
+        || format!("migration {version:04}"),
+        |m| {
+            format!(
+                "migrations/{version:04}_{}.sql",
+                m.description.replace(' ', "_")
+            )
+        },
+    )
+}
+
+fn migration_error(migrator: &Migrator, err: &MigrateError) -> String {
+    match err {
+        MigrateError::ExecuteMigration(source, version) => {
+            let file = file_of(migrator, *version);
+            let no_tx = migrator.iter().any(|m| m.version == *version && m.no_tx);
+            let mut why = log_safe(source);
+            if let sqlx::Error::Database(db) = source
+                && let Some(pg) = db.try_downcast_ref::<PgDatabaseError>()
+                && let Some(detail) = pg.detail()
+            {
+                why = format!("{why} ({})", log_safe(&detail));
+            }
+            let applied = if no_tx {
+                "it runs outside a transaction and is safe to run again"
+            } else {
+                "nothing of it was applied: it runs in one transaction"
+            };
+            format!(
+                "migration {file} failed: {why}; {applied}. Fix the rows at fault \
+                 (`apiforge plan --database-url URL` shows them), or change the spec and run \
+                 `apiforge generate --redo-last` to rewrite this not-yet-applied migration, then start again"
+            )
+        }
+        MigrateError::VersionMismatch(version) => format!(
+            "{} was edited after it was applied to this database (its checksum differs): restore \
+             it from version control (`git checkout -- {0}`); to change the schema, change the \
+             spec and run `apiforge generate`, which writes a new migration",
+            file_of(migrator, *version)
+        ),
+        MigrateError::VersionMissing(version) => format!(
+            "the database has migration {version:04} applied, which this build does not have: \
+             a newer build migrated it. Deploy that build, or run this one with MIGRATE=off \
+             while a rolling deploy finishes"
+        ),
+        MigrateError::Dirty(version) => format!(
+            "{} was left partially applied: check the schema by hand (`apiforge drift`), then \
+             delete its row from `_sqlx_migrations` and start again",
+            file_of(migrator, *version)
+        ),
+        other => format!("cannot apply the migrations: {}", log_safe(other)),
+    }
+}
+
+/// What the server answers while it starts: probes say what it waits for, with a 503.
+#[derive(Debug)]
+pub struct Starting {
+    status: Arc<Mutex<String>>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Starting {
+    /// Serves start-up answers on a clone of `listener` until [`Starting::stop`]:
+    /// `/health/live` 200, `/health` and `/health/ready` 503 with `{"status":"starting",
+    /// "waiting_for":…}`, anything else a 503 problem; all with `Retry-After`.
+    pub fn serve(listener: &std::net::TcpListener) -> Result<Self, StartupError> {
+        let status = Arc::new(Mutex::new("the database".to_owned()));
+        let listener = tokio::net::TcpListener::from_std(listener.try_clone()?)?;
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let ready = {
+            let status = status.clone();
+            move || {
+                let status = status.clone();
+                async move { waiting(&status) }
+            }
+        };
+        let router = Router::new()
+            .route("/health", get(ready.clone()))
+            .route("/health/ready", get(ready))
+            .route(
+                "/health/live",
+                get(|| async { axum::Json(serde_json::json!({"status": "ok"})) }),
+            )
+            .fallback(|| async {
+                Problem::service_unavailable("the server is starting, try again shortly")
+            });
+        let task = tokio::spawn(async move {
+            let shutdown = async {
+                let _ = stopped.await;
+            };
+            if let Err(err) = axum::serve(listener, router)
+                .with_graceful_shutdown(shutdown)
+                .await
+            {
+                tracing::warn!(error = %err, "start-up listener failed");
+            }
+        });
+        Ok(Self {
+            status,
+            stop: Some(stop),
+            task: Some(task),
+        })
+    }
+
+    /// What the probes say start-up waits for.
+    pub fn waiting_for(&self, what: impl Display) {
+        *self.status.lock().expect("status lock") = what.to_string();
+    }
+
+    /// Stops answering (in-flight start-up answers finish) so the API can serve.
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+}
+
+fn waiting(status: &Mutex<String>) -> Response {
+    let what = status.lock().expect("status lock").clone();
+    let mut response = (
+        StatusCode::SERVICE_UNAVAILABLE,
+        [(header::CONTENT_TYPE, "application/json")],
+        serde_json::json!({"status": "starting", "database": "down", "waiting_for": what})
+            .to_string(),
+    )
+        .into_response();
+    set_retry_after(response.status(), response.headers_mut());
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_for_takes_seconds_or_a_unit() {
+        assert_eq!(parse_duration("90"), Some(Duration::from_secs(90)));
+        assert_eq!(parse_duration("30s"), Some(Duration::from_secs(30)));
+        assert_eq!(parse_duration("500ms"), Some(Duration::from_millis(500)));
+        assert_eq!(parse_duration("2m"), Some(Duration::from_secs(120)));
+        assert_eq!(parse_duration("0"), Some(Duration::ZERO));
+        assert_eq!(parse_duration("soon"), None);
+        assert_eq!(parse_duration("5h"), None);
+    }
+
+    #[test]
+    fn a_taken_port_names_the_address() {
+        let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("a port");
+        let port = taken.local_addr().expect("addr").port();
+        let err = bind("127.0.0.1", port).expect_err("taken");
+        let text = err.to_string();
+        assert!(
+            text.starts_with(&format!("cannot listen on 127.0.0.1:{port}: ")),
+            "{text}"
+        );
+        assert!(text.contains("set PORT"), "{text}");
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_database_is_retried_then_named() {
+        let options: PgConnectOptions = "postgres://app:secret@127.0.0.1:1/shop"
+            .parse()
+            .expect("url");
+        let retry = Retry {
+            total: Duration::from_millis(300),
+            first_delay: Duration::from_millis(50),
+            max_delay: Duration::from_millis(100),
+        };
+        let mut calls = 0;
+        let err = connect_with_retry(&options, retry, None, || {
+            calls += 1;
+            async { Err(sqlx::Error::PoolTimedOut) }
+        })
+        .await
+        .expect_err("never reachable");
+        assert!(calls >= 3, "{calls} attempts");
+        let text = err.to_string();
+        assert!(text.contains("127.0.0.1:1/shop"), "{text}");
+        assert!(!text.contains("secret"), "{text}");
+    }
+}
