@@ -32,7 +32,7 @@ mkdir -p "$WORK" "$OUT"
 # The shop under its own crate name (its binary must not replace the tests' `shop`).
 log "generating and building the shop ($PROFILE)"
 (cd "$ROOT" && CARGO_TARGET_DIR="$ROOT/target" cargo build -q --bin apiforge)
-sed 's/^name: shop$/name: load_shop/' examples/shop.yaml > "$WORK/load_shop.yaml"
+sed -E "s/^name: shop( |$)/name: load_shop\1/" examples/shop.yaml > "$WORK/load_shop.yaml"
 rm -rf "$WORK/load_shop"
 "$ROOT/target/debug/apiforge" new "$WORK/load_shop" --spec "$WORK/load_shop.yaml" -q
 (cd "$WORK/load_shop" && cargo build -q --profile "$PROFILE")
