@@ -95,6 +95,7 @@ impl SchemaState {
                     columns: r
                         .fields
                         .iter()
+                        .chain(&r.retired)
                         .map(|f| ColumnState {
                             name: f.name.clone(),
                             ddl_type: f.ddl_type.clone(),

@@ -109,6 +109,9 @@ pub struct ResourceModel {
     /// URL path of the collection (`/products`).
     pub path: String,
     pub fields: Vec<FieldModel>,
+    /// `deprecated: true` fields: columns still in the table (nullable, without unique or
+    /// checks), never selected or written by the API.
+    pub retired: Vec<FieldModel>,
     /// Index into `fields` of the primary key.
     pub pk: FieldModel,
     pub ops: Ops,
@@ -589,6 +592,7 @@ fn resource_model(spec: &Spec, key: &str, res: &spec::Resource, uses: &mut Uses)
     let fields: Vec<FieldModel> = res
         .fields
         .iter()
+        .filter(|(_, f)| !f.deprecated)
         .map(|(name, f)| {
             let field = field_model(spec, &struct_name, name, f, uses);
             if field.kind == FieldKind::Enum {
@@ -600,6 +604,23 @@ fn resource_model(spec: &Spec, key: &str, res: &spec::Resource, uses: &mut Uses)
                         .map(|v| (variant_ident(v), v.clone()))
                         .collect(),
                 });
+            }
+            field
+        })
+        .collect();
+    // Deprecated columns stay in the table without their unique constraint or checks;
+    // nothing else of them is generated. The API no longer writes them, so a NOT NULL one
+    // without a default gets a placeholder default: the previous release, which still
+    // reads it as NOT NULL, can read the rows this one writes.
+    let retired = res
+        .fields
+        .iter()
+        .filter(|(_, f)| f.deprecated)
+        .map(|(name, f)| {
+            let mut field = field_model(spec, &struct_name, name, f, &mut Uses::default());
+            field.unique = false;
+            if !field.nullable && field.default_sql.is_none() {
+                field.default_sql = Some(types::placeholder_sql(field.kind, &field.enum_values));
             }
             field
         })
@@ -656,6 +677,7 @@ fn resource_model(spec: &Spec, key: &str, res: &spec::Resource, uses: &mut Uses)
         pk,
         ops,
         filters,
+        retired,
         sorts: Vec::new(),
         default_sort,
         default_limit: pagination.default_limit,

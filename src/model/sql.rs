@@ -153,6 +153,7 @@ pub fn create_table(r: &ResourceModel) -> String {
     let mut lines: Vec<String> = r
         .fields
         .iter()
+        .chain(&r.retired)
         .map(|f| {
             let mut col = format!("{} {}", f.column, f.ddl_type);
             if !f.nullable {

@@ -123,6 +123,28 @@ pub fn default_sql(kind: FieldKind, v: &Value) -> String {
     }
 }
 
+/// The default a deprecated NOT NULL column without one gets: rows the new release writes
+/// (without the column) stay readable by the previous release, which still selects it.
+pub fn placeholder_sql(kind: FieldKind, enum_values: &[String]) -> String {
+    match kind {
+        FieldKind::String | FieldKind::Text => "''".into(),
+        FieldKind::Int
+        | FieldKind::Bigint
+        | FieldKind::Serial
+        | FieldKind::Bigserial
+        | FieldKind::Float
+        | FieldKind::Decimal => "0".into(),
+        FieldKind::Bool => "false".into(),
+        FieldKind::Uuid => "gen_random_uuid()".into(),
+        FieldKind::Timestamp => "now()".into(),
+        FieldKind::Date => "CURRENT_DATE".into(),
+        FieldKind::Json => "'null'::jsonb".into(),
+        FieldKind::Enum => enum_values
+            .first()
+            .map_or_else(|| "''".into(), |v| quote_literal(v)),
+    }
+}
+
 /// Two JSON values (as text) that pass the field's validation, for generated tests.
 pub fn samples(kind: FieldKind, f: &Field, values: &[String]) -> (String, String) {
     let lo = f.min.unwrap_or(f64::MIN);

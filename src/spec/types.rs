@@ -301,6 +301,10 @@ pub struct Field {
     pub readonly: bool,
     #[serde(default)]
     pub hidden: bool,
+    /// Expand/contract: no longer selected or written by the API, still in the table (nullable
+    /// from now on), so the previous release keeps working; drop it in a later release.
+    #[serde(default)]
+    pub deprecated: bool,
     #[serde(default)]
     pub renamed_from: Option<String>,
     /// decimal only

@@ -37,6 +37,7 @@ pub fn check(cx: &mut Ctx, key: &str, res: &Resource) {
     for (name, field) in &res.fields {
         check_field(cx, key, res, name, field);
     }
+    check_deprecated(cx, key, res);
     check_primary_key(cx, key, res);
     check_indexes(cx, key, res);
     check_filters(cx, key, res);
@@ -53,6 +54,98 @@ pub fn check(cx: &mut Ctx, key: &str, res: &Resource) {
                     key_path!["resources", key, "operations", i],
                     format!("operation `{}` listed twice", op.as_str()),
                 );
+            }
+        }
+    }
+}
+
+/// A `deprecated: true` field is out of the API but still in the table: nothing may use it
+/// (it is never selected), and it cannot be the key or a relation.
+fn check_deprecated(cx: &mut Ctx, key: &str, res: &Resource) {
+    let deprecated = |name: &str| res.fields.get(name).is_some_and(|f| f.deprecated);
+    let used =
+        |what: &str| format!("is deprecated (no longer selected): remove it from {what} first");
+    for (name, f) in res.fields.iter().filter(|(_, f)| f.deprecated) {
+        let at = key_path!["resources", key, "fields", name, "deprecated"];
+        if f.primary_key {
+            cx.error_key(at, format!("primary key `{name}` cannot be deprecated"));
+        }
+        if f.ty == FieldType::Ref {
+            cx.error_key(
+                at,
+                format!("`{name}` is a ref: remove the relation instead of deprecating it"),
+            );
+        }
+    }
+    for (i, filter) in res.filters.iter().enumerate() {
+        if deprecated(filter) {
+            let message = format!("filter `{filter}` {}", used("`filters`"));
+            cx.error_value(key_path!["resources", key, "filters", i], message);
+        }
+    }
+    if let Some(sort) = &res.sort {
+        if let Some(d) = &sort.default
+            && deprecated(d.trim_start_matches('-'))
+        {
+            let message = format!("sort `{d}` {}", used("`sort`"));
+            cx.error_value(key_path!["resources", key, "sort", "default"], message);
+        }
+        for (i, s) in sort.allowed.iter().enumerate() {
+            if deprecated(s) {
+                let message = format!("sort field `{s}` {}", used("`sort`"));
+                cx.error_value(key_path!["resources", key, "sort", "allowed", i], message);
+            }
+        }
+    }
+    for (i, index) in res.indexes.iter().enumerate() {
+        let columns = match index {
+            IndexSpec::Columns(c) => c,
+            IndexSpec::Full(f) => &f.columns,
+        };
+        if let Some(c) = columns.iter().find(|c| deprecated(c)) {
+            let message = format!("index column `{c}` {}", used("`indexes`"));
+            cx.error_value(key_path!["resources", key, "indexes", i], message);
+        }
+    }
+    for (name, r) in &res.rankings {
+        for (k, v) in [("partition", &r.partition), ("order", &r.order)] {
+            if deprecated(v.trim_start_matches('-')) {
+                let message = format!("ranking `{name}` uses `{v}`, which {}", used("`rankings`"));
+                cx.error_value(key_path!["resources", key, "rankings", name, k], message);
+            }
+        }
+    }
+    if let Some(flag) = res
+        .cache
+        .as_ref()
+        .and_then(|c| c.http.as_ref())
+        .and_then(|h| h.immutable_when.as_ref())
+        && deprecated(flag)
+    {
+        let message = format!("`immutable_when: {flag}` {}", used("`cache.http`"));
+        cx.error_value(
+            key_path!["resources", key, "cache", "http", "immutable_when"],
+            message,
+        );
+    }
+    // Aggregates of other resources over this one's fields (`avg: reviews.rating`).
+    let spec = cx.spec;
+    for (parent, p) in &spec.resources {
+        for (name, a) in &p.aggregates {
+            for (func, target) in a.entries() {
+                if let Some((child, field)) = target.split_once('.')
+                    && child == key
+                    && deprecated(field)
+                {
+                    let message = format!(
+                        "aggregate `{name}` uses `{target}`, which {}",
+                        used("`aggregates`")
+                    );
+                    cx.error_value(
+                        key_path!["resources", parent, "aggregates", name, func.sql()],
+                        message,
+                    );
+                }
             }
         }
     }

@@ -185,6 +185,7 @@ static FIELD: Shape = Shape::Map(
         opt("max_length", &U32),
         opt("readonly", &BOOL),
         opt("hidden", &BOOL),
+        opt("deprecated", &BOOL),
         opt("renamed_from", &STR),
         opt("precision", &U32),
         opt("scale", &U32),

@@ -475,6 +475,7 @@ impl Shared {
                 key,
                 key.map(|k| self.data_key(k)).as_deref(),
                 local,
+                &self.shape,
             )
             .await
             .unwrap_or(local);
@@ -495,6 +496,17 @@ impl Shared {
             memory.invalidate(key).await;
         }
         self.generation.fetch_max(generation, Ordering::AcqRel);
+    }
+
+    /// A row written by an instance of another shape (a rolling deploy): its delete reached
+    /// that shape's entry only, so delete this shape's entry of the row too.
+    pub(crate) async fn forget_other_shape(&self, redis: &Redis, key: &str, writer_shape: &str) {
+        if *self.shape == *writer_shape || self.redis.is_none() {
+            return;
+        }
+        let mut cmd = ::redis::cmd("DEL");
+        cmd.arg(redis.key(&self.resource, &self.data_key(key)));
+        let _: Option<u64> = redis.query("invalidate other shape", &cmd).await;
     }
 
     async fn sync_generation(&self, redis: &Redis) {

@@ -27,13 +27,15 @@ const RESUBSCRIBE_DELAY: Duration = Duration::from_millis(250);
 
 /// Bumps a generation (never below the caller's), deletes the row key, publishes the
 /// invalidation: one round trip, atomic on the server.
-/// KEYS: generation key, [row key]. ARGV: local generation, channel, resource, origin, key.
+/// KEYS: generation key, [row key]. ARGV: local generation, channel, resource, origin, key,
+/// shape version (receivers of another shape, during a rolling deploy, delete their own
+/// entry of the row too).
 const INVALIDATE_LUA: &str = r"
 local g = redis.call('INCR', KEYS[1])
 local l = tonumber(ARGV[1])
 if g <= l then g = l + 1; redis.call('SET', KEYS[1], g) end
 if KEYS[2] then redis.call('DEL', KEYS[2]) end
-redis.call('PUBLISH', ARGV[2], cjson.encode({resource = ARGV[3], origin = ARGV[4], key = ARGV[5], generation = g}))
+redis.call('PUBLISH', ARGV[2], cjson.encode({resource = ARGV[3], origin = ARGV[4], key = ARGV[5], generation = g, shape = ARGV[6]}))
 return g
 ";
 
@@ -112,6 +114,9 @@ struct Invalidation {
     #[serde(default)]
     key: Option<String>,
     generation: u64,
+    /// The shape version of the writer's entries.
+    #[serde(default)]
+    shape: String,
 }
 
 impl Redis {
@@ -362,6 +367,7 @@ impl Redis {
         key: Option<&str>,
         data_key: Option<&str>,
         local: u64,
+        shape: &str,
     ) -> Option<u64> {
         let mut cmd = ::redis::cmd("EVAL");
         cmd.arg(INVALIDATE_LUA)
@@ -374,7 +380,8 @@ impl Redis {
             .arg(self.channel())
             .arg(resource)
             .arg(&self.inner.origin)
-            .arg(key.unwrap_or(""));
+            .arg(key.unwrap_or(""))
+            .arg(shape);
         self.query("invalidate", &cmd).await
     }
 
@@ -496,6 +503,10 @@ async fn listen(weak: Weak<Inner>) {
             let redis = Redis { inner };
             let key = event.key.as_deref().filter(|k| !k.is_empty());
             for cache in redis.caches_of(&event.resource) {
+                // Redis first: the memory tier must not refill from a stale shared entry.
+                if let Some(key) = key {
+                    cache.forget_other_shape(&redis, key, &event.shape).await;
+                }
                 cache.apply_remote(key, event.generation).await;
             }
         }
