@@ -42,6 +42,7 @@ corpus!(
     bad_defaults,
     budgets,
     crate_name,
+    deprecated_fields,
     decimals,
     empty,
     enums,
