@@ -147,13 +147,15 @@ impl Kind {
     }
 }
 
-/// 2^53: past it, floats skip integers (`9007199254740993.0` reads as …992).
-const EXACT_LIMIT: f64 = 9_007_199_254_740_992.0;
+/// 2^52: from it on, every float is whole (`4503599627370496.5` reads as …496) and past
+/// 2^53 floats skip integers (`9007199254740993.0` reads as …992), so a whole float there
+/// may come from another literal. Larger integers take digits alone.
+const EXACT_LIMIT: f64 = 4_503_599_627_370_496.0;
 
 /// The integer of a whole float, when the float holds it exactly.
 fn whole(v: f64) -> Option<i64> {
     #[allow(clippy::cast_possible_truncation)]
-    (v.fract() == 0.0 && v.abs() <= EXACT_LIMIT).then_some(v as i64)
+    (v.fract() == 0.0 && v.abs() < EXACT_LIMIT).then_some(v as i64)
 }
 
 /// An integer in a query string or path: digits, or a whole number in another notation
@@ -189,7 +191,7 @@ pub fn integer<T: FromStr + TryFrom<i64>>(raw: &str) -> Option<T> {
 /// ```
 /// use apiforge_runtime::engine::value::decimal;
 /// assert_eq!(decimal("-12.50").map(|d| d.scale()), Ok(2));
-/// for bad in ["1_000", ".5", "5.", "007", "1e5", "+1", "", "-", "1.2.3", " 1"] {
+/// for bad in ["1_000", ".5", "5.", "007", "1e5", "+1", "", "-", "1.2.3", " 1", "999999999999999999999.99999999"] {
 ///     assert!(decimal(bad).is_err(), "{bad}");
 /// }
 /// ```
@@ -201,16 +203,23 @@ pub fn decimal(raw: &str) -> Result<Decimal, String> {
     };
     let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
     let plain = digits(int) && (int == "0" || !int.starts_with('0')) && frac.is_none_or(digits);
-    plain
-        .then(|| raw.parse().ok())
-        .flatten()
-        .ok_or_else(|| format!("expected a decimal number, got {raw:?}"))
+    let parsed: Option<Decimal> = plain.then(|| raw.parse().ok()).flatten();
+    match parsed {
+        // Past its 96-bit mantissa (28 to 29 significant digits) `Decimal` rounds the
+        // fraction away: refused, as a fraction longer than a column's scale is.
+        Some(d) if d.scale() as usize == frac.map_or(0, str::len) => Ok(d),
+        Some(_) => Err(format!(
+            "expected at most 28 significant digits, got {raw:?}"
+        )),
+        None => Err(format!("expected a decimal number, got {raw:?}")),
+    }
 }
 
 /// How a body field's value is read from JSON: as the OpenAPI document describes it, and
 /// no more leniently. Integers take whole numbers (`128` or `128.0`, as JSON Schema's
-/// `integer` does) in range; decimals take strings of [`decimal`] notation only; every
-/// other type reads as its `Deserialize` does.
+/// `integer` does) in range; decimals take strings of [`decimal`] notation only; UUIDs,
+/// timestamps and dates strings as [`Kind::parse`] takes them; every other type reads as
+/// its `Deserialize` does.
 pub trait BodyValue: Sized {
     fn deserialize_body<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error>;
 }
@@ -224,15 +233,40 @@ macro_rules! body_value_as_deserialize {
         }
     )+};
 }
-body_value_as_deserialize!(
-    String,
-    bool,
-    f64,
-    Uuid,
-    DateTime<Utc>,
-    NaiveDate,
-    serde_json::Value
-);
+body_value_as_deserialize!(String, bool, f64, serde_json::Value);
+
+/// A string parsed as a [`Kind`], as query values are: one grammar for both.
+struct KindText(Kind);
+
+impl Visitor<'_> for KindText {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self.0 {
+            Kind::Uuid => "a UUID string",
+            Kind::Timestamp => "an RFC 3339 timestamp string",
+            _ => "a date string (YYYY-MM-DD)",
+        })
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Value, E> {
+        self.0.parse(v).map_err(E::custom)
+    }
+}
+
+macro_rules! body_value_as_kind {
+    ($($t:ty => $kind:ident),+) => {$(
+        impl BodyValue for $t {
+            fn deserialize_body<'de, D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                match d.deserialize_str(KindText(Kind::$kind))? {
+                    Value::$kind(v) => Ok(v),
+                    _ => Err(de::Error::custom(concat!("expected ", stringify!($kind)))),
+                }
+            }
+        }
+    )+};
+}
+body_value_as_kind!(Uuid => Uuid, DateTime<Utc> => Timestamp, NaiveDate => Date);
 
 /// Whole JSON numbers into an integer type (`what` names it in errors).
 struct Whole<T>(PhantomData<T>, &'static str);
@@ -388,11 +422,12 @@ mod tests {
         assert_eq!(body::<i32>("128.0"), Ok(128));
         assert_eq!(body::<i32>("1.28e2"), Ok(128));
         assert_eq!(
-            body::<i64>("-9007199254740992.0"),
-            Ok(-9_007_199_254_740_992)
+            body::<i64>("-4503599627370495.0"),
+            Ok(-4_503_599_627_370_495)
         );
         assert_eq!(body::<i64>("9223372036854775807"), Ok(i64::MAX));
         assert!(body::<i64>("9007199254740993.0").is_err());
+        assert!(body::<i64>("4503599627370496.5").is_err());
         assert!(
             body::<i32>("128.5")
                 .unwrap_err()
