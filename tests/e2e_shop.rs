@@ -34,6 +34,7 @@ fn shop_serves_every_route_against_postgres() {
 
     users(&server);
     let products = products(&server);
+    strict_bodies_and_parameters(&server, &products);
     http_caching_and_fields(&server, &products);
     orders_and_reviews(&server, &products);
     server_layers(&server);
@@ -649,4 +650,90 @@ fn orders_and_reviews(server: &Server, products: &[Value]) {
     );
     assert_eq!(server.delete(&id_path("/users", &user)).status, 204);
     assert_eq!(server.get(&id_path("/users", &user)).status, 404);
+}
+
+/// What schemathesis found lenient (issue #11): each request below was answered as if it
+/// were valid, or refused though the OpenAPI document allows it.
+fn strict_bodies_and_parameters(server: &Server, products: &[Value]) {
+    let post = |body: &str| {
+        server.request(
+            "POST",
+            "/products",
+            &[("content-type", "application/json")],
+            Some(body.as_bytes()),
+        )
+    };
+    let refused = |res: common::Response, field: &str, words: &str| {
+        assert_eq!(res.status, 400, "{}", res.text());
+        assert_eq!(res.problem_fields(), [field], "{}", res.text());
+        assert!(res.text().contains(words), "{words}: {}", res.text());
+    };
+    // Trailing bytes after the JSON value.
+    let res = post(r#"{"name":"a","category":"c","price":"1.00"} trailing"#);
+    assert_eq!(res.status, 400, "{}", res.text());
+    assert!(res.text().contains("trailing characters"), "{}", res.text());
+    // Decimals: plain notation only, never rounded, strings only.
+    refused(
+        post(r#"{"name":"a","category":"c","price":"1_000"}"#),
+        "price",
+        "expected a decimal number",
+    );
+    refused(
+        post(r#"{"name":"a","category":"c","price":"0.001"}"#),
+        "price",
+        "at most 2 digits after the decimal point",
+    );
+    refused(
+        post(r#"{"name":"a","category":"c","price":"123456789"}"#),
+        "price",
+        "at most 8 digits before the decimal point",
+    );
+    refused(
+        post(r#"{"name":"a","category":"c","price":12.5}"#),
+        "price",
+        "a decimal number in a string",
+    );
+    // `null` for a non-nullable field with a default.
+    refused(
+        post(r#"{"name":"a","category":"c","price":"1.00","is_static":null}"#),
+        "is_static",
+        "invalid type: null",
+    );
+    // Integers in any whole-number notation, as JSON Schema's `integer`.
+    let res = post(r#"{"name":"a","category":"c","price":"1.00","sales":128.0}"#);
+    assert_eq!(res.status, 201, "{}", res.text());
+    assert_eq!(res.json()["sales"], 128);
+    // Gone again: later checks count the products.
+    let made = id_path("/products", &res.json());
+    assert_eq!(server.delete(&made).status, 204);
+    refused(
+        post(r#"{"name":"a","category":"c","price":"1.00","sales":128.5}"#),
+        "sales",
+        "expected a 32-bit integer",
+    );
+    let one = id_path("/products", &products[0]);
+    let res = server.get(&format!("{one}.0"));
+    assert_eq!(res.status, 200, "{one}.0: {}", res.text());
+    // A body must be an object (serde would take `[]` as an empty PATCH).
+    let res = server.request(
+        "PATCH",
+        &one,
+        &[("content-type", "application/json")],
+        Some(b"[]"),
+    );
+    assert_eq!(res.status, 400, "{}", res.text());
+    // Parameters that each fit the document but cannot be processed: 422.
+    let res = server.get("/products?cursor=not-a-cursor");
+    assert_eq!(res.status, 422, "{}", res.text());
+    let res = server.get("/products?limit=1&offset=1&cursor=x");
+    assert_eq!(res.status, 422, "{}", res.text());
+    // `fields=` (an array of at least one name) is refused; `cursor=` is the first page.
+    assert_eq!(server.get("/products?fields=").status, 400);
+    assert_eq!(server.get("/products?cursor=").status, 200);
+    assert_eq!(
+        server.get("/products?limit=2.0").json()["items"]
+            .as_array()
+            .map(Vec::len),
+        Some(2)
+    );
 }

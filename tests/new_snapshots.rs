@@ -99,9 +99,10 @@ fn openapi_document_covers_every_route() {
             "If-None-Match"
         ]
     );
-    let include = &doc["paths"]["/products"]["get"]["parameters"][9]["description"];
-    assert!(
-        include.as_str().unwrap().ends_with("orders, reviews."),
+    let include = &doc["paths"]["/products"]["get"]["parameters"][9]["schema"];
+    assert_eq!(
+        include["items"]["enum"],
+        serde_json::json!(["orders", "reviews"]),
         "products embed their children: {include}"
     );
     let export: Vec<&str> = doc["paths"]["/products/export"]["get"]["parameters"]
@@ -123,5 +124,123 @@ fn openapi_document_covers_every_route() {
     assert_eq!(
         doc["components"]["schemas"]["Review"]["properties"]["body"]["type"],
         serde_json::json!(["string", "null"])
+    );
+}
+
+/// What schemathesis found (issue #11): statuses the server answers but the document did
+/// not list, parameters and values the document allowed but the server refused, responses
+/// the document's schemas did not describe. tests/e2e_schemathesis.rs runs the fuzzer.
+#[test]
+fn openapi_document_is_exact() {
+    use serde_json::json;
+    let files = render("examples/shop.yaml");
+    let doc = files
+        .iter()
+        .find(|f| f.path == "src/generated/openapi.json")
+        .unwrap();
+    let doc: serde_json::Value = serde_json::from_str(&doc.contents).unwrap();
+    let statuses = |path: &str, method: &str| -> Vec<String> {
+        doc["paths"][path][method]["responses"]
+            .as_object()
+            .unwrap_or_else(|| panic!("{method} {path}"))
+            .keys()
+            .cloned()
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect()
+    };
+    // Every status each route can answer; errors are problem+json.
+    assert_eq!(
+        statuses("/products", "post"),
+        [
+            "201", "400", "408", "409", "413", "415", "422", "500", "503"
+        ]
+    );
+    assert_eq!(
+        statuses("/products/{id}", "patch"),
+        [
+            "200", "400", "404", "408", "409", "413", "415", "422", "500", "503"
+        ]
+    );
+    assert_eq!(
+        statuses("/products", "get"),
+        ["200", "304", "400", "408", "422", "500", "503"]
+    );
+    assert_eq!(
+        statuses("/products/{id}", "delete"),
+        ["204", "400", "404", "408", "409", "500", "503"]
+    );
+    let unavailable = &doc["paths"]["/products/{id}"]["get"]["responses"]["503"];
+    assert!(unavailable["headers"]["Retry-After"].is_object());
+    assert!(unavailable["content"]["application/problem+json"].is_object());
+    assert!(statuses("/openapi.json", "get").contains(&"408".to_string()));
+
+    // `fields` and `include`: comma-separated arrays of names, `fields=` the empty one.
+    let params = doc["paths"]["/products/{id}"]["get"]["parameters"]
+        .as_array()
+        .unwrap();
+    let fields = params.iter().find(|p| p["name"] == "fields").unwrap();
+    assert_eq!(
+        (&fields["style"], &fields["explode"]),
+        (&json!("form"), &json!(false))
+    );
+    assert_eq!(
+        fields["schema"]["items"]["enum"],
+        json!([
+            "id",
+            "name",
+            "category",
+            "price",
+            "sales",
+            "is_static",
+            "created_at"
+        ])
+    );
+
+    let schemas = &doc["components"]["schemas"];
+    // Decimals: plain notation with the column's digits, no sign when `min` >= 0.
+    let price = &schemas["Product"]["properties"]["price"];
+    assert_eq!(price["pattern"], "^(0|[1-9][0-9]{0,7})(\\.[0-9]{1,2})?$");
+    // Integers: the column's range.
+    let quantity = &schemas["CreateOrder"]["properties"]["quantity"];
+    assert_eq!(
+        (&quantity["minimum"], &quantity["maximum"]),
+        (&json!(1.0), &json!(2147483647.0))
+    );
+    // Text: no NUL byte.
+    assert_eq!(
+        schemas["Product"]["properties"]["name"]["pattern"],
+        "^[^\\u0000]*$"
+    );
+
+    // Reads answer a full row or the fields asked for; `include=` members are documented.
+    assert_eq!(
+        doc["paths"]["/products/{id}"]["get"]["responses"]["200"]["content"]["application/json"]["schema"],
+        json!({ "anyOf": [
+            { "$ref": "#/components/schemas/Product" },
+            { "$ref": "#/components/schemas/ProductFields" }
+        ] })
+    );
+    assert!(schemas["Product"]["required"].is_array());
+    assert!(schemas["ProductFields"]["required"].is_null());
+    assert_eq!(
+        schemas["Product"]["properties"]["reviews"]["items"],
+        json!({ "$ref": "#/components/schemas/Review" })
+    );
+    assert_eq!(
+        schemas["Order"]["properties"]["user"]["oneOf"],
+        json!([{ "$ref": "#/components/schemas/User" }, { "type": "null" }])
+    );
+    assert!(schemas["ProductFields"]["properties"]["review_count"].is_null());
+
+    // The 201 of a create links to the row's operations (schemathesis' stateful phase).
+    let links = &doc["paths"]["/orders"]["post"]["responses"]["201"]["links"];
+    assert_eq!(
+        links["get_order"],
+        json!({ "operationId": "get_orders", "parameters": { "id": "$response.body#/id" } })
+    );
+    assert_eq!(
+        links["get_user"]["parameters"]["id"],
+        "$response.body#/user_id"
     );
 }

@@ -46,20 +46,48 @@ where
     type Rejection = Problem;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        if !is_json(req.headers()) {
-            return Err(Problem::new(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "expected a request body with `Content-Type: application/json`",
-            ));
-        }
-        let bytes = Bytes::from_request(req, state)
-            .await
-            .map_err(|rejection| Problem::new(rejection.status(), rejection.body_text()))?;
-        Self::from_bytes(&bytes)
+        Self::from_bytes(&json_body(req, state).await?)
     }
 }
 
+/// The bytes of a JSON request body: 415 without a JSON content type, 413 over the body
+/// limit.
+pub async fn json_body<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, Problem> {
+    if !is_json(req.headers()) {
+        return Err(Problem::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "expected a request body with `Content-Type: application/json`",
+        ));
+    }
+    Bytes::from_request(req, state)
+        .await
+        .map_err(|rejection| Problem::new(rejection.status(), rejection.body_text()))
+}
+
 impl<T: DeserializeOwned> Json<T> {
+    /// Like [`Json::from_bytes`], for a body that must be a JSON object: serde also builds
+    /// a struct from an array of its fields in order (`[]` would be an empty PATCH).
+    ///
+    /// ```
+    /// use apiforge_runtime::extract::Json;
+    ///
+    /// #[derive(serde::Deserialize, Debug)]
+    /// struct Patch { name: Option<String> }
+    ///
+    /// assert!(Json::<Patch>::from_bytes(b"[]").is_ok());
+    /// let err = Json::<Patch>::from_object_bytes(b" []").unwrap_err();
+    /// assert_eq!(err.status, 400);
+    /// assert!(Json::<Patch>::from_object_bytes(b" {}").is_ok());
+    /// ```
+    pub fn from_object_bytes(bytes: &[u8]) -> Result<Self, Problem> {
+        match bytes.iter().find(|b| !b.is_ascii_whitespace()) {
+            Some(b'{') => Self::from_bytes(bytes),
+            _ => Err(Problem::bad_request(
+                "invalid request body: expected a JSON object",
+            )),
+        }
+    }
+
     /// Deserializes a JSON body, with the same rejections as the extractor.
     ///
     /// ```
@@ -73,11 +101,17 @@ impl<T: DeserializeOwned> Json<T> {
     /// assert_eq!(err.status, 400);
     /// assert_eq!(err.errors[0].field, "colour");
     /// assert!(err.detail.unwrap().contains("unknown field `colour`"));
+    /// let err = Json::<Body>::from_bytes(br#"{"name":"a"} trailing"#).unwrap_err();
+    /// assert_eq!(err.status, 400);
     /// ```
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, Problem> {
         let de = &mut serde_json::Deserializer::from_slice(bytes);
-        match serde_path_to_error::deserialize(de) {
-            Ok(value) => Ok(Self(value)),
+        match serde_path_to_error::deserialize(&mut *de) {
+            // Whitespace only after the value: `{"a":1} x` is not JSON.
+            Ok(value) => match de.end() {
+                Ok(()) => Ok(Self(value)),
+                Err(err) => Err(Problem::bad_request(format!("invalid JSON: {err}"))),
+            },
             Err(err) => {
                 let path = err.path().to_string();
                 let inner = err.into_inner();

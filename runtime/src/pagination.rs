@@ -86,9 +86,11 @@ impl<S: DeserializeOwned, K: DeserializeOwned> Cursor<S, K> {
     }
 }
 
+/// A 422: any string fits the `cursor` parameter's schema, but only tokens the server
+/// made can be processed.
 impl From<CursorError> for Problem {
     fn from(err: CursorError) -> Self {
-        Problem::bad_request(err.to_string()).with_error("cursor", err.to_string())
+        Problem::unprocessable(err.to_string()).with_error("cursor", err.to_string())
     }
 }
 

@@ -215,7 +215,7 @@ async fn query_parameters_are_checked_by_name() {
 }
 
 #[tokio::test]
-async fn bad_field_selection_and_cursor_are_400() {
+async fn bad_field_selection_is_400_and_a_bad_cursor_422() {
     let r = get_uri("/products?fields=id,colour").await;
     assert_problem(
         &r,
@@ -230,8 +230,9 @@ async fn bad_field_selection_and_cursor_are_400() {
         "fields",
         "`cost` is not selectable",
     );
+    // Any string fits `cursor`'s schema: one the server did not make cannot be processed.
     let r = get_uri("/products?cursor=garbage!").await;
-    assert_problem(&r, StatusCode::BAD_REQUEST, "cursor", "cursor");
+    assert_problem(&r, StatusCode::UNPROCESSABLE_ENTITY, "cursor", "cursor");
 
     let token = Cursor {
         sort: "lamp".to_owned(),

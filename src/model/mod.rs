@@ -311,6 +311,10 @@ pub struct FieldModel {
     pub min: Option<String>,
     pub max: Option<String>,
     pub max_length: Option<u32>,
+    /// Decimal digits of `numeric(precision, scale)` (scale 0 when the spec gives none),
+    /// checked by validation and described by the OpenAPI pattern.
+    pub precision: Option<u32>,
+    pub scale: u32,
     pub enum_values: Vec<String>,
     /// For a ref: the target resource key.
     pub ref_to: Option<String>,
@@ -827,6 +831,8 @@ fn field_model(
         min: f.min.map(types::f64_literal),
         max: f.max.map(types::f64_literal),
         max_length: f.max_length,
+        precision: f.precision.filter(|_| kind == FieldKind::Decimal),
+        scale: f.scale.unwrap_or(0),
         validated: f.min.is_some() || f.max.is_some() || f.max_length.is_some(),
         copy: !matches!(kind, FieldKind::String | FieldKind::Text | FieldKind::Json),
         enum_values,

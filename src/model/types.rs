@@ -164,7 +164,8 @@ pub fn samples(kind: FieldKind, f: &Field, values: &[String]) -> (String, String
         }
         FieldKind::Float => (format!("{:?}", pick(1.5)), format!("{:?}", pick(2.5))),
         FieldKind::Decimal => {
-            let scale = f.scale.unwrap_or(2) as usize;
+            // `numeric(p)` has scale 0; an unconstrained `numeric` takes any.
+            let scale = f.scale.unwrap_or(if f.precision.is_some() { 0 } else { 2 }) as usize;
             let fmt = |v: f64| format!("\"{v:.scale$}\"");
             (fmt(pick(12.5)), fmt(pick(7.25)))
         }

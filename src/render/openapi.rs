@@ -71,7 +71,14 @@ pub fn document(m: &Model) -> Value {
         }}),
     );
     for r in &m.resources {
-        resource(r, &mut paths, &mut schemas);
+        resource(r, m, &mut paths, &mut schemas);
+    }
+    for item in paths.values_mut() {
+        for (method, op) in item.as_object_mut().into_iter().flatten() {
+            if method != "parameters" {
+                add_common_statuses(method, op);
+            }
+        }
     }
     json!({
         "openapi": "3.1.0",
@@ -81,9 +88,57 @@ pub fn document(m: &Model) -> Value {
     })
 }
 
-fn resource(r: &ResourceModel, paths: &mut Map<String, Value>, schemas: &mut Map<String, Value>) {
+/// Statuses every operation can answer besides its own: 408 past `server.request_timeout`,
+/// 500, 503 when the database is unavailable (with `Retry-After`); with a body, 413 over
+/// `server.body_limit` and 415 without a JSON `Content-Type`.
+fn add_common_statuses(method: &str, op: &mut Value) {
+    let mut common = vec![
+        (
+            "408",
+            problem_response("The request took longer than `server.request_timeout`."),
+        ),
+        (
+            "500",
+            problem_response("An unexpected server error (logged)."),
+        ),
+    ];
+    // Resource operations (tagged) read the database.
+    if op.get("tags").is_some() {
+        let mut unavailable = problem_response(
+            "The database is unavailable or saturated: retry after `Retry-After` seconds.",
+        );
+        unavailable["headers"] = retry_after_header();
+        common.push(("503", unavailable));
+    }
+    if matches!(method, "post" | "patch") {
+        common.push((
+            "413",
+            problem_response("The body is larger than `server.body_limit`."),
+        ));
+        common.push((
+            "415",
+            problem_response("The body's `Content-Type` is not `application/json`."),
+        ));
+    }
+    if let Some(responses) = op.get_mut("responses").and_then(Value::as_object_mut) {
+        for (status, response) in common {
+            responses.entry(status).or_insert(response);
+        }
+    }
+}
+
+fn resource(
+    r: &ResourceModel,
+    m: &Model,
+    paths: &mut Map<String, Value>,
+    schemas: &mut Map<String, Value>,
+) {
     let row_ref = schema_ref(&r.struct_name);
-    schemas.insert(r.struct_name.clone(), row_schema(r));
+    let fields_name = format!("{}Fields", r.struct_name);
+    schemas.insert(r.struct_name.clone(), row_schema(r, m, true));
+    schemas.insert(fields_name.clone(), row_schema(r, m, false));
+    // What reads answer: a full row, or with `fields=` only the fields asked for.
+    let read_ref = json!({ "anyOf": [row_ref, schema_ref(&fields_name)] });
     let mut collection = Map::new();
     if r.ops.list {
         let page = format!("{}Page", r.struct_name);
@@ -92,7 +147,7 @@ fn resource(r: &ResourceModel, paths: &mut Map<String, Value>, schemas: &mut Map
             json!({
                 "type": "object",
                 "properties": {
-                    "items": { "type": "array", "items": row_ref },
+                    "items": { "type": "array", "items": read_ref },
                     "next_cursor": { "type": ["string", "null"], "description": "Pass as `cursor` (with the same `sort`) for the next page; null on the last page." }
                 },
                 "required": ["items", "next_cursor"]
@@ -108,7 +163,8 @@ fn resource(r: &ResourceModel, paths: &mut Map<String, Value>, schemas: &mut Map
                 "responses": {
                     "200": cached_ok("One page.", schema_ref(&page)),
                     "304": { "description": "Not modified (the `If-None-Match` ETag matches)." },
-                    "400": problem_response("A parameter is unknown or malformed.")
+                    "400": problem_response("A parameter is unknown or malformed."),
+                    "422": problem_response("The `cursor` was not made by this listing with this `sort`, or comes with `offset`.")
                 }
             }),
         );
@@ -126,11 +182,12 @@ fn resource(r: &ResourceModel, paths: &mut Map<String, Value>, schemas: &mut Map
                     "201": {
                         "description": "Created.",
                         "headers": { "Location": { "description": "URL of the new row.", "schema": { "type": "string" } } },
-                        "content": { "application/json": { "schema": row_ref }
-                    }},
-                    "400": problem_response("The body is malformed or breaks a rule."),
+                        "content": { "application/json": { "schema": row_ref } },
+                        "links": row_links(r, m)
+                    },
+                    "400": problem_response("The body is malformed or does not fit the schema (a field named in `errors`)."),
                     "409": problem_response("A unique value is taken."),
-                    "422": problem_response("A reference points at a missing row.")
+                    "422": problem_response("The database refused a value: a reference to a missing row, or a constraint.")
                 }
             }),
         );
@@ -153,12 +210,15 @@ fn resource(r: &ResourceModel, paths: &mut Map<String, Value>, schemas: &mut Map
                         }] } } },
                         "required": ["items"]
                     })),
-                    "304": { "description": "Not modified (the `If-None-Match` ETag matches)." }
+                    "304": { "description": "Not modified (the `If-None-Match` ETag matches)." },
+                    "400": problem_response("A query parameter was given (this route takes none).")
                 }
             }}),
         );
     }
     if r.ops.export {
+        // Exported rows are table rows: no aggregates or includes, `fields` or all.
+        let fields_ref = schema_ref(&fields_name);
         paths.insert(
             format!("{}/export", r.path),
             json!({ "get": {
@@ -172,8 +232,8 @@ fn resource(r: &ResourceModel, paths: &mut Map<String, Value>, schemas: &mut Map
                 }, fields_param(r)],
                 "responses": {
                     "200": { "description": "The rows in key order.", "content": {
-                        "application/x-ndjson": { "schema": row_ref },
-                        "application/json": { "schema": { "type": "array", "items": row_ref } }
+                        "application/x-ndjson": { "schema": fields_ref.clone() },
+                        "application/json": { "schema": { "type": "array", "items": fields_ref } }
                     }},
                     "400": problem_response("A parameter is unknown or malformed.")
                 }
@@ -185,7 +245,7 @@ fn resource(r: &ResourceModel, paths: &mut Map<String, Value>, schemas: &mut Map
     let id_param = json!({
         "name": "id", "in": "path", "required": true,
         "description": format!("The `{}` of the {}.", r.pk.name, r.singular),
-        "schema": value_schema(&r.pk)
+        "schema": value_schema(&r.pk, false)
     });
     if r.ops.get {
         let get_params: Vec<Value> = [
@@ -204,7 +264,7 @@ fn resource(r: &ResourceModel, paths: &mut Map<String, Value>, schemas: &mut Map
                 "summary": format!("One {}.", r.singular),
                 "parameters": get_params,
                 "responses": {
-                    "200": cached_ok("The row (only `fields` when given).", row_ref.clone()),
+                    "200": cached_ok("The row (only `fields` when given).", read_ref),
                     "304": { "description": "Not modified (the `If-None-Match` ETag matches)." },
                     "400": problem_response("The key or a parameter is malformed."),
                     "404": problem_response("No such row.")
@@ -223,10 +283,10 @@ fn resource(r: &ResourceModel, paths: &mut Map<String, Value>, schemas: &mut Map
                 "requestBody": { "required": true, "content": { "application/json": { "schema": schema_ref(&r.update_name) } } },
                 "responses": {
                     "200": { "description": "The updated row.", "content": { "application/json": { "schema": row_ref } } },
-                    "400": problem_response("The key or body is malformed or breaks a rule."),
+                    "400": problem_response("The key or body is malformed or does not fit the schema (a field named in `errors`)."),
                     "404": problem_response("No such row."),
                     "409": problem_response("A unique value is taken."),
-                    "422": problem_response("A reference points at a missing row.")
+                    "422": problem_response("The database refused a value: a reference to a missing row, or a constraint.")
                 }
             }),
         );
@@ -259,7 +319,7 @@ fn list_parameters(r: &ResourceModel) -> Value {
         .iter()
         .map(|p| {
             let f = r.fields.iter().find(|f| f.name == p.field).expect("filters resolve");
-            json!({ "name": p.param, "in": "query", "required": false, "description": p.description, "schema": value_schema(f) })
+            json!({ "name": p.param, "in": "query", "required": false, "description": p.description, "schema": value_schema(f, false) })
         })
         .collect();
     let sorts: Vec<&str> = r.sorts.iter().map(|s| s.key.as_str()).collect();
@@ -271,16 +331,16 @@ fn list_parameters(r: &ResourceModel) -> Value {
     params.push(json!({
         "name": "limit", "in": "query", "required": false,
         "description": format!("Page size, clamped to 1..={}.", r.max_limit),
-        "schema": { "type": "integer", "format": "int64", "default": r.default_limit }
+        "schema": { "type": "integer", "format": "int64", "minimum": i64::MIN, "maximum": i64::MAX, "default": r.default_limit }
     }));
     params.push(json!({
         "name": "offset", "in": "query", "required": false,
         "description": "Rows to skip; not with `cursor`.",
-        "schema": { "type": "integer", "format": "int64", "minimum": 0, "default": 0 }
+        "schema": { "type": "integer", "format": "int64", "minimum": 0, "maximum": i64::MAX, "default": 0 }
     }));
     params.push(json!({
         "name": "cursor", "in": "query", "required": false,
-        "description": "`next_cursor` of the previous page (keyset paging); not with `offset`.",
+        "description": "`next_cursor` of the previous page (keyset paging); not with `offset`. Empty: the first page.",
         "schema": { "type": "string" }
     }));
     params.push(fields_param(r));
@@ -295,8 +355,9 @@ fn include_param(r: &ResourceModel) -> Option<Value> {
     (!names.is_empty()).then(|| {
         json!({
             "name": "include", "in": "query", "required": false,
-            "description": format!("Comma-separated relations to embed, each loaded in one query: {}.", names.join(", ")),
-            "schema": { "type": "string" }
+            "description": "Relations to embed, comma-separated, each loaded in one query.",
+            "style": "form", "explode": false,
+            "schema": { "type": "array", "minItems": 1, "items": { "type": "string", "enum": names } }
         })
     })
 }
@@ -310,8 +371,9 @@ fn fields_param(r: &ResourceModel) -> Value {
         .collect();
     json!({
         "name": "fields", "in": "query", "required": false,
-        "description": format!("Comma-separated fields to return (default: all): {}.", names.join(", ")),
-        "schema": { "type": "string" }
+        "description": "Fields to return, comma-separated (absent: all).",
+        "style": "form", "explode": false,
+        "schema": { "type": "array", "minItems": 1, "items": { "type": "string", "enum": names } }
     })
 }
 
@@ -396,16 +458,41 @@ fn health_schema() -> Value {
     })
 }
 
-/// The schema of a non-null value of the field, with its rules.
-fn value_schema(f: &FieldModel) -> Value {
+/// The schema of a non-null value of the field: exactly what the server accepts (integers
+/// in range, decimals in plain notation, text without NUL bytes), with the field's `rules`
+/// (min, max, max_length, the column's digits) in bodies. Query and path values are only
+/// parsed as the type (`?name=<longer than max_length>` finds nothing; it is not refused).
+fn value_schema(f: &FieldModel, rules: bool) -> Value {
+    let number = |lit: &Option<String>| lit.as_ref().and_then(|l| l.parse::<f64>().ok());
+    let (min, max) = if rules {
+        (number(&f.min), number(&f.max))
+    } else {
+        (None, None)
+    };
     let mut s = match f.kind {
-        FieldKind::String | FieldKind::Text => json!({ "type": "string" }),
-        FieldKind::Int | FieldKind::Serial => json!({ "type": "integer", "format": "int32" }),
-        FieldKind::Bigint | FieldKind::Bigserial => json!({ "type": "integer", "format": "int64" }),
-        FieldKind::Float => json!({ "type": "number", "format": "double" }),
-        FieldKind::Decimal => {
-            json!({ "type": "string", "format": "decimal", "pattern": "^-?[0-9]+(\\.[0-9]+)?$" })
+        FieldKind::String | FieldKind::Text => {
+            json!({ "type": "string", "pattern": "^[^\\u0000]*$" })
         }
+        FieldKind::Int | FieldKind::Serial => json!({
+            "type": "integer", "format": "int32",
+            "minimum": min.unwrap_or(f64::from(i32::MIN)), "maximum": max.unwrap_or(f64::from(i32::MAX))
+        }),
+        FieldKind::Bigint | FieldKind::Bigserial => json!({
+            "type": "integer", "format": "int64",
+            "minimum": min.map_or(json!(i64::MIN), |v| json!(v)),
+            "maximum": max.map_or(json!(i64::MAX), |v| json!(v))
+        }),
+        FieldKind::Float => {
+            let mut s = json!({ "type": "number", "format": "double" });
+            if let Some(min) = min {
+                s["minimum"] = json!(min);
+            }
+            if let Some(max) = max {
+                s["maximum"] = json!(max);
+            }
+            s
+        }
+        FieldKind::Decimal => decimal_schema(f, rules, min, max),
         FieldKind::Bool => json!({ "type": "boolean" }),
         FieldKind::Uuid => json!({ "type": "string", "format": "uuid" }),
         FieldKind::Timestamp => json!({ "type": "string", "format": "date-time" }),
@@ -413,43 +500,61 @@ fn value_schema(f: &FieldModel) -> Value {
         FieldKind::Json => json!({}),
         FieldKind::Enum => json!({ "type": "string", "enum": f.enum_values }),
     };
-    let obj = s.as_object_mut().expect("an object");
-    let number = |lit: &Option<String>| lit.as_ref().and_then(|l| l.parse::<f64>().ok());
-    match f.kind {
-        FieldKind::Decimal => {
-            // A decimal travels as a string: bounds can only be described.
-            let mut rules = Vec::new();
-            if let Some(min) = number(&f.min) {
-                rules.push(format!("at least {min}"));
-            }
-            if let Some(max) = number(&f.max) {
-                rules.push(format!("at most {max}"));
-            }
-            if !rules.is_empty() {
-                obj.insert(
-                    "description".into(),
-                    json!(format!("A decimal, {}.", rules.join(" and "))),
-                );
-            }
-        }
-        _ => {
-            if let Some(min) = number(&f.min) {
-                obj.insert("minimum".into(), json!(min));
-            }
-            if let Some(max) = number(&f.max) {
-                obj.insert("maximum".into(), json!(max));
-            }
-        }
+    if let Some(n) = f.max_length.filter(|_| rules) {
+        s["maxLength"] = json!(n);
     }
-    if let Some(n) = f.max_length {
-        obj.insert("maxLength".into(), json!(n));
+    s
+}
+
+/// A decimal travels as a string in plain notation (`runtime::engine::value::decimal`):
+/// the pattern carries the sign (none when `min` ≥ 0) and the digits of
+/// `numeric(precision, scale)`; other bounds can only be described.
+fn decimal_schema(f: &FieldModel, rules: bool, min: Option<f64>, max: Option<f64>) -> Value {
+    let sign = if min.is_some_and(|m| m >= 0.0) {
+        ""
+    } else {
+        "-?"
+    };
+    let (int, frac) = match f.precision.filter(|_| rules) {
+        Some(p) => {
+            let whole = p.saturating_sub(f.scale);
+            let int = match whole {
+                0 => "0".to_string(),
+                1 => "[0-9]".to_string(),
+                n => format!("(0|[1-9][0-9]{{0,{}}})", n - 1),
+            };
+            let frac = match f.scale {
+                0 => String::new(),
+                s => format!("(\\.[0-9]{{1,{s}}})?"),
+            };
+            (int, frac)
+        }
+        None => ("(0|[1-9][0-9]*)".to_string(), "(\\.[0-9]+)?".to_string()),
+    };
+    let mut s = json!({
+        "type": "string",
+        "format": "decimal",
+        "pattern": format!("^{sign}{int}{frac}$"),
+    });
+    let mut described = Vec::new();
+    if let Some(min) = min {
+        described.push(format!("at least {min}"));
+    }
+    if let Some(max) = max {
+        described.push(format!("at most {max}"));
+    }
+    if let Some(p) = f.precision.filter(|_| rules) {
+        described.push(format!("of numeric({p},{})", f.scale));
+    }
+    if !described.is_empty() {
+        s["description"] = json!(format!("A decimal {}.", described.join(", ")));
     }
     s
 }
 
 /// The field's schema, `null` allowed when `nullable`.
 fn field_schema(f: &FieldModel, nullable: bool) -> Value {
-    let mut s = value_schema(f);
+    let mut s = value_schema(f, true);
     if nullable {
         let obj = s.as_object_mut().expect("an object");
         // `json` (no `type`) takes any value already.
@@ -463,7 +568,10 @@ fn field_schema(f: &FieldModel, nullable: bool) -> Value {
     s
 }
 
-fn row_schema(r: &ResourceModel) -> Value {
+/// A row as reads and writes answer it: every visible field (all `required` for a `full`
+/// row, none for the `…Fields` schema of `fields=` answers), then the members only full
+/// reads carry (aggregates) and the relations `include=` embeds.
+fn row_schema(r: &ResourceModel, m: &Model, full: bool) -> Value {
     let visible: Vec<&FieldModel> = r.fields.iter().filter(|f| !f.hidden).collect();
     let mut props = Map::new();
     for f in &visible {
@@ -474,7 +582,7 @@ fn row_schema(r: &ResourceModel) -> Value {
         props.insert(f.name.clone(), s);
     }
     // Aggregates: on GET responses of full rows (no `fields`), not on writes.
-    for a in &r.aggregates {
+    for a in r.aggregates.iter().filter(|_| full) {
         for member in a.empty_json.split(',') {
             let Some((name, empty)) = member.split_once(':') else {
                 continue;
@@ -488,8 +596,75 @@ fn row_schema(r: &ResourceModel) -> Value {
             props.insert(name.to_string(), schema);
         }
     }
-    let required: Vec<&str> = visible.iter().map(|f| f.name.as_str()).collect();
-    json!({ "type": "object", "properties": props, "required": required })
+    // Embedded rows are full table rows of the related resource (no aggregates of theirs).
+    let embedded = |key: &str| {
+        m.resources.iter().find(|t| t.key == key).map_or_else(
+            || json!({ "type": "object" }),
+            |t| schema_ref(&t.struct_name),
+        )
+    };
+    for b in &r.belongs_to {
+        props.insert(
+            b.include.clone(),
+            json!({
+                "oneOf": [embedded(&b.resource), { "type": "null" }],
+                "readOnly": true,
+                "description": format!("With `include={}`: the {} `{}` points at (null when it is null).", b.include, b.resource, b.field)
+            }),
+        );
+    }
+    for c in &r.child_includes {
+        let child = m.resources.iter().find(|t| t.struct_name == c.child_struct);
+        props.insert(
+            c.name.clone(),
+            json!({
+                "type": "array",
+                "items": child.map_or_else(|| json!({ "type": "object" }), |t| embedded(&t.key)),
+                "maxItems": c.limit,
+                "readOnly": true,
+                "description": format!("With `include={}`: the rows that refer to this one, in key order.", c.name)
+            }),
+        );
+    }
+    let mut schema = json!({ "type": "object", "properties": props });
+    if full {
+        let required: Vec<&str> = visible.iter().map(|f| f.name.as_str()).collect();
+        schema["required"] = json!(required);
+    } else {
+        schema["description"] = json!(format!(
+            "A {} with the fields asked for by `fields=` (and the `include=` relations).",
+            r.singular
+        ));
+    }
+    schema
+}
+
+/// Links of a created row: its own operations by key (schemathesis' stateful phase follows
+/// them), and the rows its refs point at.
+fn row_links(r: &ResourceModel, m: &Model) -> Value {
+    let mut links = Map::new();
+    let key = format!("$response.body#/{}", r.pk.name);
+    for (op, on) in [
+        ("get", r.ops.get),
+        ("update", r.ops.update),
+        ("delete", r.ops.delete),
+    ] {
+        if on {
+            links.insert(
+                format!("{op}_{}", r.singular),
+                json!({ "operationId": format!("{op}_{}", r.key), "parameters": { "id": key } }),
+            );
+        }
+    }
+    for b in &r.belongs_to {
+        if m.resources.iter().any(|t| t.key == b.resource && t.ops.get) {
+            links.insert(
+                format!("get_{}", b.include),
+                json!({ "operationId": format!("get_{}", b.resource), "parameters": { "id": format!("$response.body#/{}", b.field) } }),
+            );
+        }
+    }
+    Value::Object(links)
 }
 
 fn create_schema(r: &ResourceModel) -> Value {

@@ -6,6 +6,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Deserializer};
 
+use super::value::BodyValue;
 use crate::problem::{FieldViolation, Problem};
 
 /// A body with the spec's rules (min, max, max_length, read-only fields).
@@ -14,22 +15,50 @@ pub trait Validate {
     fn validate(&self) -> Result<(), Problem>;
 }
 
-/// A PATCH field that may be absent (`None`) but not `null`.
+/// A required body field, read as [`BodyValue`] (`null` is refused).
+pub fn required<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: BodyValue,
+{
+    T::deserialize_body(deserializer)
+}
+
+/// A field that may be absent (`None`, with `#[serde(default)]`) but not `null`: a PATCH
+/// field, or a create field with a default.
 pub fn present<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
 where
     D: Deserializer<'de>,
-    T: Deserialize<'de>,
+    T: BodyValue,
 {
-    T::deserialize(deserializer).map(Some)
+    T::deserialize_body(deserializer).map(Some)
+}
+
+/// A nullable create field: absent (with `#[serde(default)]`) and `null` are both `None`.
+pub fn optional<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: BodyValue,
+{
+    Option::<Body<T>>::deserialize(deserializer).map(|v| v.map(|Body(v)| v))
 }
 
 /// A nullable PATCH field: absent is `None`, `null` is `Some(None)`.
 pub fn nullable<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
 where
     D: Deserializer<'de>,
-    T: Deserialize<'de>,
+    T: BodyValue,
 {
-    Option::<T>::deserialize(deserializer).map(Some)
+    optional(deserializer).map(Some)
+}
+
+/// A [`BodyValue`] as a `Deserialize` type (inside `Option`).
+struct Body<T>(T);
+
+impl<'de, T: BodyValue> Deserialize<'de> for Body<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        T::deserialize_body(deserializer).map(Body)
+    }
 }
 
 /// What validation rules measure: the number of a numeric value, the length of a text.
@@ -43,6 +72,10 @@ pub trait Measure {
     /// Whether a text holds a NUL byte (Postgres cannot store one).
     fn has_nul(&self) -> bool {
         false
+    }
+    /// The value of a decimal, as written (its scale is the literal's).
+    fn decimal(&self) -> Option<sqlx::types::Decimal> {
+        None
     }
 }
 
@@ -69,6 +102,9 @@ impl Measure for sqlx::types::Decimal {
     fn number(&self) -> Option<f64> {
         f64::try_from(*self).ok()
     }
+    fn decimal(&self) -> Option<sqlx::types::Decimal> {
+        Some(*self)
+    }
 }
 
 impl Measure for String {
@@ -89,6 +125,9 @@ impl<T: Measure> Measure for Option<T> {
     }
     fn has_nul(&self) -> bool {
         self.as_ref().is_some_and(T::has_nul)
+    }
+    fn decimal(&self) -> Option<sqlx::types::Decimal> {
+        self.as_ref().and_then(T::decimal)
     }
 }
 
@@ -144,6 +183,48 @@ impl Violations {
         self
     }
 
+    /// Decimal fields of `numeric(precision, scale)`: at most `scale` digits after the
+    /// point (Postgres would round the others away) and `precision - scale` before it
+    /// (Postgres would refuse the value).
+    ///
+    /// ```
+    /// use apiforge_runtime::engine::Violations;
+    /// use sqlx::types::Decimal;
+    /// let d = |s: &str| s.parse::<Decimal>().unwrap();
+    /// let err = Violations::default().decimal("price", &d("0.001"), 10, 2).finish().unwrap_err();
+    /// assert_eq!(err.errors[0].message, "must have at most 2 digits after the decimal point");
+    /// let err = Violations::default().decimal("price", &d("123456789"), 10, 2).finish().unwrap_err();
+    /// assert_eq!(err.errors[0].message, "must have at most 8 digits before the decimal point");
+    /// assert!(Violations::default().decimal("price", &d("99999999.99"), 10, 2).finish().is_ok());
+    /// ```
+    pub fn decimal(
+        mut self,
+        field: &str,
+        value: &impl Measure,
+        precision: u32,
+        scale: u32,
+    ) -> Self {
+        let Some(value) = value.decimal() else {
+            return self;
+        };
+        let whole = precision.saturating_sub(scale);
+        if value.scale() > scale {
+            self.0.push(FieldViolation::new(
+                field,
+                format!("must have at most {scale} digits after the decimal point"),
+            ));
+        } else if whole < 29
+            && value.abs().trunc()
+                >= sqlx::types::Decimal::from_i128_with_scale(10i128.pow(whole), 0)
+        {
+            self.0.push(FieldViolation::new(
+                field,
+                format!("must have at most {whole} digits before the decimal point"),
+            ));
+        }
+        self
+    }
+
     /// Text fields: no NUL byte.
     pub fn text(mut self, field: &str, value: &impl Measure) -> Self {
         if value.has_nul() {
@@ -168,16 +249,26 @@ impl Violations {
     }
 }
 
-/// Parses the `{id}` path segment; a malformed key is a 400 naming it.
+/// Parses the `{id}` path segment (an integer key also in whole-number notation, `7.0`,
+/// as JSON Schema's `integer` allows); a malformed key is a 400 naming it.
+///
+/// ```
+/// use apiforge_runtime::engine::parse_key;
+/// assert_eq!(parse_key::<i64>("7.0").unwrap(), 7);
+/// assert_eq!(parse_key::<i64>("7.5").unwrap_err().status, 400);
+/// ```
 pub fn parse_key<K>(raw: &str) -> Result<K, Problem>
 where
     K: FromStr,
     K::Err: Display,
 {
-    raw.parse().map_err(|err: K::Err| {
-        Problem::bad_request(format!("invalid path parameter `id` ({raw:?}): {err}"))
-            .with_error("id", err.to_string())
-    })
+    let whole = || super::value::integer::<i64>(raw)?.to_string().parse().ok();
+    raw.parse()
+        .or_else(|err| whole().ok_or(err))
+        .map_err(|err: K::Err| {
+            Problem::bad_request(format!("invalid path parameter `id` ({raw:?}): {err}"))
+                .with_error("id", err.to_string())
+        })
 }
 
 /// The body type of an operation a resource does not have: it cannot be built, and a

@@ -29,14 +29,16 @@ use sqlx::Arguments;
 use sqlx::FromRow;
 use sqlx::postgres::{PgArguments, PgRow};
 
-pub use self::body::{Measure, Validate, Violations, nullable, parse_key, present};
+pub use self::body::{
+    Measure, Validate, Violations, nullable, optional, parse_key, present, required,
+};
 pub use self::context::{Caller, Operation, RequestContext};
 pub use self::desc::Description;
 pub use self::hooks::{Hooks, Members, Scope, Tx};
 pub use self::read::Answer;
 pub use self::routes::routes;
 pub use self::state::{AppState, Caches, StreamLimits};
-pub use self::value::{Kind, Value};
+pub use self::value::{BodyValue, Kind, Value};
 use crate::problem::Problem;
 use crate::resource::Resource;
 

@@ -69,6 +69,11 @@ fn bad_param(name: &str, message: impl std::fmt::Display) -> Problem {
         .with_error(name, message.to_string())
 }
 
+fn unprocessable_cursor(message: impl std::fmt::Display) -> Problem {
+    Problem::unprocessable(format!("invalid query parameter `cursor`: {message}"))
+        .with_error("cursor", message.to_string())
+}
+
 /// Refuses parameters outside `fixed` and the filters.
 fn check_params(
     query: &QueryMap,
@@ -87,7 +92,8 @@ fn check_params(
     query.allow_only(&allowed)
 }
 
-/// The requested `fields` of `R` (all when absent); unknown or hidden names are a 400.
+/// The requested `fields` of `R` (all when absent); unknown or hidden names, or none
+/// (`fields=`: the document's array has at least one item), are a 400.
 pub fn field_set<R: Entity>(requested: Option<&str>) -> Result<FieldSet, Problem> {
     match requested {
         Some(spec) => Ok(FieldSet::parse::<R>(spec)?),
@@ -95,7 +101,8 @@ pub fn field_set<R: Entity>(requested: Option<&str>) -> Result<FieldSet, Problem
     }
 }
 
-/// The `include=` relations requested, each checked against the resource's.
+/// The `include=` relations requested, each checked against the resource's (`include=`
+/// names none: a 400, as for `fields=`).
 pub fn includes(
     desc: &'static Description,
     requested: Option<&str>,
@@ -192,22 +199,25 @@ fn parse_list<'q, R: Entity>(
     let includes = includes(desc, single(query, "include")?)?;
     let limit = match single(query, "limit")? {
         Some(raw) => Some(
-            raw.parse::<i64>()
-                .map_err(|_| bad_param("limit", "must be an integer"))?,
+            super::value::integer::<i64>(raw)
+                .ok_or_else(|| bad_param("limit", "must be an integer"))?,
         ),
         None => None,
     };
     let limit = clamp_limit(limit, list.default_limit, list.max_limit);
-    let page = match (single(query, "cursor")?, single(query, "offset")?) {
+    // `cursor=` (empty) is the first page, as when absent.
+    let cursor = single(query, "cursor")?.filter(|token| !token.is_empty());
+    let page = match (cursor, single(query, "offset")?) {
         (Some(_), Some(_)) => {
-            return Err(Problem::bad_request(
+            // Each fits the document; together they cannot be processed.
+            return Err(Problem::unprocessable(
                 "invalid query parameters: use either `cursor` or `offset`, not both",
             )
             .with_error("cursor", "cannot be combined with offset"));
         }
         (Some(token), None) => Paging::After(token),
-        (None, Some(raw)) => match raw.parse::<i64>() {
-            Ok(n) if n >= 0 => Paging::Offset(n),
+        (None, Some(raw)) => match super::value::integer::<i64>(raw) {
+            Some(n) if n >= 0 => Paging::Offset(n),
             _ => return Err(bad_param("offset", "must be 0 or more")),
         },
         (None, None) => Paging::Offset(0),
@@ -263,24 +273,22 @@ pub async fn list<R: Entity>(
 }
 
 /// The keyset parameter (`[sort value, key]` as JSON text) of a cursor made for `sort`,
-/// each value checked against its column's kind.
+/// each value checked against its column's kind. A cursor the server did not make for this
+/// listing is a 422 (it fits the parameter's schema, a string, but cannot be processed).
 fn cursor_param(desc: &Description, token: &str, sort: &SortSql) -> Result<String, Problem> {
     let cursor = Cursor::<(String, serde_json::Value), serde_json::Value>::decode(token)?;
     let (made_for, value) = cursor.sort;
     if made_for != sort.key {
-        return Err(bad_param(
-            "cursor",
-            format!(
-                "it continues a list sorted by `{made_for}`, not `{}`",
-                sort.key
-            ),
-        ));
+        return Err(unprocessable_cursor(format!(
+            "it continues a list sorted by `{made_for}`, not `{}`",
+            sort.key
+        )));
     }
     if !sort.kind.accepts_json(&value)
         || cursor.key.is_null()
         || !desc.key_kind.accepts_json(&cursor.key)
     {
-        return Err(bad_param("cursor", "cursor is not valid for this listing"));
+        return Err(unprocessable_cursor("cursor is not valid for this listing"));
     }
     Ok(serde_json::json!([value, cursor.key]).to_string())
 }

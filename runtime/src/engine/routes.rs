@@ -2,7 +2,7 @@
 //! answer. `routes::<Product>()` is all a generated route module holds.
 
 use axum::Router;
-use axum::extract::{FromRequest, Path, Request, State};
+use axum::extract::{Path, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, delete, get, patch, post};
@@ -11,7 +11,7 @@ use super::context::RequestContext;
 use super::state::AppState;
 use super::{Entity, body::parse_key, read, stream, write};
 use crate::etag::IfNoneMatch;
-use crate::extract::{Json, QueryMap};
+use crate::extract::{Json, QueryMap, json_body};
 use crate::problem::Problem;
 use crate::response::cached_json;
 
@@ -101,7 +101,8 @@ async fn with_body<T: serde::de::DeserializeOwned>(
 ) -> Result<(RequestContext, T), Problem> {
     let (parts, body) = request.into_parts();
     let ctx = RequestContext::from_parts(&parts, state.pool.clone());
-    let Json(input) = Json::<T>::from_request(Request::from_parts(parts, body), state).await?;
+    let bytes = json_body(Request::from_parts(parts, body), state).await?;
+    let Json(input) = Json::<T>::from_object_bytes(&bytes)?;
     Ok((ctx, input))
 }
 

@@ -30,6 +30,14 @@ macro_rules! text_enum {
             }
         }
 
+        impl $crate::engine::BodyValue for $name {
+            fn deserialize_body<'de, D: ::serde::Deserializer<'de>>(
+                deserializer: D,
+            ) -> Result<Self, D::Error> {
+                <Self as ::serde::Deserialize>::deserialize(deserializer)
+            }
+        }
+
         impl ::sqlx::Type<::sqlx::Postgres> for $name {
             fn type_info() -> ::sqlx::postgres::PgTypeInfo {
                 <str as ::sqlx::Type<::sqlx::Postgres>>::type_info()
