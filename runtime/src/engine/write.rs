@@ -68,7 +68,7 @@ pub async fn create<R: Entity>(
     mut input: R::Create,
 ) -> Result<Written<R>, Problem> {
     let desc: &Description = R::DESC;
-    R::Hooks::authorize(ctx, Operation::Create, None)?;
+    super::guard::authorize::<R>(ctx, Operation::Create)?;
     input.validate()?;
     let mut db = state.pool.begin().await.map_err(db_error)?;
     let mut tx = Tx::new(&mut db);
@@ -80,6 +80,7 @@ pub async fn create<R: Entity>(
         .timed(desc.shapes.create)
         .await
         .map_err(|err| Problem::from_sqlx(err, desc.constraints))?;
+    super::guard::check_owner(ctx, &row)?;
     R::Hooks::authorize(ctx, Operation::Create, Some(&row))?;
     R::Hooks::after_create(ctx, &mut tx, &row).await?;
     let touched = tx.into_touched();
@@ -101,9 +102,9 @@ pub async fn update<R: Entity>(
     mut input: R::Update,
 ) -> Result<Written<R>, Problem> {
     let desc: &Description = R::DESC;
-    R::Hooks::authorize(ctx, Operation::Update, None)?;
+    super::guard::authorize::<R>(ctx, Operation::Update)?;
     input.validate()?;
-    let scope = R::Hooks::scope(ctx, Operation::Update)?;
+    let scope = super::guard::scope::<R>(ctx, Operation::Update)?;
     let mut db = state.pool.begin().await.map_err(db_error)?;
     let mut tx = Tx::new(&mut db);
     R::Hooks::before_update(ctx, &mut tx, &id, &mut input).await?;
@@ -117,6 +118,7 @@ pub async fn update<R: Entity>(
         .await
         .map_err(|err| Problem::from_sqlx(err, desc.constraints))?
         .ok_or_else(|| not_found(desc, &id))?;
+    super::guard::check_owner(ctx, &row)?;
     R::Hooks::authorize(ctx, Operation::Update, Some(&row))?;
     R::Hooks::after_update(ctx, &mut tx, &row).await?;
     let touched = tx.into_touched();
@@ -133,8 +135,8 @@ pub async fn delete<R: Entity>(
     id: R::Key,
 ) -> Result<R, Problem> {
     let desc: &Description = R::DESC;
-    R::Hooks::authorize(ctx, Operation::Delete, None)?;
-    let scope = R::Hooks::scope(ctx, Operation::Delete)?;
+    super::guard::authorize::<R>(ctx, Operation::Delete)?;
+    let scope = super::guard::scope::<R>(ctx, Operation::Delete)?;
     let mut db = state.pool.begin().await.map_err(db_error)?;
     let mut tx = Tx::new(&mut db);
     let mut args = PgArguments::default();
