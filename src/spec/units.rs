@@ -171,7 +171,11 @@ impl FromStr for Rate {
             .ok_or_else(|| format!("rate `{s}` needs a period: `count/period` {hint}"))?;
         let count: u32 = match count.trim().parse() {
             Ok(n) if n > 0 => n,
-            _ => return Err(format!("rate `{s}` must start with a whole number above 0 {hint}")),
+            _ => {
+                return Err(format!(
+                    "rate `{s}` must start with a whole number above 0 {hint}"
+                ));
+            }
         };
         let per = per.trim();
         let per = match per {

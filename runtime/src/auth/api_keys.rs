@@ -61,8 +61,8 @@ mod tests {
     #[test]
     fn verifies_by_hash() {
         let hash = hex::encode(Sha256::digest(b"s3cret"));
-        let keys = ApiKeys::parse("API_KEYS", &format!("ci:{hash}, other:{}", "0".repeat(64)))
-            .unwrap();
+        let keys =
+            ApiKeys::parse("API_KEYS", &format!("ci:{hash}, other:{}", "0".repeat(64))).unwrap();
         assert_eq!(keys.verify("s3cret"), Some("ci"));
         assert_eq!(keys.verify("wrong"), None);
         assert!(ApiKeys::parse("API_KEYS", "ci:abc").is_err());

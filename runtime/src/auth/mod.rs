@@ -49,7 +49,11 @@ struct Verifiers {
 impl Auth {
     /// Reads the secrets `settings` names from the environment.
     pub fn from_env(settings: &AuthSettings) -> Result<Self, String> {
-        let jwt = settings.jwt.as_ref().map(JwtVerifier::from_env).transpose()?;
+        let jwt = settings
+            .jwt
+            .as_ref()
+            .map(JwtVerifier::from_env)
+            .transpose()?;
         let api_keys = match settings.api_keys_env {
             Some(env) => Some(ApiKeys::parse(env, &env_var(env, "auth.api_keys.env")?)?),
             None => None,

@@ -5,10 +5,10 @@
 
 use serde_json::Value as Json;
 
+use super::Entity;
 use super::context::{Operation, RequestContext};
 use super::desc::Description;
 use super::hooks::{Hooks, Scope};
-use super::Entity;
 use crate::problem::Problem;
 
 /// The operation's access rule, then the hooks' `authorize(op, None)`.
@@ -73,7 +73,11 @@ pub(crate) fn check_owner<R: Entity>(ctx: &RequestContext, row: &R) -> Result<()
 
 /// `a` and `b` as values of `column` (so `42` and `042`, or a UUID's cases, are one).
 fn same_value(desc: &Description, column: &str, a: &str, b: &str) -> bool {
-    let kind = desc.columns.iter().find(|(n, _)| *n == column).map(|(_, k)| *k);
+    let kind = desc
+        .columns
+        .iter()
+        .find(|(n, _)| *n == column)
+        .map(|(_, k)| *k);
     match kind.map(|k| (k.parse(a), k.parse(b))) {
         Some((Ok(a), Ok(b))) => a == b,
         _ => false,
@@ -94,7 +98,11 @@ pub(crate) fn fill_owner(
         return Ok(());
     }
     let subject = subject(ctx)?;
-    let kind = desc.columns.iter().find(|(n, _)| *n == column).map(|(_, k)| *k);
+    let kind = desc
+        .columns
+        .iter()
+        .find(|(n, _)| *n == column)
+        .map(|(_, k)| *k);
     let value = match kind.map(|k| k.parse(subject)) {
         Some(Ok(super::Value::Int(n))) => Json::from(n),
         Some(Ok(super::Value::BigInt(n))) => Json::from(n),

@@ -118,7 +118,10 @@ async fn with_owned_body<R: Entity>(
 ) -> Result<(RequestContext, R::Create), Problem> {
     let (parts, body) = request.into_parts();
     let ctx = RequestContext::from_parts(&parts, state.pool.clone());
-    R::DESC.access.rule(super::Operation::Create).check(ctx.caller.as_ref())?;
+    R::DESC
+        .access
+        .rule(super::Operation::Create)
+        .check(ctx.caller.as_ref())?;
     let Json(mut object) = Json::<serde_json::Map<String, serde_json::Value>>::from_request(
         Request::from_parts(parts.clone(), body),
         state,
