@@ -180,6 +180,11 @@ impl FromStr for Rate {
         let per = per.trim();
         let per = match per {
             "s" | "m" | "h" => format!("1{per}").parse::<Duration>(),
+            _ if per.chars().all(|c| c.is_ascii_alphabetic()) => {
+                return Err(format!(
+                    "rate `{s}` has unknown period `{per}`; use s, m, h or a duration such as `10s`"
+                ));
+            }
             _ => per.parse::<Duration>(),
         }
         .map_err(|e| format!("rate `{s}`: {e}"))?;
