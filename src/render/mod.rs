@@ -8,6 +8,7 @@
 
 mod entity;
 mod openapi;
+mod openapi_security;
 mod rustfmt;
 mod testdata;
 

@@ -73,12 +73,14 @@ pub fn document(m: &Model) -> Value {
     for r in &m.resources {
         resource(r, &mut paths, &mut schemas);
     }
-    json!({
+    let mut doc = json!({
         "openapi": "3.1.0",
         "info": { "title": m.name, "version": "0.1.0" },
         "paths": paths,
         "components": { "schemas": schemas }
-    })
+    });
+    super::openapi_security::apply(m, &mut doc);
+    doc
 }
 
 fn resource(r: &ResourceModel, paths: &mut Map<String, Value>, schemas: &mut Map<String, Value>) {

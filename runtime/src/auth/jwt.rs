@@ -53,9 +53,18 @@ impl std::fmt::Debug for JwtVerifier {
 impl JwtVerifier {
     /// Reads the key from the environment: a one-line error when it is missing or invalid.
     pub fn from_env(settings: &JwtSettings) -> Result<Self, String> {
+        let material = match settings.key {
+            JwtKey::Secret(env) => super::env_var(env, "auth.jwt.secret_env")?,
+            JwtKey::PublicKey(env) => super::env_var(env, "auth.jwt.public_key_env")?,
+        };
+        Self::with_key(settings, &material)
+    }
+
+    /// A verifier with the secret or PEM public key `material` (what the variable holds).
+    pub fn with_key(settings: &JwtSettings, material: &str) -> Result<Self, String> {
         let (key, algorithm) = match settings.key {
             JwtKey::Secret(env) => {
-                let secret = super::env_var(env, "auth.jwt.secret_env")?;
+                let secret = material;
                 if secret.len() < MIN_SECRET_BYTES {
                     return Err(format!(
                         "{env} is too short for HS256: use at least {MIN_SECRET_BYTES} bytes"
@@ -68,9 +77,8 @@ impl JwtVerifier {
                 )
             }
             JwtKey::PublicKey(env) => {
-                let pem = super::env_var(env, "auth.jwt.public_key_env")?;
                 // A PEM can come through an env var with `\n` written out.
-                let pem = pem.replace("\\n", "\n");
+                let pem = material.replace("\\n", "\n");
                 if let Ok(key) = DecodingKey::from_rsa_pem(pem.as_bytes()) {
                     (key, Algorithm::RS256)
                 } else if let Ok(key) = DecodingKey::from_ec_pem(pem.as_bytes()) {
@@ -119,5 +127,66 @@ impl JwtVerifier {
             _ => Vec::new(),
         };
         Ok(Caller::new(subject).with_roles(roles))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use jsonwebtoken::{EncodingKey, Header, encode, get_current_timestamp};
+    use serde_json::json;
+
+    use super::*;
+
+    const SECRET: &str = "0123456789abcdef0123456789abcdef";
+
+    fn settings() -> JwtSettings {
+        JwtSettings {
+            key: JwtKey::Secret("JWT_SECRET"),
+            issuer: Some("https://issuer"),
+            audience: Some("api"),
+            roles_claim: "roles",
+        }
+    }
+
+    fn token(claims: serde_json::Value, secret: &str) -> String {
+        let mut base = json!({
+            "sub": "u1", "iss": "https://issuer", "aud": "api",
+            "exp": get_current_timestamp() + 60, "roles": ["admin"],
+        });
+        base.as_object_mut()
+            .unwrap()
+            .extend(claims.as_object().unwrap().clone());
+        let key = EncodingKey::from_secret(secret.as_bytes()).unwrap();
+        encode(&Header::default(), &base, &key).unwrap()
+    }
+
+    #[test]
+    fn verifies_claims() {
+        let v = JwtVerifier::with_key(&settings(), SECRET).unwrap();
+        let caller = v.verify(&token(json!({}), SECRET)).unwrap();
+        assert_eq!(caller.subject, "u1");
+        assert!(caller.has_role("admin"));
+        let spaced = v.verify(&token(json!({ "roles": "a b" }), SECRET)).unwrap();
+        assert!(spaced.has_role("a") && spaced.has_role("b"));
+        let past = get_current_timestamp() - 2 * LEEWAY_SECS - 10;
+        for bad in [
+            token(json!({ "exp": past }), SECRET),
+            token(json!({ "nbf": get_current_timestamp() + 600 }), SECRET),
+            token(json!({ "iss": "https://other" }), SECRET),
+            token(json!({ "aud": "other" }), SECRET),
+            token(json!({}), "another secret of 32 bytes or more"),
+        ] {
+            assert!(v.verify(&bad).is_err());
+        }
+    }
+
+    #[test]
+    fn refuses_short_secrets_and_bad_pems() {
+        assert!(JwtVerifier::with_key(&settings(), "short").is_err());
+        let pem = JwtSettings {
+            key: JwtKey::PublicKey("JWT_PUBLIC_KEY"),
+            ..settings()
+        };
+        assert!(JwtVerifier::with_key(&pem, "not a pem").is_err());
     }
 }
