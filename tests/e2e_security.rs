@@ -281,6 +281,20 @@ fn missing_role_is_403() {
     let ops = token("ops-robot", &["ops"]);
     assert_eq!(get(&server, "/metrics", &ops).status, 200);
     assert_eq!(get(&server, "/_stats", &ops).status, 200);
+
+    // The OpenAPI document says so.
+    let doc = server.get("/openapi.json").json();
+    assert_eq!(
+        doc["components"]["securitySchemes"]["bearer"]["scheme"],
+        "bearer"
+    );
+    let create = &doc["paths"]["/products"]["post"];
+    assert!(create["responses"]["403"].is_object(), "{create}");
+    assert_eq!(
+        create["security"],
+        json!([{ "apiKey": [] }, { "bearer": [] }])
+    );
+    assert!(doc["paths"]["/products"]["get"]["security"][0] == json!({}));
 }
 
 #[test]

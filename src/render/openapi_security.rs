@@ -37,35 +37,44 @@ pub fn apply(m: &Model, doc: &mut Value) {
     // Each scheme alone satisfies a requirement (roles are not OAuth scopes: listed in
     // the description instead).
     let required: Vec<Value> = schemes.keys().map(|k| json!({ k: [] })).collect();
-    let mut rules: Vec<(String, RuleModel)> = Vec::new();
+    // (operationId, rule, whether a 403 can also come from writing another's row)
+    let mut rules: Vec<(String, RuleModel, bool)> = Vec::new();
     for r in &m.resources {
         let Some(access) = &r.access else { continue };
         for op in Operation::ALL {
+            let owned_write =
+                access.owner.is_some() && matches!(op, Operation::Create | Operation::Update);
             rules.push((
                 format!("{}_{}", op.as_str(), r.key),
                 access.rule(op).clone(),
+                owned_write,
             ));
         }
         for k in &r.rankings {
             rules.push((
                 format!("ranking_{}_{}", r.key, k.name),
                 access.rule(Operation::List).clone(),
+                false,
             ));
         }
     }
     if let Some(rule) = &m.monitoring.access {
-        rules.push(("metrics".into(), rule.clone()));
-        rules.push(("stats".into(), rule.clone()));
+        rules.push(("metrics".into(), rule.clone(), false));
+        rules.push(("stats".into(), rule.clone(), false));
     }
     let Some(paths) = doc["paths"].as_object_mut() else {
         return;
     };
     for operation in paths.values_mut().filter_map(Value::as_object_mut) {
-        for op in operation.values_mut() {
+        // Operations only (a path item may also hold `parameters`).
+        for op in operation
+            .values_mut()
+            .filter(|op| op.get("operationId").is_some())
+        {
             let id = op["operationId"].as_str().unwrap_or_default().to_owned();
-            let rule = rules.iter().find(|(name, _)| *name == id).map(|(_, r)| r);
+            let found = rules.iter().find(|(name, ..)| *name == id);
             // Routes outside the rules (health probes, this document) are public.
-            let Some(rule) = rule else {
+            let Some((_, rule, owned_write)) = found else {
                 op["security"] = json!([]);
                 continue;
             };
@@ -82,7 +91,15 @@ pub fn apply(m: &Model, doc: &mut Value) {
                     alternatives.extend(required.iter().cloned());
                     op["security"] = Value::Array(alternatives);
                 }
-                RuleModel::Authenticated => op["security"] = Value::Array(required.clone()),
+                RuleModel::Authenticated => {
+                    op["security"] = Value::Array(required.clone());
+                    if *owned_write {
+                        op["responses"]["403"] = json!({
+                            "description": "The row would belong to another caller (the owner field).",
+                            "content": { "application/problem+json": { "schema": { "$ref": "#/components/schemas/Problem" } } }
+                        });
+                    }
+                }
                 RuleModel::Roles(roles) => {
                     op["security"] = Value::Array(required.clone());
                     op["responses"]["403"] = json!({
