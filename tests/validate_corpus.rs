@@ -67,6 +67,8 @@ corpus!(
     reserved_params,
     route_collisions,
     rust_keywords,
+    security,
+    security_without_auth,
     slow_query,
     spec_level,
     unknown_field_type,

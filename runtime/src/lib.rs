@@ -18,8 +18,10 @@
 //! assert_eq!(Product::select_sql(&fields), r#"SELECT "name" FROM "products""#);
 //! ```
 
+pub mod auth;
 pub mod cache;
 pub mod compression;
+pub mod cors;
 pub mod dbgate;
 pub mod engine;
 pub mod etag;

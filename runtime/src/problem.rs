@@ -123,6 +123,26 @@ impl Problem {
         Self::new(StatusCode::NOT_FOUND, detail)
     }
 
+    /// 401 Unauthorized: no or bad credentials (sent with `WWW-Authenticate: Bearer`).
+    ///
+    /// ```
+    /// # use apiforge_runtime::problem::Problem;
+    /// assert_eq!(Problem::unauthorized("token expired").status, 401);
+    /// ```
+    pub fn unauthorized(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, detail)
+    }
+
+    /// 403 Forbidden: authenticated, but not allowed.
+    ///
+    /// ```
+    /// # use apiforge_runtime::problem::Problem;
+    /// assert_eq!(Problem::forbidden("needs the role admin").status, 403);
+    /// ```
+    pub fn forbidden(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, detail)
+    }
+
     /// 409 Conflict.
     ///
     /// ```
@@ -450,6 +470,12 @@ impl IntoResponse for Problem {
         )
             .into_response();
         set_retry_after(status, response.headers_mut());
+        if status == StatusCode::UNAUTHORIZED {
+            // RFC 9110 §15.5.2: a 401 names the scheme that would be accepted.
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
         response
     }
 }

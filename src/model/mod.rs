@@ -33,6 +33,77 @@ pub struct Model {
     pub monitoring: MonitoringModel,
     /// Which optional crates the generated code needs.
     pub uses: Uses,
+    /// `auth:` of the spec; `None`: every operation is public, no credentials are read.
+    pub auth: Option<AuthModel>,
+    /// `server.cors`.
+    pub cors: Option<CorsModel>,
+}
+
+/// How callers authenticate (names of environment variables, never secrets).
+#[derive(Debug, Clone, Serialize)]
+pub struct AuthModel {
+    pub jwt: Option<JwtModel>,
+    pub api_keys_env: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct JwtModel {
+    /// HS256 secret variable, or `None` with `public_key_env` set.
+    pub secret_env: Option<String>,
+    pub public_key_env: Option<String>,
+    pub issuer: Option<String>,
+    pub audience: Option<String>,
+    pub roles_claim: String,
+}
+
+/// Allowed origins and the preflight cache time.
+#[derive(Debug, Clone, Serialize)]
+pub struct CorsModel {
+    pub origins: Vec<String>,
+    pub max_age_secs: Option<u64>,
+}
+
+/// The access rule of one operation, resolved (`auth.default` and the resource's
+/// `access.default` applied).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub enum RuleModel {
+    Public,
+    Authenticated,
+    Roles(Vec<String>),
+}
+
+impl RuleModel {
+    fn from_spec(rule: &spec::Access) -> Self {
+        match rule {
+            spec::Access::Word(spec::AccessWord::Public) => RuleModel::Public,
+            spec::Access::Word(spec::AccessWord::Authenticated) => RuleModel::Authenticated,
+            spec::Access::Roles(r) => RuleModel::Roles(r.roles.clone()),
+        }
+    }
+
+    pub fn is_public(&self) -> bool {
+        *self == RuleModel::Public
+    }
+}
+
+/// The access rules of a resource's operations and its owner field.
+#[derive(Debug, Clone, Serialize)]
+pub struct AccessModel {
+    /// One rule per operation, in [`Operation::ALL`] order.
+    pub rules: Vec<(Operation, RuleModel)>,
+    /// The owner field's API name.
+    pub owner: Option<String>,
+}
+
+impl AccessModel {
+    pub fn rule(&self, op: Operation) -> &RuleModel {
+        &self
+            .rules
+            .iter()
+            .find(|(o, _)| *o == op)
+            .expect("a rule for every operation")
+            .1
+    }
 }
 
 /// Connection pool settings, in milliseconds where durations.
@@ -65,6 +136,8 @@ pub struct MonitoringModel {
     pub stats_path: String,
     pub resource_interval_ms: u64,
     pub stats_window_ms: u64,
+    /// Who may read metrics and statistics; `None`: anyone.
+    pub access: Option<RuleModel>,
 }
 
 /// A latency budget of one route.
@@ -144,6 +217,8 @@ pub struct ResourceModel {
     /// Modules of the parents whose aggregates count this resource's rows: a write here
     /// invalidates their cached representations.
     pub aggregated_by: Vec<String>,
+    /// Access rules, with `auth` only.
+    pub access: Option<AccessModel>,
 }
 
 impl ResourceModel {
@@ -485,6 +560,24 @@ pub struct ResourceSql {
     pub foreign_keys: Vec<String>,
 }
 
+/// A resource's rules: its `access.<op>`, else its `access.default`, else `auth.default`.
+fn access_model(auth: &spec::Auth, res: &spec::Resource) -> AccessModel {
+    let access = res.access.clone().unwrap_or_default();
+    let fallback = access.default.as_ref().unwrap_or(&auth.default);
+    AccessModel {
+        rules: Operation::ALL
+            .iter()
+            .map(|&op| {
+                (
+                    op,
+                    RuleModel::from_spec(access.rule(op).unwrap_or(fallback)),
+                )
+            })
+            .collect(),
+        owner: access.owner.clone(),
+    }
+}
+
 impl Model {
     /// Resolve a validated spec. Infallible: `spec::load` guarantees names resolve.
     pub fn from_spec(spec: &Spec) -> Model {
@@ -495,6 +588,11 @@ impl Model {
             .map(|(key, res)| resource_model(spec, key, res, &mut uses))
             .collect();
         link_relations(spec, &mut resources);
+        if let Some(auth) = &spec.auth {
+            for (r, res) in resources.iter_mut().zip(spec.resources.values()) {
+                r.access = Some(access_model(auth, res));
+            }
+        }
         let db = &spec.database;
         Model {
             name: spec.name.clone(),
@@ -533,7 +631,28 @@ impl Model {
                 stats_path: spec.monitoring.stats_path.clone(),
                 resource_interval_ms: ms(spec.monitoring.resource_interval),
                 stats_window_ms: ms(spec.monitoring.stats_window),
+                access: spec
+                    .monitoring
+                    .access
+                    .as_ref()
+                    .filter(|_| spec.auth.is_some())
+                    .map(RuleModel::from_spec)
+                    .filter(|r| !r.is_public()),
             },
+            auth: spec.auth.as_ref().map(|a| AuthModel {
+                jwt: a.jwt.as_ref().map(|j| JwtModel {
+                    secret_env: j.secret_env.clone(),
+                    public_key_env: j.public_key_env.clone(),
+                    issuer: j.issuer.clone(),
+                    audience: j.audience.clone(),
+                    roles_claim: j.roles_claim.clone(),
+                }),
+                api_keys_env: a.api_keys.as_ref().map(|k| k.env.clone()),
+            }),
+            cors: spec.server.cors.as_ref().map(|c| CorsModel {
+                origins: c.origins.clone(),
+                max_age_secs: c.max_age.map(|d| d.as_secs()),
+            }),
             redis_url_env: spec.cache.redis.as_ref().map(|r| r.url_env.clone()),
             redis_timeout_ms: spec.cache.redis.as_ref().map_or(50, |r| ms(r.timeout)),
             resources,
@@ -677,6 +796,7 @@ fn resource_model(spec: &Spec, key: &str, res: &spec::Resource, uses: &mut Uses)
         aggregates: sql::aggregates(spec, key, res),
         rankings: Vec::new(),
         aggregated_by: Vec::new(),
+        access: None,
         fields,
         pk,
         ops,

@@ -4,7 +4,7 @@
 
 use askama::Template;
 
-use crate::model::{FieldKind, FieldModel, Model, ResourceModel, sql};
+use crate::model::{FieldKind, FieldModel, Model, ResourceModel, RuleModel, sql};
 
 /// `src/generated/entities/<resource>.rs`.
 #[derive(Template)]
@@ -32,6 +32,40 @@ pub struct EntityRs<'a> {
     pub create_binds: Vec<String>,
     /// Expressions bound for the update after the key, in `$n` order.
     pub update_binds: Vec<String>,
+    /// The `Access` value of the description (`Access::PUBLIC` without `auth`).
+    pub access: String,
+}
+
+/// An access rule as a Rust expression (`Rule` imported).
+pub fn rule_expr(rule: &RuleModel) -> String {
+    match rule {
+        RuleModel::Public => "Rule::Public".into(),
+        RuleModel::Authenticated => "Rule::Authenticated".into(),
+        RuleModel::Roles(roles) => format!(
+            "Rule::Roles(&[{}])",
+            roles
+                .iter()
+                .map(|r| format!("{r:?}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
+}
+
+/// The description's `access:` value.
+fn access_expr(r: &ResourceModel) -> String {
+    let Some(access) = &r.access else {
+        return "apiforge_runtime::auth::Access::PUBLIC".into();
+    };
+    let mut out = String::from("Access {");
+    for (op, rule) in &access.rules {
+        out.push_str(&format!(" {}: {},", op.as_str(), rule_expr(rule)));
+    }
+    match &access.owner {
+        Some(owner) => out.push_str(&format!(" owner: Some({owner:?}) }}")),
+        None => out.push_str(" owner: None }"),
+    }
+    out
 }
 
 /// One `include=` relation.
@@ -152,6 +186,9 @@ impl<'a> EntityRs<'a> {
                 ),
                 format!("private, max-age={age}"),
             ),
+            // With `auth`, a response that depends on the caller must not be stored by
+            // shared caches at all.
+            None if m.auth.is_some() => ("no-cache".to_string(), "private, no-cache".to_string()),
             None => ("no-cache".to_string(), "no-cache".to_string()),
         };
         let create_binds = r
@@ -203,6 +240,7 @@ impl<'a> EntityRs<'a> {
             private_cache_control,
             create_binds,
             update_binds,
+            access: access_expr(r),
         }
     }
 }

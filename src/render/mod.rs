@@ -8,6 +8,7 @@
 
 mod entity;
 mod openapi;
+mod openapi_security;
 mod rustfmt;
 mod testdata;
 
@@ -174,6 +175,40 @@ struct AppRs<'a> {
     m: &'a Model,
     compression_min_size: u16,
     redis_env: &'a str,
+    /// The `AuthSettings` expression, with `auth`.
+    auth_settings: Option<String>,
+    /// The `Rule` of the monitoring routes, when they are not public.
+    monitoring_rule: Option<String>,
+    /// `cors::layer(…)` arguments: origins and max age.
+    cors: Option<String>,
+}
+
+/// `AuthSettings { … }` of the spec's `auth:` (names of variables, never secrets).
+fn auth_settings(auth: &crate::model::AuthModel) -> String {
+    let opt = |v: &Option<String>| match v {
+        Some(v) => format!("Some({v:?})"),
+        None => "None".into(),
+    };
+    let jwt = match &auth.jwt {
+        Some(j) => {
+            let key = match (&j.secret_env, &j.public_key_env) {
+                (Some(env), _) => format!("auth::JwtKey::Secret({env:?})"),
+                (None, Some(env)) => format!("auth::JwtKey::PublicKey({env:?})"),
+                (None, None) => unreachable!("validation requires a key"),
+            };
+            format!(
+                "Some(auth::JwtSettings {{ key: {key}, issuer: {}, audience: {}, roles_claim: {:?} }})",
+                opt(&j.issuer),
+                opt(&j.audience),
+                j.roles_claim
+            )
+        }
+        None => "None".into(),
+    };
+    format!(
+        "AuthSettings {{ jwt: {jwt}, api_keys_env: {} }}",
+        opt(&auth.api_keys_env)
+    )
 }
 
 #[derive(Template)]
@@ -270,6 +305,26 @@ pub fn render_project_reusing(
                 compression_min_size: u16::try_from(m.server.compression_min_size)
                     .unwrap_or(u16::MAX),
                 redis_env: m.redis_url_env.as_deref().unwrap_or("REDIS_URL"),
+                auth_settings: m.auth.as_ref().map(auth_settings),
+                monitoring_rule: m
+                    .monitoring
+                    .access
+                    .as_ref()
+                    .map(|r| format!("auth::{}", entity::rule_expr(r))),
+                cors: m.cors.as_ref().map(|c| {
+                    format!(
+                        "&[{}], {}",
+                        c.origins
+                            .iter()
+                            .map(|o| format!("{o:?}"))
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                        match c.max_age_secs {
+                            Some(s) => format!("Some(Duration::from_secs({s}))"),
+                            None => "None".into(),
+                        }
+                    )
+                }),
             }
             .render()?,
             Generated,

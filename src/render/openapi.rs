@@ -80,12 +80,14 @@ pub fn document(m: &Model) -> Value {
             }
         }
     }
-    json!({
+    let mut doc = json!({
         "openapi": "3.1.0",
         "info": { "title": m.name, "version": "0.1.0" },
         "paths": paths,
         "components": { "schemas": schemas }
-    })
+    });
+    super::openapi_security::apply(m, &mut doc);
+    doc
 }
 
 /// Statuses every operation can answer besides its own: 408 past `server.request_timeout`,

@@ -9,7 +9,7 @@ pub mod units;
 pub mod yaml;
 
 pub use types::*;
-pub use units::{ByteSize, Duration};
+pub use units::{ByteSize, Duration, Rate};
 
 use std::path::Path;
 
@@ -230,7 +230,7 @@ mod tests {
                  string, text, int, bigint, serial, bigserial, float, decimal, bool, uuid, timestamp, \
                  date, json, enum, ref",
                 "t.yaml:7:1: error: unknown key `bogus` in the spec; expected one of: name, database, \
-                 cache, server, monitoring, defaults, resources",
+                 cache, server, monitoring, defaults, auth, resources",
             ]
         );
     }

@@ -6,7 +6,7 @@
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 
-use super::units::{ByteSize, Duration};
+use super::units::{ByteSize, Duration, Rate};
 
 /// The whole spec file.
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
@@ -24,6 +24,10 @@ pub struct Spec {
     pub monitoring: Monitoring,
     #[serde(default)]
     pub defaults: Defaults,
+    /// Authentication (JWT, API keys) and the default access of operations; without it,
+    /// every operation is public and no credentials are read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth: Option<Auth>,
     /// Resources in file order (order is kept in generated code and migrations).
     #[serde(default)]
     pub resources: IndexMap<String, Resource>,
@@ -125,6 +129,10 @@ pub struct Server {
     pub compression_min_size: ByteSize,
     pub body_limit: ByteSize,
     pub request_timeout: Duration,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cors: Option<Cors>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rate_limit: Option<ClientRateLimit>,
 }
 
 impl Default for Server {
@@ -135,6 +143,8 @@ impl Default for Server {
             compression_min_size: ByteSize(1024),
             body_limit: ByteSize(1024 * 1024),
             request_timeout: Duration::from_secs(10),
+            cors: None,
+            rate_limit: None,
         }
     }
 }
@@ -147,6 +157,9 @@ pub struct Monitoring {
     pub resource_interval: Duration,
     /// Sliding window of `/_stats` percentiles and of budget warnings.
     pub stats_window: Duration,
+    /// Who may read the metrics and statistics (with `auth`); public by default.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub access: Option<Access>,
 }
 
 impl Default for Monitoring {
@@ -156,6 +169,7 @@ impl Default for Monitoring {
             stats_path: "/_stats".into(),
             resource_interval: Duration::from_secs(30),
             stats_window: Duration::from_secs(60),
+            access: None,
         }
     }
 }
@@ -212,6 +226,12 @@ pub struct Resource {
     /// Which routes exist; `None` means all of them.
     #[serde(default)]
     pub operations: Option<Vec<Operation>>,
+    /// Who may call each operation, and the owner field of owned rows (needs `auth`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access: Option<ResourceAccess>,
+    /// Per-operation rate limits per client.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_limit: Option<OperationRates>,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -547,4 +567,148 @@ pub struct Ranking {
 
 fn default_ranking_limit() -> u32 {
     10
+}
+
+/// `auth:` — how callers authenticate, and the access of operations not listed.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Auth {
+    #[serde(default)]
+    pub jwt: Option<Jwt>,
+    #[serde(default)]
+    pub api_keys: Option<ApiKeys>,
+    /// Access of every operation that no `access:` names: authenticated unless set.
+    #[serde(default = "authenticated")]
+    pub default: Access,
+}
+
+fn authenticated() -> Access {
+    Access::Word(AccessWord::Authenticated)
+}
+
+/// Bearer JWTs: HS256 with a shared secret, or RS256/ES256 with a PEM public key.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Jwt {
+    /// Environment variable holding the HS256 secret.
+    #[serde(default)]
+    pub secret_env: Option<String>,
+    /// Environment variable holding a PEM public key (RSA: RS256, EC P-256: ES256).
+    #[serde(default)]
+    pub public_key_env: Option<String>,
+    #[serde(default)]
+    pub issuer: Option<String>,
+    #[serde(default)]
+    pub audience: Option<String>,
+    #[serde(default = "roles_claim")]
+    pub roles_claim: String,
+}
+
+fn roles_claim() -> String {
+    "roles".into()
+}
+
+/// `api_keys: { env: API_KEYS }`: the variable holds `name:sha256-hex,…`.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ApiKeys {
+    pub env: String,
+}
+
+/// `public`, `authenticated`, or `{ roles: [admin] }` (any of the roles).
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(untagged)]
+pub enum Access {
+    Word(AccessWord),
+    Roles(Roles),
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum AccessWord {
+    Public,
+    Authenticated,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Roles {
+    pub roles: Vec<String>,
+}
+
+/// A resource's `access:`: a rule per operation, the default of the others, and the owner
+/// field of owned rows.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ResourceAccess {
+    #[serde(default)]
+    pub list: Option<Access>,
+    #[serde(default)]
+    pub get: Option<Access>,
+    #[serde(default)]
+    pub create: Option<Access>,
+    #[serde(default)]
+    pub update: Option<Access>,
+    #[serde(default)]
+    pub delete: Option<Access>,
+    #[serde(default)]
+    pub export: Option<Access>,
+    /// Operations not listed here; `auth.default` when absent.
+    #[serde(default)]
+    pub default: Option<Access>,
+    /// A field holding the owner's subject: callers only see and write their own rows.
+    #[serde(default)]
+    pub owner: Option<String>,
+}
+
+impl ResourceAccess {
+    /// The rule written for `op`, if any.
+    pub fn rule(&self, op: Operation) -> Option<&Access> {
+        match op {
+            Operation::List => self.list.as_ref(),
+            Operation::Get => self.get.as_ref(),
+            Operation::Create => self.create.as_ref(),
+            Operation::Update => self.update.as_ref(),
+            Operation::Delete => self.delete.as_ref(),
+            Operation::Export => self.export.as_ref(),
+        }
+    }
+}
+
+/// `server.cors`.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Cors {
+    /// Allowed origins (`*` for any, without credentials).
+    pub origins: Vec<String>,
+    /// How long browsers may reuse a preflight answer.
+    #[serde(default)]
+    pub max_age: Option<Duration>,
+}
+
+/// `server.rate_limit`: per token subject, else per client address.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ClientRateLimit {
+    pub per_client: Rate,
+    #[serde(default)]
+    pub burst: Option<u32>,
+}
+
+/// A resource's `rate_limit:` per operation.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct OperationRates {
+    #[serde(default)]
+    pub list: Option<Rate>,
+    #[serde(default)]
+    pub get: Option<Rate>,
+    #[serde(default)]
+    pub create: Option<Rate>,
+    #[serde(default)]
+    pub update: Option<Rate>,
+    #[serde(default)]
+    pub delete: Option<Rate>,
+    #[serde(default)]
+    pub export: Option<Rate>,
 }

@@ -153,6 +153,70 @@ impl Serialize for ByteSize {
     }
 }
 
+/// A rate written as `count/period`: `50/s`, `5/m`, `1000/h`, or `10/30s` (any duration).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Rate {
+    /// Requests allowed per period (at least 1).
+    pub count: u32,
+    pub per: Duration,
+}
+
+impl FromStr for Rate {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let s = s.trim();
+        let hint = "(e.g. `50/s`, `5/m`, `100/10s`)";
+        let (count, per) = s
+            .split_once('/')
+            .ok_or_else(|| format!("rate `{s}` needs a period: `count/period` {hint}"))?;
+        let count: u32 = match count.trim().parse() {
+            Ok(n) if n > 0 => n,
+            _ => {
+                return Err(format!(
+                    "rate `{s}` must start with a whole number above 0 {hint}"
+                ));
+            }
+        };
+        let per = per.trim();
+        let per = match per {
+            "s" | "m" | "h" => format!("1{per}").parse::<Duration>(),
+            _ if per.chars().all(|c| c.is_ascii_alphabetic()) => {
+                return Err(format!(
+                    "rate `{s}` has unknown period `{per}`; use s, m, h or a duration such as `10s`"
+                ));
+            }
+            _ => per.parse::<Duration>(),
+        }
+        .map_err(|e| format!("rate `{s}`: {e}"))?;
+        if per.0.is_zero() {
+            return Err(format!("rate `{s}` needs a period above zero {hint}"));
+        }
+        Ok(Rate { count, per })
+    }
+}
+
+impl fmt::Display for Rate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.per.to_string().strip_prefix('1') {
+            Some(unit @ ("s" | "m" | "h")) => write!(f, "{}/{unit}", self.count),
+            _ => write!(f, "{}/{}", self.count, self.per),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Rate {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+impl Serialize for Rate {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -194,6 +258,19 @@ mod tests {
         );
         assert!("-5s".parse::<Duration>().is_err());
         assert!("99999999999999999h".parse::<Duration>().is_err());
+    }
+
+    #[test]
+    fn rates() {
+        let r: Rate = "50/s".parse().unwrap();
+        assert_eq!((r.count, r.per.as_secs()), (50, 1));
+        assert_eq!(r.to_string(), "50/s");
+        assert_eq!("5/m".parse::<Rate>().unwrap().per.as_secs(), 60);
+        assert_eq!("10/30s".parse::<Rate>().unwrap().to_string(), "10/30s");
+        assert!("0/s".parse::<Rate>().is_err());
+        assert!("50".parse::<Rate>().is_err());
+        assert!("5/d".parse::<Rate>().is_err());
+        assert!("5/0s".parse::<Rate>().is_err());
     }
 
     #[test]

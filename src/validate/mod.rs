@@ -11,6 +11,7 @@ mod lints;
 mod names;
 mod relations;
 mod resource;
+mod security;
 pub mod shape;
 pub mod suggest;
 
@@ -125,8 +126,10 @@ pub(crate) fn primary_key(res: &Resource) -> Option<(&String, &Field)> {
 pub fn check(spec: &Spec, tree: &Node, dropped: &HashSet<Vec<String>>) -> Vec<Finding> {
     let mut cx = Ctx::new(spec, tree, dropped);
     names::check_spec_level(&mut cx);
+    security::check_spec_level(&mut cx);
     for (key, res) in &spec.resources {
         resource::check(&mut cx, key, res);
+        security::check_resource(&mut cx, key, res);
         relations::check(&mut cx, key, res);
     }
     names::check_collisions(&mut cx);
@@ -140,5 +143,6 @@ pub fn lint(spec: &Spec, tree: &Node) -> Vec<Finding> {
     for (key, res) in &spec.resources {
         lints::check(&mut cx, key, res);
     }
+    security::lint(&mut cx);
     cx.into_findings()
 }

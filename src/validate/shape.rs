@@ -10,7 +10,7 @@ use std::collections::HashSet;
 use serde_yaml::{Mapping, Value};
 
 use super::suggest::did_you_mean;
-use crate::spec::units::{ByteSize, Duration};
+use crate::spec::units::{ByteSize, Duration, Rate};
 use crate::spec::yaml::{Kind, Node, Pos, Problem, Resolved, int_value};
 
 /// A single value (a YAML scalar) of some kind.
@@ -24,6 +24,8 @@ pub enum Leaf {
     Number,
     Duration,
     Size,
+    /// A rate such as `50/s`.
+    Rate,
     /// One of a fixed list of words; the str names what it is ("field type").
     Choice(&'static str, &'static [&'static str]),
 }
@@ -41,6 +43,8 @@ pub enum Shape {
     SeqOf(&'static Shape),
     /// A list (`[a, b]`) or a mapping, with a hint for anything else.
     SeqOrMap(&'static Shape, &'static Shape, &'static str),
+    /// A single value or a mapping (`public` or `{ roles: [admin] }`).
+    ScalarOrMap(&'static Shape, &'static Shape),
 }
 
 /// One key of a [`Shape::Map`].
@@ -98,6 +102,63 @@ const U64: Shape = Shape::Leaf(Leaf::UInt(u64::MAX));
 const NUMBER: Shape = Shape::Leaf(Leaf::Number);
 const SIZE: Shape = Shape::Leaf(Leaf::Size);
 const STRS: Shape = Shape::SeqOf(&STR);
+const RATE: Shape = Shape::Leaf(Leaf::Rate);
+
+/// `public`, `authenticated` or `{ roles: [...] }`.
+static ACCESS: Shape = Shape::ScalarOrMap(
+    &Shape::Leaf(Leaf::Choice("access", &["public", "authenticated"])),
+    &Shape::Map("an access rule", &[req("roles", &STRS)]),
+);
+
+static AUTH: Shape = Shape::Map(
+    "`auth`",
+    &[
+        opt(
+            "jwt",
+            &Shape::Map(
+                "`auth.jwt`",
+                &[
+                    opt("secret_env", &STR),
+                    opt("public_key_env", &STR),
+                    opt("issuer", &STR),
+                    opt("audience", &STR),
+                    opt("roles_claim", &STR),
+                ],
+            ),
+        ),
+        opt(
+            "api_keys",
+            &Shape::Map("`auth.api_keys`", &[req("env", &STR)]),
+        ),
+        opt("default", &ACCESS),
+    ],
+);
+
+static RESOURCE_ACCESS: Shape = Shape::Map(
+    "a resource `access`",
+    &[
+        opt("list", &ACCESS),
+        opt("get", &ACCESS),
+        opt("create", &ACCESS),
+        opt("update", &ACCESS),
+        opt("delete", &ACCESS),
+        opt("export", &ACCESS),
+        opt("default", &ACCESS),
+        opt("owner", &STR),
+    ],
+);
+
+static OPERATION_RATES: Shape = Shape::Map(
+    "a resource `rate_limit`",
+    &[
+        opt("list", &RATE),
+        opt("get", &RATE),
+        opt("create", &RATE),
+        opt("update", &RATE),
+        opt("delete", &RATE),
+        opt("export", &RATE),
+    ],
+);
 
 static POOL: Shape = Shape::Map(
     "`database.pool`",
@@ -149,6 +210,20 @@ static SERVER: Shape = Shape::Map(
         opt("compression_min_size", &SIZE),
         opt("body_limit", &SIZE),
         opt("request_timeout", &DURATION),
+        opt(
+            "cors",
+            &Shape::Map(
+                "`server.cors`",
+                &[req("origins", &STRS), opt("max_age", &DURATION)],
+            ),
+        ),
+        opt(
+            "rate_limit",
+            &Shape::Map(
+                "`server.rate_limit`",
+                &[req("per_client", &RATE), opt("burst", &U32)],
+            ),
+        ),
     ],
 );
 
@@ -159,6 +234,7 @@ static MONITORING: Shape = Shape::Map(
         opt("stats_path", &STR),
         opt("resource_interval", &DURATION),
         opt("stats_window", &DURATION),
+        opt("access", &ACCESS),
     ],
 );
 
@@ -299,6 +375,8 @@ static RESOURCE: Shape = Shape::Map(
             "operations",
             &Shape::SeqOf(&Shape::Leaf(Leaf::Choice("operation", OPERATIONS))),
         ),
+        opt("access", &RESOURCE_ACCESS),
+        opt("rate_limit", &OPERATION_RATES),
     ],
 );
 
@@ -313,6 +391,7 @@ pub static SPEC: Shape = Shape::Map(
         opt("server", &SERVER),
         opt("monitoring", &MONITORING),
         opt("defaults", &DEFAULTS),
+        opt("auth", &AUTH),
         opt("resources", &Shape::MapOf("resource", &RESOURCE)),
     ],
 );
@@ -439,6 +518,10 @@ impl Walker {
                     None
                 }
             },
+            Shape::ScalarOrMap(scalar, map) => match &node.kind {
+                Kind::Map(_) => self.check(node, map, at),
+                _ => self.check(node, scalar, at),
+            },
             Shape::Any => Some(node.to_value()),
             Shape::Leaf(leaf) => self.scalar(node, leaf),
         }
@@ -511,6 +594,7 @@ impl Walker {
                 Leaf::UInt(_) | Leaf::Number => "a number",
                 Leaf::Duration => "a duration such as `250ms`",
                 Leaf::Size => "a size such as `1MiB`",
+                Leaf::Rate => "a rate such as `50/s`",
                 Leaf::Choice(what, words) => {
                     &format!("a single {what} (one of: {})", words.join(", "))
                 }
@@ -572,6 +656,15 @@ impl Walker {
                 )),
                 _ => text
                     .parse::<ByteSize>()
+                    .map(|_| Value::String(text.to_owned()))
+                    .map_err(fail),
+            },
+            Leaf::Rate => match resolved {
+                Resolved::Null => Err(fail(
+                    "expected a rate such as `50/s`, found nothing (null)".into(),
+                )),
+                _ => text
+                    .parse::<Rate>()
                     .map(|_| Value::String(text.to_owned()))
                     .map_err(fail),
             },

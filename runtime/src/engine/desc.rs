@@ -58,6 +58,8 @@ pub struct Description {
     /// Whether rows also change through other resources' writes (aggregates, cascades):
     /// then even full rows are cached under the generation, not by key alone.
     pub changes_elsewhere: bool,
+    /// Who may call each operation, and the owner field (`Access::PUBLIC` without `auth`).
+    pub access: crate::auth::Access,
 }
 
 impl Description {

@@ -11,6 +11,7 @@
 pub mod body;
 pub mod context;
 pub mod desc;
+mod guard;
 pub mod hooks;
 pub mod json;
 pub mod read;

@@ -32,11 +32,12 @@ pub struct Answer {
 
 impl Answer {
     /// `body` with the resource's `Cache-Control`: `private` when the response depends on
-    /// the caller (a scope), `public, immutable` for an immutable row.
-    pub(crate) fn of(desc: &Description, body: CachedBody, scoped: bool) -> Self {
-        let cache_control = if body.immutable && !scoped {
+    /// the caller (a scope, or an operation that is not public), `public, immutable` for
+    /// an immutable row.
+    pub(crate) fn of(desc: &Description, body: CachedBody, private: bool) -> Self {
+        let cache_control = if body.immutable && !private {
             CacheControl::immutable()
-        } else if scoped {
+        } else if private {
             CacheControl::from_static(desc.cache.private_cache_control)
         } else {
             CacheControl::from_static(desc.cache.cache_control)
@@ -231,7 +232,7 @@ fn parse_list<'q, R: Entity>(
                 .transpose()
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let scope = R::Hooks::scope(ctx, Operation::List)?;
+    let scope = super::guard::scope::<R>(ctx, Operation::List)?;
     Ok(ListRequest {
         sort,
         fields,
@@ -254,9 +255,9 @@ pub async fn list<R: Entity>(
     query: &QueryMap,
 ) -> Result<Answer, Problem> {
     let desc = R::DESC;
-    R::Hooks::authorize(ctx, Operation::List, None)?;
+    super::guard::authorize::<R>(ctx, Operation::List)?;
     let req = parse_list::<R>(ctx, query)?;
-    let scoped = !req.scope.is_all();
+    let scoped = super::guard::is_private(desc, Operation::List, &req.scope);
     if !req.includes.is_empty() {
         let body = load_page::<R>(state, &req).await?;
         return Ok(Answer::of(desc, body, scoped));
@@ -363,7 +364,10 @@ async fn load_page<R: Entity>(
         None => out.extend_from_slice(b"null"),
     }
     out.push(b'}');
-    Ok(CachedBody::versioned(&desc.version(), out))
+    Ok(CachedBody::versioned(
+        &super::guard::version(desc, &req.scope),
+        out,
+    ))
 }
 
 /// One row's JSON: its selected fields, the included relations, and for full rows the
@@ -537,7 +541,7 @@ pub async fn get<R: Entity>(
     query: &QueryMap,
 ) -> Result<Answer, Problem> {
     let desc = R::DESC;
-    R::Hooks::authorize(ctx, Operation::Get, None)?;
+    super::guard::authorize::<R>(ctx, Operation::Get)?;
     if !query.is_empty() {
         query.allow_only(if desc.includes.is_empty() {
             &GET_PARAMS[..1]
@@ -547,8 +551,9 @@ pub async fn get<R: Entity>(
     }
     let fields = field_set::<R>(single(query, "fields")?)?;
     let includes = includes(desc, single(query, "include")?)?;
-    let scope = R::Hooks::scope(ctx, Operation::Get)?;
+    let scope = super::guard::scope::<R>(ctx, Operation::Get)?;
     let scoped = !scope.is_all();
+    let private = super::guard::is_private(desc, Operation::Get, &scope);
     if R::Hooks::AUTHORIZE_READS {
         let row = fetch_row::<R>(state, &scope, id).await?;
         R::Hooks::authorize(ctx, Operation::Get, Some(&row))?;
@@ -585,7 +590,8 @@ pub async fn get<R: Entity>(
             _ => false,
         };
         Ok(Some(
-            CachedBody::versioned(&desc.version(), out).with_immutable(immutable),
+            CachedBody::versioned(&super::guard::version(desc, &scope), out)
+                .with_immutable(immutable),
         ))
     };
     let body = if includes.is_empty() {
@@ -607,7 +613,7 @@ pub async fn get<R: Entity>(
         load().await?
     };
     let body = body.ok_or_else(|| not_found(desc, id))?;
-    Ok(Answer::of(desc, body, scoped))
+    Ok(Answer::of(desc, body, private))
 }
 
 /// The typed row with this key under `scope` (404 when there is none).

@@ -39,8 +39,13 @@ pub fn routes<R: Entity>() -> Router<AppState> {
                       query: QueryMap,
                       ctx: RequestContext| async move {
                     let body = stream::ranking::<R>(&state, &ctx, ranking, &query).await?;
-                    let cache_control =
-                        crate::response::CacheControl::from_static(d.cache.cache_control);
+                    let cache_control = crate::response::CacheControl::from_static(
+                        if d.access.is_private(super::Operation::Ranking) {
+                            d.cache.private_cache_control
+                        } else {
+                            d.cache.cache_control
+                        },
+                    );
                     Ok::<_, Problem>(cached_json(&if_none_match, body, &cache_control))
                 },
             ),
@@ -106,6 +111,30 @@ async fn with_body<T: serde::de::DeserializeOwned>(
     Ok((ctx, input))
 }
 
+/// [`with_body`] for a create on an owned resource: the owner field filled in from the
+/// caller before the body is read as `R::Create`.
+async fn with_owned_body<R: Entity>(
+    state: &AppState,
+    request: Request,
+) -> Result<(RequestContext, R::Create), Problem> {
+    let (parts, body) = request.into_parts();
+    let ctx = RequestContext::from_parts(&parts, state.pool.clone());
+    R::DESC
+        .access
+        .rule(super::Operation::Create)
+        .check(ctx.caller.as_ref())?;
+    let Json(mut object) = Json::<serde_json::Map<String, serde_json::Value>>::from_request(
+        Request::from_parts(parts.clone(), body),
+        state,
+    )
+    .await?;
+    super::guard::fill_owner(R::DESC, &ctx, &mut object)?;
+    let bytes = serde_json::to_vec(&object).map_err(super::json::internal)?;
+    let Json(input) =
+        Json::<R::Create>::from_request(Request::from_parts(parts, bytes.into()), state).await?;
+    Ok((ctx, input))
+}
+
 fn json_response(status: StatusCode, json: Vec<u8>) -> Response {
     let mut response = (status, json).into_response();
     response.headers_mut().insert(
@@ -115,12 +144,17 @@ fn json_response(status: StatusCode, json: Vec<u8>) -> Response {
     response
 }
 
-/// `POST {path}`: 201 with the row and its `Location`.
+/// `POST {path}`: 201 with the row and its `Location`. On an owned resource, a body
+/// without the owner field is given the caller's subject.
 async fn create_row<R: Entity>(
     State(state): State<AppState>,
     request: Request,
 ) -> Result<Response, Problem> {
-    let (ctx, input) = with_body::<R::Create>(&state, request).await?;
+    let (ctx, input) = if R::DESC.access.owner.is_some() {
+        with_owned_body::<R>(&state, request).await?
+    } else {
+        with_body::<R::Create>(&state, request).await?
+    };
     let written = write::create::<R>(&state, &ctx, input).await?;
     let location = format!("{}/{}", R::DESC.path, written.row.key());
     let mut response = json_response(StatusCode::CREATED, written.json);

@@ -15,7 +15,6 @@ use sqlx::{PgPool, Row};
 use super::Entity;
 use super::context::{Operation, RequestContext};
 use super::desc::Ranking;
-use super::hooks::Hooks;
 use super::json::write_object;
 use super::read::field_set;
 use super::state::{AppState, StreamLimits};
@@ -39,7 +38,7 @@ pub async fn export<R: Entity>(
     query: &QueryMap,
 ) -> Result<Response, Problem> {
     let desc = R::DESC;
-    R::Hooks::authorize(ctx, Operation::Export, None)?;
+    super::guard::authorize::<R>(ctx, Operation::Export)?;
     query.allow_only(&["format", "fields"])?;
     let json = match query.get("format") {
         None | Some("ndjson") => false,
@@ -52,7 +51,7 @@ pub async fn export<R: Entity>(
         }
     };
     let fields = field_set::<R>(query.get("fields"))?;
-    let scope = R::Hooks::scope(ctx, Operation::Export)?;
+    let scope = super::guard::scope::<R>(ctx, Operation::Export)?;
     let mut args = PgArguments::default();
     let sql = if fields.is_all() {
         scope.apply(desc, desc.sql.export, &mut args)?.into_owned()
@@ -197,7 +196,7 @@ pub async fn ranking<R: Entity>(
     ranking: &Ranking,
     query: &QueryMap,
 ) -> Result<CachedBody, Problem> {
-    R::Hooks::authorize(ctx, Operation::Ranking, None)?;
+    super::guard::authorize::<R>(ctx, Operation::Ranking)?;
     query.allow_only(&[])?;
     let rows = sqlx::query(ranking.sql)
         .fetch_all(&state.pool)

@@ -70,7 +70,7 @@ pub async fn create<R: Entity>(
     mut input: R::Create,
 ) -> Result<Written<R>, Problem> {
     let desc: &Description = R::DESC;
-    R::Hooks::authorize(ctx, Operation::Create, None)?;
+    super::guard::authorize::<R>(ctx, Operation::Create)?;
     input.validate()?;
     let mut db = begin(state).await?;
     let mut tx = Tx::new(&mut db);
@@ -82,6 +82,7 @@ pub async fn create<R: Entity>(
         .timed(desc.shapes.create)
         .await
         .map_err(|err| state.db_error(err, desc.constraints))?;
+    super::guard::check_owner(ctx, &row)?;
     R::Hooks::authorize(ctx, Operation::Create, Some(&row))?;
     R::Hooks::after_create(ctx, &mut tx, &row).await?;
     let touched = tx.into_touched();
@@ -103,9 +104,9 @@ pub async fn update<R: Entity>(
     mut input: R::Update,
 ) -> Result<Written<R>, Problem> {
     let desc: &Description = R::DESC;
-    R::Hooks::authorize(ctx, Operation::Update, None)?;
+    super::guard::authorize::<R>(ctx, Operation::Update)?;
     input.validate()?;
-    let scope = R::Hooks::scope(ctx, Operation::Update)?;
+    let scope = super::guard::scope::<R>(ctx, Operation::Update)?;
     let mut db = begin(state).await?;
     let mut tx = Tx::new(&mut db);
     R::Hooks::before_update(ctx, &mut tx, &id, &mut input).await?;
@@ -119,6 +120,7 @@ pub async fn update<R: Entity>(
         .await
         .map_err(|err| state.db_error(err, desc.constraints))?
         .ok_or_else(|| not_found(desc, &id))?;
+    super::guard::check_owner(ctx, &row)?;
     R::Hooks::authorize(ctx, Operation::Update, Some(&row))?;
     R::Hooks::after_update(ctx, &mut tx, &row).await?;
     let touched = tx.into_touched();
@@ -135,8 +137,8 @@ pub async fn delete<R: Entity>(
     id: R::Key,
 ) -> Result<R, Problem> {
     let desc: &Description = R::DESC;
-    R::Hooks::authorize(ctx, Operation::Delete, None)?;
-    let scope = R::Hooks::scope(ctx, Operation::Delete)?;
+    super::guard::authorize::<R>(ctx, Operation::Delete)?;
+    let scope = super::guard::scope::<R>(ctx, Operation::Delete)?;
     let mut db = begin(state).await?;
     let mut tx = Tx::new(&mut db);
     let mut args = PgArguments::default();

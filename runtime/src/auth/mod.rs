@@ -1,0 +1,138 @@
+//! Authentication and access control from the spec's `auth:` and `access:` keys.
+//!
+//! [`Auth`] is built once at start-up from [`AuthSettings`] (data the generator writes) and
+//! the environment variables they name; a missing or invalid secret is a one-line error.
+//! The [`authenticate`] middleware turns `Authorization: Bearer <jwt>` or `X-API-Key` into
+//! a [`Caller`] in the request's extensions, which the engine hands to the hooks as
+//! `RequestContext::caller`. Bad credentials are a 401 at once; missing credentials are a
+//! 401 only where an operation's [`Rule`] needs a caller (checked by the engine, and by
+//! [`require`] for other routes such as `/metrics`). Tokens and keys are never logged.
+
+pub mod access;
+pub mod api_keys;
+pub mod jwt;
+
+use std::sync::Arc;
+
+use axum::extract::{Request, State};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use http::{HeaderValue, header};
+
+pub use self::access::{Access, Rule};
+pub use self::api_keys::ApiKeys;
+pub use self::jwt::{JwtKey, JwtSettings, JwtVerifier};
+use crate::engine::Caller;
+use crate::problem::Problem;
+
+/// The header that carries an API key.
+pub const API_KEY_HEADER: &str = "x-api-key";
+
+/// `auth:` of the spec: which credentials are accepted and where their secrets are.
+#[derive(Debug, Clone, Copy)]
+pub struct AuthSettings {
+    pub jwt: Option<JwtSettings>,
+    /// The variable holding `name:sha256-hex,…`.
+    pub api_keys_env: Option<&'static str>,
+}
+
+/// The verifiers of an API, shared by every request (cheap to clone).
+#[derive(Debug, Clone)]
+pub struct Auth(Arc<Verifiers>);
+
+#[derive(Debug)]
+struct Verifiers {
+    jwt: Option<JwtVerifier>,
+    api_keys: Option<ApiKeys>,
+}
+
+impl Auth {
+    /// Reads the secrets `settings` names from the environment.
+    pub fn from_env(settings: &AuthSettings) -> Result<Self, String> {
+        let jwt = settings
+            .jwt
+            .as_ref()
+            .map(JwtVerifier::from_env)
+            .transpose()?;
+        let api_keys = match settings.api_keys_env {
+            Some(env) => Some(ApiKeys::parse(env, &env_var(env, "auth.api_keys.env")?)?),
+            None => None,
+        };
+        Ok(Self(Arc::new(Verifiers { jwt, api_keys })))
+    }
+
+    /// The caller of a request: `Ok(None)` without credentials, `Err` (a 401) with bad ones.
+    pub fn caller(&self, headers: &http::HeaderMap) -> Result<Option<Caller>, Problem> {
+        if let Some(value) = headers.get(header::AUTHORIZATION) {
+            let token = value
+                .to_str()
+                .ok()
+                .and_then(|v| {
+                    let (scheme, token) = v.split_once(' ')?;
+                    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+                })
+                .ok_or_else(|| invalid("the Authorization header is not `Bearer <token>`"))?;
+            let verifier = self
+                .0
+                .jwt
+                .as_ref()
+                .ok_or_else(|| invalid("this API does not accept bearer tokens"))?;
+            return verifier.verify(token).map(Some).map_err(|why| {
+                tracing::debug!(reason = %why, "bearer token refused");
+                invalid("the bearer token is invalid or expired")
+            });
+        }
+        if let Some(value) = headers.get(API_KEY_HEADER) {
+            let name = self
+                .0
+                .api_keys
+                .as_ref()
+                .and_then(|keys| keys.verify(value.to_str().ok()?))
+                .ok_or_else(|| invalid("the API key is not valid"))?;
+            return Ok(Some(Caller::new(name)));
+        }
+        Ok(None)
+    }
+}
+
+/// The 401 of bad credentials.
+fn invalid(detail: &str) -> Problem {
+    Problem::unauthorized(detail)
+}
+
+/// A required environment variable (non-empty), or a one-line error naming the spec key.
+pub(crate) fn env_var(name: &str, key: &str) -> Result<String, String> {
+    match std::env::var(name) {
+        Ok(value) if !value.trim().is_empty() => Ok(value),
+        _ => Err(format!("{name} is not set (the spec's `{key}` names it)")),
+    }
+}
+
+/// Middleware (`axum::middleware::from_fn_with_state(auth, authenticate)`): puts the
+/// request's [`Caller`] in its extensions, or answers 401 for bad credentials.
+pub async fn authenticate(State(auth): State<Auth>, mut request: Request, next: Next) -> Response {
+    match auth.caller(request.headers()) {
+        Ok(Some(caller)) => {
+            request.extensions_mut().insert(caller);
+            next.run(request).await
+        }
+        Ok(None) => next.run(request).await,
+        Err(problem) => {
+            let mut response = problem.into_response();
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer error=\"invalid_token\""),
+            );
+            response
+        }
+    }
+}
+
+/// Middleware for routes outside the engine (`/metrics`, `/_stats`, your own): lets a
+/// request through when its caller passes `rule`, else 401 / 403.
+pub async fn require(rule: Rule, request: Request, next: Next) -> Response {
+    match rule.check(request.extensions().get::<Caller>()) {
+        Ok(()) => next.run(request).await,
+        Err(problem) => problem.into_response(),
+    }
+}
