@@ -123,15 +123,12 @@ async fn with_owned_body<R: Entity>(
         .access
         .rule(super::Operation::Create)
         .check(ctx.caller.as_ref())?;
-    let Json(mut object) = Json::<serde_json::Map<String, serde_json::Value>>::from_request(
-        Request::from_parts(parts.clone(), body),
-        state,
-    )
-    .await?;
+    let bytes = json_body(Request::from_parts(parts, body), state).await?;
+    let Json(mut object) =
+        Json::<serde_json::Map<String, serde_json::Value>>::from_object_bytes(&bytes)?;
     super::guard::fill_owner(R::DESC, &ctx, &mut object)?;
     let bytes = serde_json::to_vec(&object).map_err(super::json::internal)?;
-    let Json(input) =
-        Json::<R::Create>::from_request(Request::from_parts(parts, bytes.into()), state).await?;
+    let Json(input) = Json::<R::Create>::from_object_bytes(&bytes)?;
     Ok((ctx, input))
 }
 
