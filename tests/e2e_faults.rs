@@ -406,7 +406,7 @@ fn startup_errors_are_one_line_that_says_what_to_do() {
 
     // A migration that fails: the file, the cause, and what to do.
     let db = TestDb::create();
-    db_exec(&db.url, "CREATE TABLE products (id int)");
+    db.psql("CREATE TABLE products (id int)");
     let free = free_port().to_string();
     let line = run(&[("DATABASE_URL", &db.url), ("PORT", &free)]);
     assert!(
@@ -420,13 +420,10 @@ fn startup_errors_are_one_line_that_says_what_to_do() {
     assert!(line.contains("apiforge generate --redo-last"), "{line}");
 
     // An applied migration edited afterwards.
-    db_exec(&db.url, "DROP TABLE products");
+    db.psql("DROP TABLE products");
     let server = Server::start_with(&binary, &db.url, &[("REDIS_URL", "")]);
     drop(server);
-    db_exec(
-        &db.url,
-        "UPDATE _sqlx_migrations SET checksum = '\\x00' WHERE version = 1",
-    );
+    db.psql("UPDATE _sqlx_migrations SET checksum = '\\x00' WHERE version = 1");
     let line = run(&[("DATABASE_URL", &db.url), ("PORT", &free)]);
     assert!(
         line.contains("migrations/0001_") && line.contains("was edited after it was applied"),
@@ -434,9 +431,7 @@ fn startup_errors_are_one_line_that_says_what_to_do() {
     );
 
     // A database migrated by a newer build: MIGRATE=off lets this one serve.
-    db_exec(
-        &db.url,
-        "DELETE FROM _sqlx_migrations; INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) VALUES (9999, 'future', true, '\\x00', 0)",
+    db.psql("DELETE FROM _sqlx_migrations; INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) VALUES (9999, 'future', true, '\\x00', 0)",
     );
     let line = run(&[("DATABASE_URL", &db.url), ("PORT", &free)]);
     assert!(
@@ -445,18 +440,6 @@ fn startup_errors_are_one_line_that_says_what_to_do() {
     );
     let server = Server::start_with(&binary, &db.url, &[("REDIS_URL", ""), ("MIGRATE", "off")]);
     assert_eq!(server.get("/products").status, 200);
-}
-
-fn db_exec(url: &str, sql: &str) {
-    let out = Command::new("psql")
-        .args(["-v", "ON_ERROR_STOP=1", "-q", "-d", url, "-c", sql])
-        .output()
-        .expect("run psql");
-    assert!(
-        out.status.success(),
-        "psql {sql}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 #[test]
@@ -558,15 +541,12 @@ fn redis_killed_under_load_fails_no_request() {
 }
 
 /// Seeds `n` products straight in SQL (long names: a few hundred bytes a row).
-fn seed_products(url: &str, n: u32) {
-    db_exec(
-        url,
-        &format!(
-            "INSERT INTO products (name, category, price) \
+fn seed_products(db: &TestDb, n: u32) {
+    db.psql(&format!(
+        "INSERT INTO products (name, category, price) \
              SELECT 'product ' || g || ' ' || repeat('x', 150), 'seeded', (g % 1000)::numeric / 10 \
              FROM generate_series(1, {n}) g"
-        ),
-    );
+    ));
 }
 
 #[test]
@@ -574,7 +554,7 @@ fn sigterm_lets_an_inflight_export_finish() {
     let binary = binary();
     let db = TestDb::create();
     let server = Server::start_with(&binary, &db.url, &[("REDIS_URL", "")]);
-    seed_products(&db.url, 60_000);
+    seed_products(&db, 60_000);
     let mut stream = TcpStream::connect(("127.0.0.1", server.port)).expect("connect");
     stream
         .write_all(b"GET /products/export HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
@@ -606,7 +586,7 @@ fn fifty_slow_export_readers_do_not_starve_the_pool() {
     let binary = binary();
     let db = TestDb::create();
     let server = Server::start_with(&binary, &db.url, &[("REDIS_URL", "")]);
-    seed_products(&db.url, 150_000); // ≈ 40 MB of NDJSON: far more than socket buffers hold
+    seed_products(&db, 150_000); // ≈ 40 MB of NDJSON: far more than socket buffers hold
     let user = server.post(
         "/users",
         &json!({"email": "a@example.com", "name": "A", "password_hash": "x"}),

@@ -223,10 +223,119 @@ fn releases_roll_out_beside_each_other_without_a_5xx() {
     let t3 = traffic.clone().spawn("r3", v3.clone(), id, false);
     std::thread::sleep(Duration::from_secs(3));
     traffic.finish([t2, t3], "release 2 + release 3");
+    let v2 = Arc::try_unwrap(v2)
+        .ok()
+        .expect("no other owner of release 2");
     let columns = db_columns(&db, "users");
     assert!(!columns.contains(&"name".to_owned()), "{columns:?}");
     let row: Value = v2.get(&format!("/products/{id}")).json();
     assert!(row.get("color").is_some());
+    drop(v2);
+
+    // Release 4, a risky step: `products.name` unique while two rows share a name. Caught
+    // before it runs; written anyway, it fails at `migrate` while release 3 serves; recovered
+    // by the documented path (fix the rows, then what the error says); then drift.
+    db.psql("INSERT INTO products (name, category, price) VALUES ('dup', 'tools', 1), ('dup', 'tools', 2)",
+    );
+    edit_spec(
+        &project.dir,
+        "      name: { type: string, max_length: 200 }",
+        "      name: { type: string, max_length: 200, unique: true }",
+    );
+    let refused = apiforge(&project.dir, &["generate"]);
+    assert_eq!(
+        refused.status.code(),
+        Some(2),
+        "{}",
+        common::output_text(&refused)
+    );
+    assert!(common::output_text(&refused).contains("makes `products.name` unique"));
+    let plan = apiforge(&project.dir, &["plan", "--database-url", &db.url]);
+    assert_eq!(
+        plan.status.code(),
+        Some(1),
+        "{}",
+        common::output_text(&plan)
+    );
+    assert!(
+        common::output_text(&plan).contains("FAILS, 1 duplicate groups of products (name)"),
+        "{}",
+        common::output_text(&plan)
+    );
+    let out = apiforge(&project.dir, &["generate", "--allow-destructive"]);
+    assert_success("apiforge generate --allow-destructive (release 4)", &out);
+    let r4 = release(&project, "4");
+
+    let traffic = Arc::new(Traffic::new());
+    let t3 = traffic.clone().spawn("r3b", v3.clone(), id, false);
+    let failed = run_migrate(&r4, &db);
+    assert!(
+        !failed.status.success(),
+        "the unique index cannot be built over duplicates"
+    );
+    let line = String::from_utf8_lossy(&failed.stderr)
+        .trim()
+        .lines()
+        .last()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(line.starts_with("error: migration migrations/"), "{line}");
+    assert!(line.contains("could not create unique index"), "{line}");
+    // The documented recovery: fix the rows, migrate again, and run the statements the error
+    // names if the failed concurrent build left an INVALID index behind.
+    db.psql("UPDATE products SET name = name || ' ' || id WHERE name = 'dup'");
+    let mut again = run_migrate(&r4, &db);
+    if !again.status.success() {
+        let text = String::from_utf8_lossy(&again.stderr).into_owned();
+        let statements = text
+            .split("then run: ")
+            .nth(1)
+            .and_then(|rest| rest.split(" and start the API again").next())
+            .unwrap_or_else(|| panic!("no statements to run in {text}"));
+        db.psql(statements);
+        again = run_migrate(&r4, &db);
+    }
+    assert_success("<binary> migrate after the recovery", &again);
+    traffic.finish([t3], "release 3 during a failed and a recovered migration");
+    let dup = psql_try(
+        &db,
+        "INSERT INTO products (name, category, price) VALUES ('p 1', 'tools', 1), ('p 1', 'tools', 1)",
+    );
+    assert!(!dup.status.success(), "the unique index holds");
+
+    // Drift: none, then an index added by hand.
+    let clean = apiforge(&project.dir, &["drift", "--database-url", &db.url]);
+    assert_eq!(
+        clean.status.code(),
+        Some(0),
+        "{}",
+        common::output_text(&clean)
+    );
+    db.psql("CREATE INDEX by_hand ON products (sales)");
+    let drift = apiforge(&project.dir, &["drift", "--database-url", &db.url]);
+    assert_eq!(
+        drift.status.code(),
+        Some(1),
+        "{}",
+        common::output_text(&drift)
+    );
+    assert!(common::output_text(&drift).contains("extra index by_hand"));
+}
+
+fn run_migrate(binary: &Path, db: &TestDb) -> std::process::Output {
+    Command::new(binary)
+        .arg("migrate")
+        .env("DATABASE_URL", &db.url)
+        .env("REDIS_URL", "")
+        .output()
+        .expect("run migrate")
+}
+
+fn psql_try(db: &TestDb, sql: &str) -> std::process::Output {
+    Command::new("psql")
+        .args(["-q", "-v", "ON_ERROR_STOP=1", "-d", &db.url, "-c", sql])
+        .output()
+        .expect("psql")
 }
 
 fn db_columns(db: &TestDb, table: &str) -> Vec<String> {

@@ -130,14 +130,17 @@ impl Migration {
         let validate = body(Phase::Validate);
         if !built.is_empty() || !validate.is_empty() {
             number += 1;
-            let mut contents =
-                header(number, &format!(" (validations of {:04})", self.number)) + &validate;
+            // The builds are checked first: a step below may use the index (a unique
+            // constraint `USING INDEX`), and would fail on an INVALID one without saying
+            // what to do.
+            let mut contents = header(number, &format!(" (validations of {:04})", self.number));
             for (index, file) in &built {
                 contents.push_str(&format!(
                     "\n-- check that the concurrent build of {index} succeeded\n{}\n",
                     sql::assert_valid_index(index, file)
                 ));
             }
+            contents.push_str(&validate);
             out.push(MigrationFile {
                 name: file_stem(number, &format!("validate_{}", self.name)),
                 contents,
