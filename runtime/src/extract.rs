@@ -74,7 +74,6 @@ impl<T: DeserializeOwned> Json<T> {
     /// #[derive(serde::Deserialize, Debug)]
     /// struct Patch { name: Option<String> }
     ///
-    /// assert!(Json::<Patch>::from_bytes(b"[]").is_ok());
     /// let err = Json::<Patch>::from_object_bytes(b" []").unwrap_err();
     /// assert_eq!(err.status, 400);
     /// assert!(Json::<Patch>::from_object_bytes(b" {}").is_ok());

@@ -37,7 +37,7 @@ pub fn clamp_limit(requested: Option<i64>, default: i64, max: i64) -> i64 {
 /// assert_eq!(Cursor::<String, i64>::decode(&token).unwrap(), c);
 ///
 /// let err = Cursor::<String, i64>::decode("not a cursor").unwrap_err();
-/// assert_eq!(apiforge_runtime::problem::Problem::from(err).status, 400);
+/// assert_eq!(apiforge_runtime::problem::Problem::from(err).status, 422);
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Cursor<S, K> {
