@@ -39,13 +39,7 @@ fn edit_spec(dir: &Path, from: &str, to: &str) {
 }
 
 fn migrate(binary: &Path, db: &TestDb) {
-    let out = Command::new(binary)
-        .arg("migrate")
-        .env("DATABASE_URL", &db.url)
-        .env("REDIS_URL", "")
-        .output()
-        .expect("run migrate");
-    assert_success("<binary> migrate", &out);
+    assert_success("<binary> migrate", &run_migrate(binary, db));
 }
 
 /// Traffic on every server until `stop`: reads, creates and updates, counting 5xx.
