@@ -283,14 +283,40 @@ fn startup_waits_for_the_database_then_an_outage_fails_fast_and_recovers() {
         log.text()
     );
 
-    // Postgres comes up: the server creates its database, migrates and serves.
-    pg.start();
-    let up_at = Instant::now();
-    poll_until(Duration::from_secs(30), || {
-        (server.get("/health").status == 200).then_some(())
-    })
-    .unwrap_or_else(|| panic!("not healthy after Postgres started\n{}", log.text()));
-    eprintln!("healthy {:?} after Postgres started", up_at.elapsed());
+    // Postgres comes up: the server creates its database, migrates and serves. A client
+    // hammering it meanwhile sees 503s then 200s, never a refused or reset connection, and a
+    // keep-alive connection opened during start-up is answered by the API afterwards.
+    let mut kept = TcpStream::connect(("127.0.0.1", server.port)).expect("connect");
+    assert!(keep_alive_get(&mut kept, "/health").starts_with("HTTP/1.1 503"));
+    let switched = AtomicBool::new(false);
+    let (requests, failures) = std::thread::scope(|scope| {
+        let hammer = scope.spawn(|| {
+            let (mut requests, mut failures) = (0, Vec::new());
+            while !switched.load(Ordering::Relaxed) {
+                requests += 1;
+                if let Err(err) = try_get(server.port, "/health") {
+                    failures.push(err.to_string());
+                }
+            }
+            (requests, failures)
+        });
+        pg.start();
+        let up_at = Instant::now();
+        poll_until(Duration::from_secs(30), || {
+            (server.get("/health").status == 200).then_some(())
+        })
+        .unwrap_or_else(|| panic!("not healthy after Postgres started\n{}", log.text()));
+        eprintln!("healthy {:?} after Postgres started", up_at.elapsed());
+        std::thread::sleep(Duration::from_millis(200));
+        switched.store(true, Ordering::Relaxed);
+        hammer.join().expect("the hammer thread")
+    });
+    assert!(
+        failures.is_empty(),
+        "{} of {requests} requests failed across the switch: {failures:?}",
+        failures.len()
+    );
+    assert!(keep_alive_get(&mut kept, "/health").starts_with("HTTP/1.1 200"));
 
     let id = product(&server, "hammer");
     let path = format!("/products/{id}");
@@ -334,6 +360,52 @@ fn startup_waits_for_the_database_then_an_outage_fails_fast_and_recovers() {
     .unwrap_or_else(|| panic!("no recovery\n{}", log.text()));
     eprintln!("recovered {:?} after Postgres restarted", back.elapsed());
     product(&server, "saw");
+}
+
+/// A GET on its own connection: the status, or the connection's error.
+fn try_get(port: u16, path: &str) -> std::io::Result<u16> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port))?;
+    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw)?;
+    std::str::from_utf8(raw.get(9..12).unwrap_or_default())
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| std::io::Error::other(format!("no status in {raw:?}")))
+}
+
+/// A GET on a kept-alive connection: the response's head.
+fn keep_alive_get(stream: &mut TcpStream, path: &str) -> String {
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").expect("send");
+    let mut raw = Vec::new();
+    let mut buf = [0; 4096];
+    // Head, then Content-Length bytes of body (start-up and health answers are not chunked).
+    loop {
+        let n = stream.read(&mut buf).expect("read");
+        assert!(n > 0, "the kept-alive connection closed");
+        raw.extend_from_slice(&buf[..n]);
+        let text = String::from_utf8_lossy(&raw).into_owned();
+        if let Some(split) = text.find("\r\n\r\n") {
+            let length: usize = text[..split]
+                .lines()
+                .find_map(|l| {
+                    l.to_ascii_lowercase()
+                        .strip_prefix("content-length:")
+                        .map(|v| v.trim().parse().expect("a length"))
+                })
+                .expect("a content-length");
+            if raw.len() >= split + 4 + length {
+                return text[..split].to_owned();
+            }
+        }
+    }
 }
 
 #[test]

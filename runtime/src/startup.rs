@@ -3,21 +3,24 @@
 //! The order a generated `main` follows, and why:
 //! 1. [`bind`] the port first: a taken port fails at once, naming the address, before
 //!    anything touches the database (a second instance must not migrate and then die).
-//! 2. [`Starting::serve`] answers on that port while the database is not there yet: the
-//!    probes say what start-up waits for (503), every other route a 503 problem.
+//! 2. [`Starting::serve`] serves that port from now on, while the database is not there
+//!    yet: the probes say what start-up waits for (503), every other route a 503 problem.
 //! 3. [`connect_with_retry`] retries with backoff for [`Retry::total`], logging each attempt
 //!    with host and port (never the password).
 //! 4. [`migrate`] applies the migrations; a failure names the file and says what to do.
-//! 5. [`Starting::stop`], then the API serves on the same socket: no connection is refused
-//!    in between.
+//! 5. [`Starting::serve_app`] hands the same server to the API's router: no connection is
+//!    refused or reset in between.
 
+use std::convert::Infallible;
 use std::fmt::Display;
 use std::future::Future;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::response::{IntoResponse, Response};
+use axum::routing::future::RouteFuture;
 use axum::routing::get;
 use http::{StatusCode, header};
 use sqlx::migrate::{MigrateError, Migrator};
@@ -302,55 +305,62 @@ fn migration_error(migrator: &Migrator, err: &MigrateError) -> String {
     }
 }
 
-/// What the server answers while it starts: probes say what it waits for, with a 503.
+/// One server on the bound socket from start-up to shutdown: it answers start-up probes
+/// until [`Starting::serve_app`] hands every later request to the API's router.
+///
+/// One server instead of a start-up server stopped and replaced by the API's: stopping a
+/// server closes the connections it has accepted but not read yet, and a client that
+/// connected just then saw its connection reset.
 #[derive(Debug)]
 pub struct Starting {
     status: Arc<Mutex<String>>,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    task: Option<tokio::task::JoinHandle<()>>,
+    app: Arc<OnceLock<Router>>,
+    addr: std::net::SocketAddr,
+    server: tokio::task::JoinHandle<std::io::Result<()>>,
 }
 
 impl Starting {
-    /// Serves start-up answers on a clone of `listener` until [`Starting::stop`]:
+    /// Serves on `listener` until `shutdown` completes. Until [`Starting::serve_app`]:
     /// `/health/live` 200, `/health` and `/health/ready` 503 with `{"status":"starting",
     /// "waiting_for":…}`, anything else a 503 problem; all with `Retry-After`.
-    pub fn serve(listener: &std::net::TcpListener) -> Result<Self, StartupError> {
+    ///
+    /// `shutdown` before start-up finished (SIGTERM while the database is still awaited)
+    /// ends the process at once with status 0: nothing has been served that could finish.
+    pub fn serve(
+        listener: std::net::TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<Self, StartupError> {
+        let listener = tokio::net::TcpListener::from_std(listener)?;
+        let addr = listener.local_addr()?;
         let status = Arc::new(Mutex::new("the database".to_owned()));
-        let listener = tokio::net::TcpListener::from_std(listener.try_clone()?)?;
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let ready = {
-            let status = status.clone();
-            move || {
-                let status = status.clone();
-                async move { waiting(&status) }
-            }
+        let app = Arc::new(OnceLock::new());
+        let switch = Switch {
+            app: app.clone(),
+            starting: starting_router(status.clone()),
         };
-        let router = Router::new()
-            .route("/health", get(ready.clone()))
-            .route("/health/ready", get(ready))
-            .route(
-                "/health/live",
-                get(|| async { axum::Json(serde_json::json!({"status": "ok"})) }),
-            )
-            .fallback(|| async {
-                Problem::service_unavailable("the server is starting, try again shortly")
-            });
-        let task = tokio::spawn(async move {
-            let shutdown = async {
-                let _ = stopped.await;
-            };
-            if let Err(err) = axum::serve(listener, router)
-                .with_graceful_shutdown(shutdown)
+        let ready = app.clone();
+        let server = tokio::spawn(async move {
+            axum::serve(listener, switch)
+                .with_graceful_shutdown(async move {
+                    shutdown.await;
+                    if ready.get().is_none() {
+                        tracing::info!("stopped during start-up");
+                        std::process::exit(0);
+                    }
+                })
                 .await
-            {
-                tracing::warn!(error = %err, "start-up listener failed");
-            }
         });
         Ok(Self {
             status,
-            stop: Some(stop),
-            task: Some(task),
+            app,
+            addr,
+            server,
         })
+    }
+
+    /// The address the server listens on.
+    pub fn local_addr(&self) -> std::net::SocketAddr {
+        self.addr
     }
 
     /// What the probes say start-up waits for.
@@ -358,14 +368,74 @@ impl Starting {
         *self.status.lock().expect("status lock") = what.to_string();
     }
 
-    /// Stops answering (in-flight start-up answers finish) so the API can serve.
-    pub async fn stop(mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
+    /// Hands every request from now on to `router` and serves until the shutdown signal
+    /// (in-flight requests finish first).
+    pub async fn serve_app(self, router: Router) -> Result<(), StartupError> {
+        // Only this consumes `self`, so the cell is empty.
+        let _ = self.app.set(router);
+        tracing::info!("listening on http://{}", self.addr);
+        match self.server.await {
+            Ok(served) => Ok(served?),
+            Err(panicked) => Err(StartupError::Serve(std::io::Error::other(panicked))),
         }
-        if let Some(task) = self.task.take() {
-            let _ = task.await;
-        }
+    }
+}
+
+/// The start-up answers.
+fn starting_router(status: Arc<Mutex<String>>) -> Router {
+    let ready = move || {
+        let status = status.clone();
+        async move { waiting(&status) }
+    };
+    Router::new()
+        .route("/health", get(ready.clone()))
+        .route("/health/ready", get(ready))
+        .route(
+            "/health/live",
+            get(|| async { axum::Json(serde_json::json!({"status": "ok"})) }),
+        )
+        .fallback(|| async {
+            Problem::service_unavailable("the server is starting, try again shortly")
+        })
+}
+
+/// Routes each request to the API once it is set, to the start-up answers before. The cost
+/// on the API's path is one atomic load and one `Arc` clone per request.
+#[derive(Clone)]
+struct Switch {
+    app: Arc<OnceLock<Router>>,
+    starting: Router,
+}
+
+impl tower_service::Service<axum::extract::Request> for Switch {
+    type Response = Response;
+    type Error = Infallible;
+    type Future = RouteFuture<Infallible>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: axum::extract::Request) -> Self::Future {
+        let mut router = self.app.get().unwrap_or(&self.starting).clone();
+        router.call(request)
+    }
+}
+
+/// Each connection gets the same [`Switch`].
+impl<'a, L: axum::serve::Listener> tower_service::Service<axum::serve::IncomingStream<'a, L>>
+    for Switch
+{
+    type Response = Switch;
+    type Error = Infallible;
+    type Future = std::future::Ready<Result<Switch, Infallible>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, _: axum::serve::IncomingStream<'a, L>) -> Self::Future {
+        std::future::ready(Ok(self.clone()))
     }
 }
 
