@@ -11,12 +11,12 @@ mod common;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use common::perf::{concurrently, poll_until, shared_binary, spec_variant};
-use common::{Server, TestDb, free_port};
+use common::{PrivateRedis, Server, TestDb, free_port};
 use serde_json::json;
 
 /// The shop under its own crate name, with a 10 s acquire timeout: a request that waited
@@ -164,52 +164,6 @@ impl PrivatePg {
 impl Drop for PrivatePg {
     fn drop(&mut self) {
         self.stop();
-    }
-}
-
-/// A private Redis on a free port (killed on drop).
-struct PrivateRedis {
-    child: Option<Child>,
-    port: u16,
-}
-
-impl PrivateRedis {
-    fn start_on(port: u16) -> Self {
-        let child = Command::new("redis-server")
-            .args([
-                "--port",
-                &port.to_string(),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ])
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("start redis-server");
-        let up = poll_until(Duration::from_secs(10), || {
-            TcpStream::connect(("127.0.0.1", port)).ok()
-        });
-        assert!(up.is_some(), "redis-server did not listen on {port}");
-        Self {
-            child: Some(child),
-            port,
-        }
-    }
-
-    fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-impl Drop for PrivateRedis {
-    fn drop(&mut self) {
-        self.kill();
     }
 }
 

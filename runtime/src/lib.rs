@@ -33,6 +33,7 @@ pub mod monitor;
 pub mod pagination;
 pub mod prelude;
 pub mod problem;
+pub mod rate_limit;
 pub mod resource;
 pub mod response;
 pub mod startup;

@@ -19,6 +19,7 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use axum::Router;
+use axum::extract::ConnectInfo;
 use axum::response::{IntoResponse, Response};
 use axum::routing::future::RouteFuture;
 use axum::routing::get;
@@ -337,6 +338,7 @@ impl Starting {
         let switch = Switch {
             app: app.clone(),
             starting: starting_router(status.clone()),
+            peer: None,
         };
         let ready = app.clone();
         let server = tokio::spawn(async move {
@@ -399,12 +401,14 @@ fn starting_router(status: Arc<Mutex<String>>) -> Router {
         })
 }
 
-/// Routes each request to the API once it is set, to the start-up answers before. The cost
-/// on the API's path is one atomic load and one `Arc` clone per request.
+/// Routes each request to the API once it is set, to the start-up answers before, with the
+/// peer's address as `ConnectInfo` (rate limits and your handlers read it). The cost on the
+/// API's path is one atomic load and one `Arc` clone per request.
 #[derive(Clone)]
 struct Switch {
     app: Arc<OnceLock<Router>>,
     starting: Router,
+    peer: Option<std::net::SocketAddr>,
 }
 
 impl tower_service::Service<axum::extract::Request> for Switch {
@@ -416,14 +420,17 @@ impl tower_service::Service<axum::extract::Request> for Switch {
         Poll::Ready(Ok(()))
     }
 
-    fn call(&mut self, request: axum::extract::Request) -> Self::Future {
+    fn call(&mut self, mut request: axum::extract::Request) -> Self::Future {
+        if let Some(peer) = self.peer {
+            request.extensions_mut().insert(ConnectInfo(peer));
+        }
         let mut router = self.app.get().unwrap_or(&self.starting).clone();
         router.call(request)
     }
 }
 
-/// Each connection gets the same [`Switch`].
-impl<'a, L: axum::serve::Listener> tower_service::Service<axum::serve::IncomingStream<'a, L>>
+/// Each connection gets the [`Switch`], knowing its peer.
+impl<'a> tower_service::Service<axum::serve::IncomingStream<'a, tokio::net::TcpListener>>
     for Switch
 {
     type Response = Switch;
@@ -434,8 +441,14 @@ impl<'a, L: axum::serve::Listener> tower_service::Service<axum::serve::IncomingS
         Poll::Ready(Ok(()))
     }
 
-    fn call(&mut self, _: axum::serve::IncomingStream<'a, L>) -> Self::Future {
-        std::future::ready(Ok(self.clone()))
+    fn call(
+        &mut self,
+        stream: axum::serve::IncomingStream<'a, tokio::net::TcpListener>,
+    ) -> Self::Future {
+        std::future::ready(Ok(Switch {
+            peer: Some(*stream.remote_addr()),
+            ..self.clone()
+        }))
     }
 }
 

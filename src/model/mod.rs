@@ -127,6 +127,29 @@ pub struct ServerModel {
     /// Content codings (`br`, `gzip`, `zstd`, `deflate`), in spec order.
     pub compression: Vec<String>,
     pub compression_min_size: u64,
+    /// `server.rate_limit`: every route's limit per client.
+    pub rate_limit: Option<QuotaModel>,
+    /// `server.trusted_proxies`: whose `X-Forwarded-For` names the client.
+    pub trusted_proxies: Vec<String>,
+}
+
+/// A rate limit: `count` per `period_ms`, bursts of `burst`.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+pub struct QuotaModel {
+    pub count: u32,
+    pub period_ms: u64,
+    pub burst: u32,
+}
+
+impl QuotaModel {
+    /// `rate` with bursts of `burst`, else of its count (`5/s`: 5 at once).
+    fn new(rate: spec::Rate, burst: Option<u32>) -> Self {
+        Self {
+            count: rate.count,
+            period_ms: ms(rate.per),
+            burst: burst.unwrap_or(rate.count),
+        }
+    }
 }
 
 /// Metrics, `/_stats` and process gauges.
@@ -219,6 +242,8 @@ pub struct ResourceModel {
     pub aggregated_by: Vec<String>,
     /// Access rules, with `auth` only.
     pub access: Option<AccessModel>,
+    /// `rate_limit:` per operation and client.
+    pub rate_limits: Vec<(Operation, QuotaModel)>,
 }
 
 impl ResourceModel {
@@ -625,6 +650,12 @@ impl Model {
                     })
                     .collect(),
                 compression_min_size: spec.server.compression_min_size.0,
+                rate_limit: spec
+                    .server
+                    .rate_limit
+                    .as_ref()
+                    .map(|r| QuotaModel::new(r.per_client, r.burst)),
+                trusted_proxies: spec.server.trusted_proxies.clone(),
             },
             monitoring: MonitoringModel {
                 metrics_path: spec.monitoring.metrics_path.clone(),
@@ -797,6 +828,12 @@ fn resource_model(spec: &Spec, key: &str, res: &spec::Resource, uses: &mut Uses)
         rankings: Vec::new(),
         aggregated_by: Vec::new(),
         access: None,
+        rate_limits: res.rate_limit.as_ref().map_or_else(Vec::new, |rates| {
+            Operation::ALL
+                .into_iter()
+                .filter_map(|op| Some((op, QuotaModel::new(rates.rate(op)?, None))))
+                .collect()
+        }),
         fields,
         pk,
         ops,

@@ -4,7 +4,9 @@
 
 use askama::Template;
 
-use crate::model::{FieldKind, FieldModel, Model, ResourceModel, RuleModel, sql};
+use heck::ToUpperCamelCase;
+
+use crate::model::{FieldKind, FieldModel, Model, QuotaModel, ResourceModel, RuleModel, sql};
 
 /// `src/generated/entities/<resource>.rs`.
 #[derive(Template)]
@@ -34,6 +36,32 @@ pub struct EntityRs<'a> {
     pub update_binds: Vec<String>,
     /// The `Access` value of the description (`Access::PUBLIC` without `auth`).
     pub access: String,
+    /// The `rate_limits` value: `&[(Operation, Quota)]`.
+    pub rate_limits: String,
+}
+
+/// `Quota::new(…)` of a rate limit (`Quota` imported).
+pub fn quota_expr(q: &QuotaModel) -> String {
+    format!(
+        "Quota::new({}, Duration::from_millis({}), {})",
+        q.count, q.period_ms, q.burst
+    )
+}
+
+/// The description's `rate_limits:` value.
+fn rate_limits_expr(r: &ResourceModel) -> String {
+    let limits: Vec<String> = r
+        .rate_limits
+        .iter()
+        .map(|(op, q)| {
+            format!(
+                "(Operation::{}, {})",
+                op.as_str().to_upper_camel_case(),
+                quota_expr(q)
+            )
+        })
+        .collect();
+    format!("&[{}]", limits.join(", "))
 }
 
 /// An access rule as a Rust expression (`Rule` imported).
@@ -241,6 +269,7 @@ impl<'a> EntityRs<'a> {
             create_binds,
             update_binds,
             access: access_expr(r),
+            rate_limits: rate_limits_expr(r),
         }
     }
 }

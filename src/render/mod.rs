@@ -181,6 +181,36 @@ struct AppRs<'a> {
     monitoring_rule: Option<String>,
     /// `cors::layer(…)` arguments: origins and max age.
     cors: Option<String>,
+    /// `RateLimits::new(…)`'s first arguments (client quota, trusted proxies), when any
+    /// route is limited.
+    rate_limits: Option<String>,
+}
+
+/// The client quota and trusted proxies of `RateLimits::new`, when the spec limits a route.
+fn rate_limits(m: &Model) -> Option<String> {
+    let limited =
+        m.server.rate_limit.is_some() || m.resources.iter().any(|r| !r.rate_limits.is_empty());
+    if !limited {
+        return None;
+    }
+    let client = match &m.server.rate_limit {
+        Some(q) => format!("Some({})", entity::quota_expr(q)),
+        None => "None".into(),
+    };
+    let proxies = if m.server.trusted_proxies.is_empty() {
+        "TrustedProxies::none()".to_owned()
+    } else {
+        format!(
+            "TrustedProxies::parse([{}]).expect(\"checked by apiforge validate\")",
+            m.server
+                .trusted_proxies
+                .iter()
+                .map(|p| format!("{p:?}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    };
+    Some(format!("{client},\n                {proxies}"))
 }
 
 /// `AuthSettings { … }` of the spec's `auth:` (names of variables, never secrets).
@@ -325,6 +355,7 @@ pub fn render_project_reusing(
                         }
                     )
                 }),
+                rate_limits: rate_limits(m),
             }
             .render()?,
             Generated,

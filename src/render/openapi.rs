@@ -87,6 +87,7 @@ pub fn document(m: &Model) -> Value {
         "components": { "schemas": schemas }
     });
     super::openapi_security::apply(m, &mut doc);
+    super::openapi_security::rate_limits(m, &mut doc);
     doc
 }
 

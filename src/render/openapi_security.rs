@@ -111,3 +111,55 @@ pub fn apply(m: &Model, doc: &mut Value) {
         }
     }
 }
+
+/// Adds the 429 of rate-limited operations: every route but the probes and monitoring
+/// under `server.rate_limit`, and each operation with a `rate_limit:` of its own.
+pub fn rate_limits(m: &Model, doc: &mut Value) {
+    let limited_ops: Vec<String> = m
+        .resources
+        .iter()
+        .flat_map(|r| {
+            r.rate_limits
+                .iter()
+                .map(move |(op, _)| format!("{}_{}", op.as_str(), r.key))
+        })
+        .collect();
+    if m.server.rate_limit.is_none() && limited_ops.is_empty() {
+        return;
+    }
+    let exempt = [
+        "/health",
+        m.monitoring.metrics_path.as_str(),
+        m.monitoring.stats_path.as_str(),
+    ];
+    let Some(paths) = doc["paths"].as_object_mut() else {
+        return;
+    };
+    for (path, item) in paths.iter_mut() {
+        let everything = m.server.rate_limit.is_some()
+            && !exempt.iter().any(|prefix| {
+                path.strip_prefix(prefix)
+                    .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+            });
+        let Some(item) = item.as_object_mut() else {
+            continue;
+        };
+        for op in item
+            .values_mut()
+            .filter(|op| op.get("operationId").is_some())
+        {
+            let id = op["operationId"].as_str().unwrap_or_default();
+            if everything || limited_ops.iter().any(|l| l == id) {
+                op["responses"]["429"] = json!({
+                    "description": "A rate limit is exhausted: retry after `Retry-After` seconds. `RateLimit-Policy` and `RateLimit` (IETF draft) say which limit and what is left.",
+                    "headers": {
+                        "Retry-After": { "description": "Seconds to wait before retrying.", "schema": { "type": "integer" } },
+                        "RateLimit-Policy": { "description": "The limits that apply: `\"name\";q=burst;w=seconds`.", "schema": { "type": "string" } },
+                        "RateLimit": { "description": "What is left of each: `\"name\";r=remaining;t=seconds`.", "schema": { "type": "string" } }
+                    },
+                    "content": { "application/problem+json": { "schema": { "$ref": "#/components/schemas/Problem" } } }
+                });
+            }
+        }
+    }
+}

@@ -133,6 +133,9 @@ pub struct Server {
     pub cors: Option<Cors>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rate_limit: Option<ClientRateLimit>,
+    /// Proxies whose `X-Forwarded-For` names the client (addresses or networks).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub trusted_proxies: Vec<String>,
 }
 
 impl Default for Server {
@@ -145,6 +148,7 @@ impl Default for Server {
             request_timeout: Duration::from_secs(10),
             cors: None,
             rate_limit: None,
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -711,4 +715,18 @@ pub struct OperationRates {
     pub delete: Option<Rate>,
     #[serde(default)]
     pub export: Option<Rate>,
+}
+
+impl OperationRates {
+    /// The rate of `op`, if limited.
+    pub fn rate(&self, op: Operation) -> Option<Rate> {
+        match op {
+            Operation::List => self.list,
+            Operation::Get => self.get,
+            Operation::Create => self.create,
+            Operation::Update => self.update,
+            Operation::Delete => self.delete,
+            Operation::Export => self.export,
+        }
+    }
 }

@@ -143,6 +143,5 @@ pub fn lint(spec: &Spec, tree: &Node) -> Vec<Finding> {
     for (key, res) in &spec.resources {
         lints::check(&mut cx, key, res);
     }
-    security::lint(&mut cx);
     cx.into_findings()
 }

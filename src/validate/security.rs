@@ -64,6 +64,11 @@ pub fn check_spec_level(cx: &mut Ctx) {
             }
         }
     }
+    for (i, entry) in spec.server.trusted_proxies.iter().enumerate() {
+        if let Err(why) = check_proxy(entry) {
+            cx.error_value(key_path!["server", "trusted_proxies", i], why);
+        }
+    }
     if let Some(limit) = &spec.server.rate_limit
         && limit.burst == Some(0)
     {
@@ -122,15 +127,7 @@ pub fn check_resource(cx: &mut Ctx, key: &str, res: &Resource) {
     }
     if let Some(rates) = &res.rate_limit {
         for op in Operation::ALL {
-            let rate = match op {
-                Operation::List => rates.list,
-                Operation::Get => rates.get,
-                Operation::Create => rates.create,
-                Operation::Update => rates.update,
-                Operation::Delete => rates.delete,
-                Operation::Export => rates.export,
-            };
-            if rate.is_some() && !enabled(op) {
+            if rates.rate(op).is_some() && !enabled(op) {
                 cx.error_key(
                     key_path!["resources", key, "rate_limit", op.as_str()],
                     format!(
@@ -254,16 +251,20 @@ fn check_origin(origin: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// Warnings: rate limits are parsed and checked, but not enforced yet.
-pub fn lint(cx: &mut Ctx) {
-    let spec = cx.spec;
-    let unenforced = "rate limits are not enforced yet: this key is checked but has no effect";
-    if spec.server.rate_limit.is_some() {
-        cx.warn_key(key_path!["server", "rate_limit"], unenforced);
-    }
-    for (key, res) in &spec.resources {
-        if res.rate_limit.is_some() {
-            cx.warn_key(key_path!["resources", key, "rate_limit"], unenforced);
-        }
+/// A trusted proxy: an IP address, or a network `address/prefix`.
+fn check_proxy(entry: &str) -> Result<(), String> {
+    let why = || {
+        format!("`{entry}` is not an IP address or a network such as `10.0.0.0/8` or `fd00::/8`")
+    };
+    let (addr, prefix) = match entry.split_once('/') {
+        Some((addr, prefix)) => (addr, Some(prefix)),
+        None => (entry, None),
+    };
+    let addr: std::net::IpAddr = addr.parse().map_err(|_| why())?;
+    let bits = if addr.is_ipv4() { 32 } else { 128 };
+    match prefix.map(str::parse::<u8>) {
+        None => Ok(()),
+        Some(Ok(p)) if p <= bits => Ok(()),
+        Some(_) => Err(why()),
     }
 }

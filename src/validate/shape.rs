@@ -224,6 +224,7 @@ static SERVER: Shape = Shape::Map(
                 &[req("per_client", &RATE), opt("burst", &U32)],
             ),
         ),
+        opt("trusted_proxies", &STRS),
     ],
 );
 

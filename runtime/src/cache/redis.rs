@@ -232,7 +232,7 @@ impl Redis {
     }
 
     /// The full Redis key of `key` of `resource`.
-    pub(super) fn key(&self, resource: &str, key: &str) -> String {
+    pub(crate) fn key(&self, resource: &str, key: &str) -> String {
         format!("apiforge:{}:{resource}:{key}", self.inner.namespace)
     }
 
@@ -319,7 +319,7 @@ impl Redis {
     }
 
     /// Runs `cmd` within the timeout; `None` when Redis is skipped, down, slow or errors.
-    pub(super) async fn query<T: FromRedisValue>(
+    pub(crate) async fn query<T: FromRedisValue>(
         &self,
         what: &'static str,
         cmd: &Cmd,

@@ -60,6 +60,8 @@ pub struct Description {
     pub changes_elsewhere: bool,
     /// Who may call each operation, and the owner field (`Access::PUBLIC` without `auth`).
     pub access: crate::auth::Access,
+    /// `rate_limit:` of the operations limited per client.
+    pub rate_limits: &'static [(super::Operation, crate::rate_limit::Quota)],
 }
 
 impl Description {

@@ -7,12 +7,17 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, delete, get, patch, post};
 
+use std::sync::Arc;
+
+use super::Operation;
 use super::context::RequestContext;
+use super::desc::Description;
 use super::state::AppState;
 use super::{Entity, body::parse_key, read, stream, write};
 use crate::etag::IfNoneMatch;
 use crate::extract::{Json, QueryMap, json_body};
 use crate::problem::Problem;
+use crate::rate_limit::Limiter;
 use crate::response::cached_json;
 
 /// Every route of `R` its description enables: list, create, export, rankings, and get,
@@ -21,14 +26,21 @@ pub fn routes<R: Entity>() -> Router<AppState> {
     let d = R::DESC;
     let mut router = Router::new();
     let collection = join(
-        d.ops.list.then(|| get(list_rows::<R>)),
-        d.ops.create.then(|| post(create_row::<R>)),
+        d.ops
+            .list
+            .then(|| limited(d, Operation::List, get(list_rows::<R>))),
+        d.ops
+            .create
+            .then(|| limited(d, Operation::Create, post(create_row::<R>))),
     );
     if let Some(methods) = collection {
         router = router.route(d.path, methods);
     }
     if d.ops.export {
-        router = router.route(&format!("{}/export", d.path), get(export_rows::<R>));
+        router = router.route(
+            &format!("{}/export", d.path),
+            limited(d, Operation::Export, get(export_rows::<R>)),
+        );
     }
     for ranking in d.rankings {
         router = router.route(
@@ -53,15 +65,39 @@ pub fn routes<R: Entity>() -> Router<AppState> {
     }
     let item = join(
         join(
-            d.ops.get.then(|| get(get_row::<R>)),
-            d.ops.update.then(|| patch(update_row::<R>)),
+            d.ops
+                .get
+                .then(|| limited(d, Operation::Get, get(get_row::<R>))),
+            d.ops
+                .update
+                .then(|| limited(d, Operation::Update, patch(update_row::<R>))),
         ),
-        d.ops.delete.then(|| delete(delete_row::<R>)),
+        d.ops
+            .delete
+            .then(|| limited(d, Operation::Delete, delete(delete_row::<R>))),
     );
     if let Some(methods) = item {
         router = router.route(&format!("{}/{{id}}", d.path), methods);
     }
     router
+}
+
+/// `route` behind the operation's rate limit (`rate_limit: { create: 5/s }`), if it has one.
+fn limited(
+    d: &Description,
+    op: Operation,
+    route: MethodRouter<AppState>,
+) -> MethodRouter<AppState> {
+    match d.rate_limits.iter().find(|(o, _)| *o == op) {
+        Some((_, quota)) => {
+            let limiter = Arc::new(Limiter::new(format!("{}.{op}", d.name), *quota));
+            route.layer(axum::middleware::from_fn_with_state(
+                limiter,
+                crate::rate_limit::limit_operation,
+            ))
+        }
+        None => route,
+    }
 }
 
 fn join(

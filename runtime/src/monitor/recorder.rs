@@ -65,6 +65,11 @@ pub const FAMILIES: &[(&str, Kind, &str)] = &[
         "Redis operations that failed (the cache then degrades to in-process).",
     ),
     (
+        "apiforge_rate_limited_total",
+        Kind::Counter,
+        "Requests refused with 429 by rate limit (`client`, or `resource.operation`).",
+    ),
+    (
         "apiforge_db_queries_total",
         Kind::Counter,
         "Database queries by query shape.",

@@ -1,0 +1,430 @@
+//! Rate limits from the spec: `server.rate_limit` per client, and a resource's
+//! `rate_limit: { create: 5/s }` per operation and client.
+//!
+//! Each limit is a GCRA (governor's keyed limiter, in process): `count` requests per
+//! `period` on average, with bursts of up to `burst`. The client is the caller's subject when
+//! authenticated, else its address (`X-Forwarded-For` only from [`TrustedProxies`]).
+//!
+//! With Redis, the instances of an app share each limit: every instance keeps enforcing it
+//! locally (a request never waits on Redis) and settles its counts with Redis every
+//! [`SETTLE_EVERY`] in one atomic Lua call; a client over the limit across the fleet is then
+//! refused by every instance until its shared bucket has room. The price of never waiting
+//! on Redis: an instance may let through what a client sends it within one settlement
+//! interval after the fleet passed the limit. Redis down: each instance goes on enforcing
+//! the limit alone.
+//!
+//! Answers carry the `RateLimit-Policy` and `RateLimit` fields of the IETF draft
+//! (`"client";q=100;w=2` and `"client";r=99;t=1`, one member per limit that applied); a
+//! refused request is a 429 problem with `Retry-After`.
+
+mod client;
+mod shared;
+
+use std::hash::Hash;
+use std::net::{IpAddr, Ipv4Addr};
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use axum::extract::{Request, State};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use governor::clock::{Clock, DefaultClock};
+use governor::middleware::StateInformationMiddleware;
+use governor::state::keyed::DefaultKeyedStateStore;
+use http::{HeaderName, HeaderValue, StatusCode, header};
+
+pub use self::client::TrustedProxies;
+pub use self::shared::SETTLE_EVERY;
+use self::shared::Shared;
+use crate::cache::Redis;
+use crate::engine::Caller;
+use crate::problem::Problem;
+
+/// `RateLimit-Policy`: the limits that apply (`"name";q=burst;w=seconds`).
+pub static RATELIMIT_POLICY: HeaderName = HeaderName::from_static("ratelimit-policy");
+/// `RateLimit`: what is left of each (`"name";r=remaining;t=seconds until full`).
+pub static RATELIMIT: HeaderName = HeaderName::from_static("ratelimit");
+
+/// A rate: `count` requests per `period` on average, at most `burst` at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Quota {
+    pub count: u32,
+    pub period: Duration,
+    pub burst: u32,
+}
+
+impl Quota {
+    /// `count` per `period` (both above 0), bursts of `burst` (at least 1).
+    pub const fn new(count: u32, period: Duration, burst: u32) -> Self {
+        Self {
+            count,
+            period,
+            burst,
+        }
+    }
+
+    /// The time one request's share takes to come back.
+    pub fn interval(&self) -> Duration {
+        (self.period / self.count.max(1)).max(Duration::from_nanos(1))
+    }
+
+    /// The time an empty bucket takes to fill: the draft's window `w`.
+    fn window(&self) -> Duration {
+        self.interval() * self.burst.max(1)
+    }
+}
+
+/// Whom a limit counts: the authenticated subject, else the client's address.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum ClientKey {
+    Subject(Arc<str>),
+    Addr(IpAddr),
+}
+
+impl std::fmt::Display for ClientKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ClientKey::Subject(subject) => write!(f, "sub:{subject}"),
+            ClientKey::Addr(addr) => write!(f, "ip:{addr}"),
+        }
+    }
+}
+
+/// The client of a request, as [`limit`] found it (in the request's extensions for the
+/// operation limits and your handlers).
+#[derive(Debug, Clone)]
+pub struct Client {
+    pub key: ClientKey,
+    shared: Option<Arc<Shared>>,
+}
+
+impl Client {
+    /// The client of `request` without proxies to trust: its subject, else the peer.
+    fn of(request: &Request) -> Self {
+        let key = match request.extensions().get::<Caller>() {
+            Some(caller) => ClientKey::Subject(caller.subject.as_str().into()),
+            None => {
+                ClientKey::Addr(client::peer(request).unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED)))
+            }
+        };
+        Self { key, shared: None }
+    }
+}
+
+type Local = governor::RateLimiter<
+    ClientKey,
+    DefaultKeyedStateStore<ClientKey>,
+    DefaultClock,
+    StateInformationMiddleware,
+>;
+
+/// Forgotten clients are dropped from a limiter's map every this many checks.
+const RETAIN_EVERY: u32 = 1 << 16;
+
+/// One limit: its name in the headers, its quota and each client's state.
+pub struct Limiter {
+    name: Arc<str>,
+    quota: Quota,
+    local: Local,
+    policy: HeaderValue,
+    checks: AtomicU32,
+}
+
+impl std::fmt::Debug for Limiter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Limiter")
+            .field("name", &self.name)
+            .field("quota", &self.quota)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What a limit said about a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    /// Let through; `remaining` more fit now, the bucket is full again after `reset`.
+    Allowed { remaining: u32, reset: Duration },
+    /// Refused; try again after `wait`.
+    Refused { wait: Duration },
+}
+
+impl Limiter {
+    /// A limit called `name` (`client`, `orders.create`) of `quota`.
+    pub fn new(name: impl Into<Arc<str>>, quota: Quota) -> Self {
+        let name = name.into();
+        let burst = NonZeroU32::new(quota.burst).unwrap_or(NonZeroU32::MIN);
+        let local = governor::Quota::with_period(quota.interval())
+            .expect("a rate's interval is above 0")
+            .allow_burst(burst);
+        let policy = HeaderValue::try_from(format!(
+            "\"{name}\";q={};w={}",
+            quota.burst,
+            seconds(quota.window())
+        ))
+        .expect("a policy name is a header value");
+        Self {
+            name,
+            quota,
+            local: governor::RateLimiter::keyed(local).with_middleware(),
+            policy,
+            checks: AtomicU32::new(0),
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Counts a request of `client` against this limit (locally, and in the shared bucket
+    /// when there is one).
+    pub fn check(&self, client: &Client) -> Decision {
+        if self.checks.fetch_add(1, Ordering::Relaxed) % RETAIN_EVERY == RETAIN_EVERY - 1 {
+            self.local.retain_recent();
+        }
+        match self.local.check_key(&client.key) {
+            Ok(snapshot) => {
+                if let Some(shared) = &client.shared {
+                    if let Some(wait) = shared.blocked(&self.name, &client.key) {
+                        return Decision::Refused { wait };
+                    }
+                    shared.count(&self.name, self.quota, &client.key);
+                }
+                let remaining = snapshot.remaining_burst_capacity();
+                Decision::Allowed {
+                    remaining,
+                    reset: self.quota.interval() * (self.quota.burst.saturating_sub(remaining)),
+                }
+            }
+            Err(not_until) => Decision::Refused {
+                wait: not_until.wait_time_from(DefaultClock::default().now()),
+            },
+        }
+    }
+
+    /// Checks `client`: the `RateLimit` member to send, or the 429 of a refusal.
+    fn apply(&self, client: &Client) -> Result<HeaderValue, Refused> {
+        match self.check(client) {
+            Decision::Allowed { remaining, reset } => Ok(self.state(remaining, reset)),
+            Decision::Refused { wait } => {
+                metrics::counter!("apiforge_rate_limited_total", "limit" => self.name.to_string())
+                    .increment(1);
+                Err(Refused(Box::new(self.refusal(wait))))
+            }
+        }
+    }
+
+    /// The 429 problem: which limit, when to retry.
+    fn refusal(&self, wait: Duration) -> Response {
+        let problem = Problem::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            format!(
+                "rate limit `{}` ({} per {}) exceeded: retry after {} s",
+                self.name,
+                self.quota.count,
+                humantime(self.quota.period),
+                seconds(wait)
+            ),
+        );
+        let mut response = problem.into_response();
+        let headers = response.headers_mut();
+        headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds(wait)));
+        headers.append(RATELIMIT_POLICY.clone(), self.policy.clone());
+        headers.append(RATELIMIT.clone(), self.state(0, wait));
+        response
+    }
+
+    fn state(&self, remaining: u32, reset: Duration) -> HeaderValue {
+        HeaderValue::try_from(format!(
+            "\"{}\";r={remaining};t={}",
+            self.name,
+            seconds(reset)
+        ))
+        .expect("a policy name is a header value")
+    }
+}
+
+/// A refused request's answer (boxed: a `Response` is large).
+#[derive(Debug)]
+struct Refused(Box<Response>);
+
+/// Whole seconds, rounded up (a client that waits them is let through).
+fn seconds(d: Duration) -> u64 {
+    d.as_secs() + u64::from(d.subsec_nanos() > 0)
+}
+
+fn humantime(d: Duration) -> String {
+    match d.as_secs() {
+        1 => "second".to_owned(),
+        60 => "minute".to_owned(),
+        3600 => "hour".to_owned(),
+        s if d.subsec_nanos() == 0 => format!("{s} s"),
+        _ => format!("{d:?}"),
+    }
+}
+
+/// The API-wide part: whom a request counts for, and `server.rate_limit`.
+#[derive(Debug, Clone)]
+pub struct RateLimits(Arc<Inner>);
+
+#[derive(Debug)]
+struct Inner {
+    client: Option<Limiter>,
+    proxies: TrustedProxies,
+    shared: Option<Arc<Shared>>,
+    /// Paths never limited (probes, monitoring): prefixes.
+    exempt: Vec<String>,
+}
+
+impl RateLimits {
+    /// `client`: the per-client limit of every route (`None`: only operation limits).
+    /// `redis`: shares the limits across instances (settled every [`SETTLE_EVERY`]; call
+    /// inside a Tokio runtime). `exempt`: path prefixes never limited.
+    pub fn new(
+        client: Option<Quota>,
+        proxies: TrustedProxies,
+        redis: Option<Redis>,
+        exempt: impl IntoIterator<Item = impl Into<String>>,
+    ) -> Self {
+        Self(Arc::new(Inner {
+            client: client.map(|quota| Limiter::new("client", quota)),
+            proxies,
+            shared: redis.map(Shared::start),
+            exempt: exempt.into_iter().map(Into::into).collect(),
+        }))
+    }
+
+    fn exempt(&self, path: &str) -> bool {
+        self.0.exempt.iter().any(|prefix| {
+            path.strip_prefix(prefix.as_str())
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+        })
+    }
+
+    fn client(&self, request: &Request) -> Client {
+        let key = match request.extensions().get::<Caller>() {
+            Some(caller) => ClientKey::Subject(caller.subject.as_str().into()),
+            None => ClientKey::Addr(self.0.proxies.client_ip(request)),
+        };
+        Client {
+            key,
+            shared: self.0.shared.clone(),
+        }
+    }
+}
+
+/// Middleware (`from_fn_with_state(limits, rate_limit::limit)`, inside authentication):
+/// finds the client, applies `server.rate_limit`, and leaves the [`Client`] to the
+/// operation limits.
+pub async fn limit(State(limits): State<RateLimits>, mut request: Request, next: Next) -> Response {
+    if limits.exempt(request.uri().path()) {
+        return next.run(request).await;
+    }
+    let client = limits.client(&request);
+    let state = match &limits.0.client {
+        Some(limiter) => match limiter.apply(&client) {
+            Ok(state) => Some((limiter.policy.clone(), state)),
+            Err(refused) => return *refused.0,
+        },
+        None => None,
+    };
+    request.extensions_mut().insert(client);
+    let mut response = next.run(request).await;
+    if let Some((policy, state)) = state {
+        let headers = response.headers_mut();
+        prepend(headers, &RATELIMIT_POLICY, policy);
+        prepend(headers, &RATELIMIT, state);
+    }
+    response
+}
+
+/// Puts `value` before the operation limit's members: the client's limit reads first.
+fn prepend(headers: &mut http::HeaderMap, name: &HeaderName, value: HeaderValue) {
+    let rest: Vec<HeaderValue> = match headers.entry(name) {
+        http::header::Entry::Occupied(entry) => entry.remove_entry_mult().1.collect(),
+        http::header::Entry::Vacant(_) => Vec::new(),
+    };
+    headers.append(name, value);
+    for value in rest {
+        headers.append(name, value);
+    }
+}
+
+/// Middleware of one operation's limit (`from_fn_with_state(Arc<Limiter>, limit_operation)`).
+pub async fn limit_operation(
+    State(limiter): State<Arc<Limiter>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let client = match request.extensions().get::<Client>() {
+        Some(client) => client.clone(),
+        None => Client::of(&request),
+    };
+    let state = match limiter.apply(&client) {
+        Ok(state) => state,
+        Err(refused) => return *refused.0,
+    };
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    headers.append(RATELIMIT_POLICY.clone(), limiter.policy.clone());
+    headers.append(RATELIMIT.clone(), state);
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn client(n: u8) -> Client {
+        Client {
+            key: ClientKey::Addr(IpAddr::V4(Ipv4Addr::new(10, 0, 0, n))),
+            shared: None,
+        }
+    }
+
+    #[test]
+    fn a_burst_then_the_rate() {
+        let limiter = Limiter::new("client", Quota::new(10, Duration::from_secs(1), 3));
+        let a = client(1);
+        for left in [2, 1, 0] {
+            assert!(
+                matches!(limiter.check(&a), Decision::Allowed { remaining, .. } if remaining == left)
+            );
+        }
+        let Decision::Refused { wait } = limiter.check(&a) else {
+            panic!("the fourth request of a burst of 3 went through");
+        };
+        assert!(wait <= Duration::from_millis(100), "{wait:?}");
+        // Another client has its own bucket.
+        assert!(matches!(
+            limiter.check(&client(2)),
+            Decision::Allowed { .. }
+        ));
+    }
+
+    #[test]
+    fn headers_follow_the_draft() {
+        let limiter = Limiter::new("orders.create", Quota::new(5, Duration::from_secs(1), 5));
+        assert_eq!(limiter.policy, "\"orders.create\";q=5;w=1");
+        let state = limiter.apply(&client(1)).expect("allowed");
+        assert_eq!(state, "\"orders.create\";r=4;t=1");
+        for _ in 0..4 {
+            limiter.apply(&client(1)).expect("allowed");
+        }
+        let refused = *limiter.apply(&client(1)).expect_err("refused").0;
+        assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(refused.headers()[header::RETRY_AFTER], "1");
+        assert_eq!(refused.headers()[&RATELIMIT], "\"orders.create\";r=0;t=1");
+    }
+
+    #[test]
+    fn probes_and_monitoring_are_exempt() {
+        let limits = RateLimits::new(None, TrustedProxies::none(), None, ["/health", "/metrics"]);
+        assert!(limits.exempt("/health"));
+        assert!(limits.exempt("/health/ready"));
+        assert!(limits.exempt("/metrics"));
+        assert!(!limits.exempt("/healthy"));
+        assert!(!limits.exempt("/products"));
+    }
+}
