@@ -6,7 +6,7 @@
 
 pub mod naming;
 pub mod sql;
-mod types;
+pub(crate) mod types;
 
 use std::collections::BTreeMap;
 
