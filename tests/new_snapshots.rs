@@ -244,3 +244,53 @@ fn openapi_document_is_exact() {
         "$response.body#/user_id"
     );
 }
+
+fn render_inline(spec: &str) -> Vec<OutFile> {
+    let path = Path::new("inline.yaml");
+    let loaded = apiforge::spec::load_bytes(path, spec.as_bytes())
+        .unwrap_or_else(|r| panic!("the inline spec is valid: {r}"));
+    let model = Model::from_spec(&loaded.spec);
+    let opts = RenderOptions {
+        spec_text: spec.to_string(),
+        runtime: RuntimeDep::this_checkout(),
+    };
+    render_project(&model, &opts).expect("renders")
+}
+
+fn file<'a>(files: &'a [OutFile], path: &str) -> &'a str {
+    &files
+        .iter()
+        .find(|f| f.path == path)
+        .unwrap_or_else(|| panic!("{path} is rendered"))
+        .contents
+}
+
+/// `cache.redis.url_env` renames the Redis variable: the README (and the code reading it)
+/// name that variable everywhere, never `REDIS_URL`.
+#[test]
+fn the_readme_names_the_redis_variable_of_the_spec() {
+    let files = render_inline(
+        "name: notes_api
+cache:
+  redis: { url_env: CACHE_REDIS }
+resources:
+  notes:
+    fields:
+      id: { type: bigserial, primary_key: true }
+      title: { type: string, max_length: 80 }
+    cache:
+      redis: { ttl: 1m }
+",
+    );
+    for path in ["README.md", "src/generated/app.rs", "src/main.rs"] {
+        let text = file(&files, path);
+        assert!(text.contains("CACHE_REDIS"), "{path} names CACHE_REDIS");
+        assert!(
+            !text.contains("REDIS_URL"),
+            "{path} names REDIS_URL:\n{text}"
+        );
+    }
+    let readme = file(&files, "README.md");
+    assert!(readme.contains("| `CACHE_REDIS` | Redis for the shared cache tier"));
+    assert!(readme.contains("(and in Redis when\n`CACHE_REDIS` is set)"));
+}

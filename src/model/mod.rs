@@ -702,6 +702,12 @@ impl Model {
     pub fn resource(&self, key: &str) -> Option<&ResourceModel> {
         self.resources.iter().find(|r| r.key == key)
     }
+
+    /// The environment variable the generated API reads the Redis URL from: the spec's
+    /// `cache.redis.url_env`, else `REDIS_URL`.
+    pub fn redis_env(&self) -> &str {
+        self.redis_url_env.as_deref().unwrap_or("REDIS_URL")
+    }
 }
 
 fn ms(d: spec::Duration) -> u64 {
