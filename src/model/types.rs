@@ -113,6 +113,21 @@ pub fn decimal_pattern(signed: bool, digits: Option<(u32, u32)>) -> String {
     format!("^{sign}{int}{frac}$")
 }
 
+/// A spec default as the README words it: `now` and `gen_random_uuid` in words, literals
+/// as the JSON the API answers (a decimal in a string).
+pub fn default_doc(kind: FieldKind, v: &Value) -> String {
+    match v {
+        Value::String(s) if s == "now" && kind == FieldKind::Date => "the current date".into(),
+        Value::String(s) if s == "now" => "the current time".into(),
+        Value::String(s) if s == "gen_random_uuid" => "a random UUID".into(),
+        Value::Number(n) if kind == FieldKind::Decimal => format!("`\"{n}\"`"),
+        other => format!(
+            "`{}`",
+            serde_json::to_string(other).unwrap_or_else(|_| "null".into())
+        ),
+    }
+}
+
 /// Types with a meaningful order get range filters (`_min`, `_max`).
 pub fn is_ordered(kind: FieldKind) -> bool {
     matches!(
