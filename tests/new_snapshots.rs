@@ -244,3 +244,122 @@ fn openapi_document_is_exact() {
         "$response.body#/user_id"
     );
 }
+
+fn render_inline(spec: &str) -> Vec<OutFile> {
+    let path = Path::new("inline.yaml");
+    let loaded = apiforge::spec::load_bytes(path, spec.as_bytes())
+        .unwrap_or_else(|r| panic!("the inline spec is valid: {r}"));
+    let model = Model::from_spec(&loaded.spec);
+    let opts = RenderOptions {
+        spec_text: spec.to_string(),
+        runtime: RuntimeDep::this_checkout(),
+    };
+    render_project(&model, &opts).expect("renders")
+}
+
+fn file<'a>(files: &'a [OutFile], path: &str) -> &'a str {
+    &files
+        .iter()
+        .find(|f| f.path == path)
+        .unwrap_or_else(|| panic!("{path} is rendered"))
+        .contents
+}
+
+/// `cache.redis.url_env` renames the Redis variable: the README (and the code reading it)
+/// name that variable everywhere, never `REDIS_URL`.
+#[test]
+fn the_readme_names_the_redis_variable_of_the_spec() {
+    let files = render_inline(
+        "name: notes_api
+cache:
+  redis: { url_env: CACHE_REDIS }
+resources:
+  notes:
+    fields:
+      id: { type: bigserial, primary_key: true }
+      title: { type: string, max_length: 80 }
+    cache:
+      redis: { ttl: 1m }
+",
+    );
+    for path in ["README.md", "src/generated/app.rs", "src/main.rs"] {
+        let text = file(&files, path);
+        assert!(text.contains("CACHE_REDIS"), "{path} names CACHE_REDIS");
+        assert!(
+            !text.contains("REDIS_URL"),
+            "{path} names REDIS_URL:\n{text}"
+        );
+    }
+    let readme = file(&files, "README.md");
+    assert!(readme.contains("| `CACHE_REDIS` | Redis for the shared cache tier"));
+    assert!(readme.contains("(and in Redis when\n`CACHE_REDIS` is set)"));
+}
+
+/// The README's body tables: every kind of field, its PATCH use, deprecated fields.
+#[test]
+fn the_readme_describes_each_body_field() {
+    let files = render_inline(
+        "name: kinds
+resources:
+  items:
+    fields:
+      id: { type: uuid, primary_key: true, default: gen_random_uuid }
+      code: { type: string, max_length: 12, unique: true }
+      amount: { type: decimal, precision: 6, scale: 0, min: -5, max: 100 }
+      ratio: { type: float, min: 0.5 }
+      day: { type: date, default: now }
+      data: { type: json, nullable: true }
+      kind: { type: enum, values: [a, b] }
+      old: { type: int, deprecated: true }
+",
+    );
+    let readme = file(&files, "README.md");
+    for row in [
+        "| `id` | string (uuid) | `\"6f1e2d3c-4b5a-4978-8675-a1b2c3d4e5f6\"` | read-only | read-only | the key (`/items/{id}`); set by the server: a random UUID |",
+        "| `code` | string | `\"sample one\"` | required | optional | unique (taken: 409); at most 12 characters |",
+        "| `amount` | string (decimal) | `\"12\"` | required | optional | from -5 to 100; at most 6 digits, no fraction |",
+        "| `ratio` | number (double) | `1.5` | required | optional | at least 0.5 |",
+        "| `day` | string (date) | `\"2024-01-02\"` | optional (default: the current date) | optional |",
+        "| `data` | any JSON | `{\"k\":1}` | optional, may be `null` | optional, `null` clears |",
+        "| `kind` | string | `\"a\"` | required | optional | one of `a`, `b` |",
+        "| `old` | integer (int32) | `1` | refused | refused | deprecated: no longer read or written (sending it is a 400) |",
+    ] {
+        assert!(readme.contains(row), "missing {row}\nin\n{readme}");
+    }
+    assert!(
+        readme.contains("`fields` from `id`, `code`, `amount`, `ratio`, `day`, `data`, `kind`.")
+    );
+}
+
+/// The README's body types are the OpenAPI document's (type and format of each property
+/// of every create and update schema of the shop).
+#[test]
+fn readme_body_types_agree_with_the_openapi_document() {
+    let files = render("examples/shop.yaml");
+    let readme = file(&files, "README.md");
+    let doc: serde_json::Value =
+        serde_json::from_str(file(&files, "src/generated/openapi.json")).unwrap();
+    let schemas = doc["components"]["schemas"].as_object().unwrap();
+    let mut checked = 0;
+    for (name, schema) in schemas {
+        if !(name.starts_with("Create") || name.starts_with("Update")) {
+            continue;
+        }
+        for (field, s) in schema["properties"].as_object().unwrap() {
+            let ty = match &s["type"] {
+                serde_json::Value::String(t) => Some(t.clone()),
+                serde_json::Value::Array(ts) => Some(ts[0].as_str().unwrap().to_string()),
+                _ => None,
+            };
+            let words = match (ty, s["format"].as_str()) {
+                (Some(t), Some(f)) => format!("{t} ({f})"),
+                (Some(t), None) => t,
+                (None, _) => "any JSON".into(),
+            };
+            let row = format!("| `{field}` | {words} |");
+            assert!(readme.contains(&row), "{name}.{field}: README lacks {row}");
+            checked += 1;
+        }
+    }
+    assert!(checked > 20, "checked {checked} properties");
+}

@@ -4,9 +4,10 @@
 //! both directions, constraint names and their messages, and the SQL text of every query
 //! shape — so templates hold no logic beyond loops and conditionals.
 
+mod docs;
 pub mod naming;
 pub mod sql;
-mod types;
+pub(crate) mod types;
 
 use std::collections::BTreeMap;
 
@@ -16,6 +17,7 @@ use serde::Serialize;
 use crate::spec::{self, FieldType, OnDelete, Operation, Spec};
 use naming::{quote_ident, rust_ident, struct_name, variant_ident};
 
+pub use docs::{BodyFieldDoc, IncludeDoc};
 pub use sql::QueryShape;
 
 /// The whole generated project, resolved.
@@ -400,6 +402,8 @@ pub struct FieldModel {
     pub readonly: bool,
     /// SQL default expression (`now()`, `0`, `'pending'`).
     pub default_sql: Option<String>,
+    /// The spec's default as the README words it (`` `0` ``, `the current time`).
+    pub default_doc: Option<String>,
     /// Accepted in create bodies; `create_optional` when it may be omitted.
     pub in_create: bool,
     pub create_optional: bool,
@@ -733,6 +737,12 @@ impl Model {
     pub fn resource(&self, key: &str) -> Option<&ResourceModel> {
         self.resources.iter().find(|r| r.key == key)
     }
+
+    /// The environment variable the generated API reads the Redis URL from: the spec's
+    /// `cache.redis.url_env`, else `REDIS_URL`.
+    pub fn redis_env(&self) -> &str {
+        self.redis_url_env.as_deref().unwrap_or("REDIS_URL")
+    }
 }
 
 fn ms(d: spec::Duration) -> u64 {
@@ -964,6 +974,7 @@ fn field_model(
         rust_type.clone()
     };
     let default_sql = f.default.as_ref().map(|d| types::default_sql(kind, d));
+    let default_doc = f.default.as_ref().map(|d| types::default_doc(kind, d));
     let server_keyed = f.primary_key
         && (matches!(kind, FieldKind::Serial | FieldKind::Bigserial) || default_sql.is_some());
     let readonly = f.readonly || server_keyed;
@@ -984,6 +995,7 @@ fn field_model(
         create_optional: f.nullable || default_sql.is_some(),
         in_update: !readonly && !f.primary_key,
         default_sql,
+        default_doc,
         ordered: types::is_ordered(kind),
         min: f.min.map(types::f64_literal),
         max: f.max.map(types::f64_literal),

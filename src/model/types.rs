@@ -1,4 +1,5 @@
-//! The type table of SPEC.md: spec type → SQL DDL type, cast type, Rust type, samples.
+//! The type table of SPEC.md: spec type → SQL DDL type, cast type, Rust type, JSON type,
+//! samples.
 
 use serde_yaml::Value;
 
@@ -69,6 +70,61 @@ pub fn rust_type(kind: FieldKind) -> &'static str {
         FieldKind::Timestamp => "chrono::DateTime<chrono::Utc>",
         FieldKind::Date => "chrono::NaiveDate",
         FieldKind::Json => "serde_json::Value",
+    }
+}
+
+/// How a value travels in JSON bodies and answers: the JSON Schema `type` (`None`: any
+/// JSON value) and `format` that the OpenAPI document gives it and the README names.
+pub fn json_type(kind: FieldKind) -> (Option<&'static str>, Option<&'static str>) {
+    match kind {
+        FieldKind::String | FieldKind::Text | FieldKind::Enum => (Some("string"), None),
+        FieldKind::Int | FieldKind::Serial => (Some("integer"), Some("int32")),
+        FieldKind::Bigint | FieldKind::Bigserial => (Some("integer"), Some("int64")),
+        FieldKind::Float => (Some("number"), Some("double")),
+        // Plain notation in a string (`runtime::engine::value::decimal`), never a number.
+        FieldKind::Decimal => (Some("string"), Some("decimal")),
+        FieldKind::Bool => (Some("boolean"), None),
+        FieldKind::Uuid => (Some("string"), Some("uuid")),
+        FieldKind::Timestamp => (Some("string"), Some("date-time")),
+        FieldKind::Date => (Some("string"), Some("date")),
+        FieldKind::Json => (None, None),
+    }
+}
+
+/// The `pattern` of a decimal's text (`runtime::engine::value::decimal`): a sign unless
+/// `signed` is false, and the digits of `numeric(precision, scale)` when given.
+pub fn decimal_pattern(signed: bool, digits: Option<(u32, u32)>) -> String {
+    let sign = if signed { "-?" } else { "" };
+    let (int, frac) = match digits {
+        Some((p, scale)) => {
+            let int = match p.saturating_sub(scale) {
+                0 => "0".to_string(),
+                1 => "[0-9]".to_string(),
+                n => format!("(0|[1-9][0-9]{{0,{}}})", n - 1),
+            };
+            let frac = match scale {
+                0 => String::new(),
+                s => format!("(\\.[0-9]{{1,{s}}})?"),
+            };
+            (int, frac)
+        }
+        None => ("(0|[1-9][0-9]*)".to_string(), "(\\.[0-9]+)?".to_string()),
+    };
+    format!("^{sign}{int}{frac}$")
+}
+
+/// A spec default as the README words it: `now` and `gen_random_uuid` in words, literals
+/// as the JSON the API answers (a decimal in a string).
+pub fn default_doc(kind: FieldKind, v: &Value) -> String {
+    match v {
+        Value::String(s) if s == "now" && kind == FieldKind::Date => "the current date".into(),
+        Value::String(s) if s == "now" => "the current time".into(),
+        Value::String(s) if s == "gen_random_uuid" => "a random UUID".into(),
+        Value::Number(n) if kind == FieldKind::Decimal => format!("`\"{n}\"`"),
+        other => format!(
+            "`{}`",
+            serde_json::to_string(other).unwrap_or_else(|_| "null".into())
+        ),
     }
 }
 

@@ -334,7 +334,7 @@ pub fn render_project_reusing(
                 m,
                 compression_min_size: u16::try_from(m.server.compression_min_size)
                     .unwrap_or(u16::MAX),
-                redis_env: m.redis_url_env.as_deref().unwrap_or("REDIS_URL"),
+                redis_env: m.redis_env(),
                 auth_settings: m.auth.as_ref().map(auth_settings),
                 monitoring_rule: m
                     .monitoring

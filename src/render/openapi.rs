@@ -3,7 +3,7 @@
 
 use serde_json::{Map, Value, json};
 
-use crate::model::{FieldKind, FieldModel, Model, ResourceModel};
+use crate::model::{FieldKind, FieldModel, Model, ResourceModel, types};
 
 /// The whole document.
 pub fn document(m: &Model) -> Value {
@@ -472,37 +472,42 @@ fn value_schema(f: &FieldModel, rules: bool) -> Value {
     } else {
         (None, None)
     };
-    let mut s = match f.kind {
-        FieldKind::String | FieldKind::Text => {
-            json!({ "type": "string", "pattern": "^[^\\u0000]*$" })
+    // Type and format are the model's (`model::types::json_type`); the rest is the range
+    // and text each type accepts.
+    let mut s = json!({});
+    // `json` has no type: any value.
+    if let (Some(ty), format) = types::json_type(f.kind) {
+        s["type"] = json!(ty);
+        if let Some(format) = format {
+            s["format"] = json!(format);
         }
-        FieldKind::Int | FieldKind::Serial => json!({
-            "type": "integer", "format": "int32",
-            "minimum": min.unwrap_or(f64::from(i32::MIN)), "maximum": max.unwrap_or(f64::from(i32::MAX))
-        }),
-        FieldKind::Bigint | FieldKind::Bigserial => json!({
-            "type": "integer", "format": "int64",
-            "minimum": min.map_or(json!(i64::MIN), |v| json!(v)),
-            "maximum": max.map_or(json!(i64::MAX), |v| json!(v))
-        }),
+    }
+    match f.kind {
+        FieldKind::String | FieldKind::Text => s["pattern"] = json!("^[^\\u0000]*$"),
+        FieldKind::Int | FieldKind::Serial => {
+            s["minimum"] = json!(min.unwrap_or(f64::from(i32::MIN)));
+            s["maximum"] = json!(max.unwrap_or(f64::from(i32::MAX)));
+        }
+        FieldKind::Bigint | FieldKind::Bigserial => {
+            s["minimum"] = min.map_or(json!(i64::MIN), |v| json!(v));
+            s["maximum"] = max.map_or(json!(i64::MAX), |v| json!(v));
+        }
         FieldKind::Float => {
-            let mut s = json!({ "type": "number", "format": "double" });
             if let Some(min) = min {
                 s["minimum"] = json!(min);
             }
             if let Some(max) = max {
                 s["maximum"] = json!(max);
             }
-            s
         }
-        FieldKind::Decimal => decimal_schema(f, rules, min, max),
-        FieldKind::Bool => json!({ "type": "boolean" }),
-        FieldKind::Uuid => json!({ "type": "string", "format": "uuid" }),
-        FieldKind::Timestamp => json!({ "type": "string", "format": "date-time" }),
-        FieldKind::Date => json!({ "type": "string", "format": "date" }),
-        FieldKind::Json => json!({}),
-        FieldKind::Enum => json!({ "type": "string", "enum": f.enum_values }),
-    };
+        FieldKind::Decimal => decimal_rules(&mut s, f, rules, min, max),
+        FieldKind::Enum => s["enum"] = json!(f.enum_values),
+        FieldKind::Bool
+        | FieldKind::Uuid
+        | FieldKind::Timestamp
+        | FieldKind::Date
+        | FieldKind::Json => {}
+    }
     if let Some(n) = f.max_length.filter(|_| rules) {
         s["maxLength"] = json!(n);
     }
@@ -512,33 +517,12 @@ fn value_schema(f: &FieldModel, rules: bool) -> Value {
 /// A decimal travels as a string in plain notation (`runtime::engine::value::decimal`):
 /// the pattern carries the sign (none when `min` ≥ 0) and the digits of
 /// `numeric(precision, scale)`; other bounds can only be described.
-fn decimal_schema(f: &FieldModel, rules: bool, min: Option<f64>, max: Option<f64>) -> Value {
-    let sign = if min.is_some_and(|m| m >= 0.0) {
-        ""
-    } else {
-        "-?"
-    };
-    let (int, frac) = match f.precision.filter(|_| rules) {
-        Some(p) => {
-            let whole = p.saturating_sub(f.scale);
-            let int = match whole {
-                0 => "0".to_string(),
-                1 => "[0-9]".to_string(),
-                n => format!("(0|[1-9][0-9]{{0,{}}})", n - 1),
-            };
-            let frac = match f.scale {
-                0 => String::new(),
-                s => format!("(\\.[0-9]{{1,{s}}})?"),
-            };
-            (int, frac)
-        }
-        None => ("(0|[1-9][0-9]*)".to_string(), "(\\.[0-9]+)?".to_string()),
-    };
-    let mut s = json!({
-        "type": "string",
-        "format": "decimal",
-        "pattern": format!("^{sign}{int}{frac}$"),
-    });
+fn decimal_rules(s: &mut Value, f: &FieldModel, rules: bool, min: Option<f64>, max: Option<f64>) {
+    let digits = f.precision.filter(|_| rules).map(|p| (p, f.scale));
+    s["pattern"] = json!(types::decimal_pattern(
+        !min.is_some_and(|m| m >= 0.0),
+        digits
+    ));
     let mut described = Vec::new();
     if let Some(min) = min {
         described.push(format!("at least {min}"));
@@ -546,13 +530,12 @@ fn decimal_schema(f: &FieldModel, rules: bool, min: Option<f64>, max: Option<f64
     if let Some(max) = max {
         described.push(format!("at most {max}"));
     }
-    if let Some(p) = f.precision.filter(|_| rules) {
-        described.push(format!("of numeric({p},{})", f.scale));
+    if let Some((p, scale)) = digits {
+        described.push(format!("of numeric({p},{scale})"));
     }
     if !described.is_empty() {
         s["description"] = json!(format!("A decimal {}.", described.join(", ")));
     }
-    s
 }
 
 /// The field's schema, `null` allowed when `nullable`.
