@@ -608,6 +608,11 @@ fn access_model(auth: &spec::Auth, res: &spec::Resource) -> AccessModel {
 }
 
 impl Model {
+    /// Whether any route is rate limited (the server's limit or an operation's).
+    pub fn rate_limited(&self) -> bool {
+        self.server.rate_limit.is_some() || self.resources.iter().any(|r| !r.rate_limits.is_empty())
+    }
+
     /// Resolve a validated spec. Infallible: `spec::load` guarantees names resolve.
     pub fn from_spec(spec: &Spec) -> Model {
         let mut uses = Uses::default();

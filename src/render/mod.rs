@@ -188,9 +188,7 @@ struct AppRs<'a> {
 
 /// The client quota and trusted proxies of `RateLimits::new`, when the spec limits a route.
 fn rate_limits(m: &Model) -> Option<String> {
-    let limited =
-        m.server.rate_limit.is_some() || m.resources.iter().any(|r| !r.rate_limits.is_empty());
-    if !limited {
+    if !m.rate_limited() {
         return None;
     }
     let client = match &m.server.rate_limit {
