@@ -104,7 +104,8 @@ PY
 
 # shop_bin LABEL VARIANT: the binary of shop LABEL for VARIANT (cached | nocache | redis):
 # SHOP_BIN_<LABEL> / SHOP_NOCACHE_BIN_<LABEL> / SHOP_REDIS_BIN_<LABEL> when set, else
-# generated from SHOP_SRC_<LABEL> (an apiforge checkout; default: this one) and built.
+# generated from SHOP_SRC_<LABEL> (an apiforge checkout; default: this one) and built, the
+# cached one from SHOP_SPEC_<LABEL> when set.
 shop_bin() {
     local label=$1 variant=$2 L env src spec dir
     L=$(upper "$label")
@@ -121,7 +122,9 @@ shop_bin() {
     dir=$WORK/projects/$label-$variant
     spec=$WORK/projects/$label-$variant.yaml
     if [[ $variant == cached ]]; then
-        cp "$src/examples/shop.yaml" "$spec"
+        # SHOP_SPEC_<LABEL>: another spec of the same schema (e.g. bench/ratelimit.sh's).
+        local own; own=$(var "SHOP_SPEC_$L")
+        cp "${own:-$src/examples/shop.yaml}" "$spec"
     else
         python3 "$HERE/spec_variant.py" "$variant" "$src/examples/shop.yaml" > "$spec"
     fi

@@ -78,6 +78,7 @@ const BUDGET_HELP: &str = "\
 Examples:
   apiforge budget --url http://127.0.0.1:8080
   apiforge budget --url http://127.0.0.1:8080 --duration 30s --concurrency 32
+  APIFORGE_TOKEN=eyJ… apiforge budget --url http://127.0.0.1:8080   # an API with `auth`
 
 Budgets come from `budgets:` of each resource (p95/p99 per operation).";
 
@@ -321,6 +322,18 @@ pub struct BudgetArgs {
     /// Concurrent requests in flight per route.
     #[arg(long, default_value_t = 16)]
     pub concurrency: usize,
+    /// A bearer token sent on every request, for an API with `auth` (its subject owns the
+    /// rows budget creates in owned resources; give it the roles the routes need).
+    #[arg(
+        long,
+        env = "APIFORGE_TOKEN",
+        hide_env_values = true,
+        conflicts_with = "api_key"
+    )]
+    pub token: Option<String>,
+    /// An API key sent as `X-API-Key` on every request, for an API with `auth.api_keys`.
+    #[arg(long, env = "APIFORGE_API_KEY", hide_env_values = true)]
+    pub api_key: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -526,3 +526,63 @@ fn a_missing_secret_stops_the_start_with_one_line() {
     assert!(stderr.contains("JWT_SECRET is not set"), "{stderr}");
     assert!(!stderr.contains(SECRET));
 }
+
+/// `apiforge budget` with the spec's budgets against the secured shop.
+fn budget(server: &Server, token: Option<&str>) -> std::process::Output {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_apiforge"));
+    cmd.args([
+        "budget",
+        "--url",
+        &format!("http://127.0.0.1:{}", server.port),
+    ])
+    .args(["--duration", "300ms", "--concurrency", "2"])
+    .args(["--spec", "tests/secure/secure_shop.yaml"])
+    .current_dir(env!("CARGO_MANIFEST_DIR"))
+    .env_remove("APIFORGE_TOKEN")
+    .env_remove("APIFORGE_API_KEY");
+    if let Some(token) = token {
+        cmd.env("APIFORGE_TOKEN", token);
+    }
+    cmd.output().expect("run apiforge budget")
+}
+
+/// The `errors` cell (the one before the verdict) of each route row of budget's table.
+fn budget_errors(stdout: &str) -> Vec<(String, u64)> {
+    stdout
+        .lines()
+        .filter(|l| l.starts_with("GET ") || l.starts_with("POST "))
+        .filter(|l| !l.contains(':'))
+        .map(|l| {
+            let cells: Vec<&str> = l.split_whitespace().collect();
+            let errors = cells[cells.len() - 2]
+                .parse()
+                .unwrap_or_else(|_| panic!("no error count in {l:?}"));
+            (cells[..2].join(" "), errors)
+        })
+        .collect()
+}
+
+#[test]
+fn budget_loads_the_secured_api_with_a_token() {
+    let (_db, server) = start();
+    let shop = seed(&server);
+
+    // Without credentials every budgeted route is refused, and budget says so.
+    let refused = budget(&server, None);
+    let stdout = String::from_utf8_lossy(&refused.stdout);
+    assert!(!refused.status.success(), "{stdout}");
+    assert!(stdout.contains("401"), "{stdout}");
+
+    // With a token (alice, who then owns the orders budget creates; the role writes of
+    // products need): every route runs without an error.
+    let token = token(&shop.alice.0, &["admin"]);
+    let loaded = budget(&server, Some(&token));
+    let stdout = String::from_utf8_lossy(&loaded.stdout);
+    let errors = budget_errors(&stdout);
+    assert!(errors.len() >= 2, "{stdout}");
+    assert!(errors.iter().all(|(_, e)| *e == 0), "{errors:?}\n{stdout}");
+    assert!(
+        !String::from_utf8_lossy(&loaded.stderr).contains(&token),
+        "the token was printed"
+    );
+}

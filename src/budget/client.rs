@@ -5,7 +5,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
-use hyper::header::{ACCEPT, CONTENT_TYPE, HeaderMap, LOCATION};
+use hyper::header::{ACCEPT, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue, LOCATION};
 use hyper::{Method, Request, StatusCode, Uri};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -22,6 +22,8 @@ pub struct Http {
     client: Client<HttpConnector, Full<Bytes>>,
     /// `http://host:port[/prefix]`, without a trailing slash.
     base: String,
+    /// Credentials sent on every request (`Authorization` or `X-API-Key`).
+    credentials: Option<(HeaderName, HeaderValue)>,
 }
 
 /// A response read to its end.
@@ -74,7 +76,36 @@ impl Http {
         Ok(Self {
             client,
             base: url.trim_end_matches('/').to_owned(),
+            credentials: None,
         })
+    }
+
+    /// Sends `Authorization: Bearer <token>`, else `X-API-Key: <key>`, on every request.
+    pub fn with_credentials(
+        mut self,
+        token: Option<&str>,
+        api_key: Option<&str>,
+    ) -> anyhow::Result<Self> {
+        let header = |name: &'static str, value: String, what: &str| {
+            let mut value = HeaderValue::try_from(value)
+                .with_context(|| format!("the {what} holds characters a header cannot carry"))?;
+            value.set_sensitive(true);
+            anyhow::Ok((HeaderName::from_static(name), value))
+        };
+        self.credentials = match (token, api_key) {
+            (Some(token), _) => Some(header(
+                "authorization",
+                format!("Bearer {}", token.trim()),
+                "token (--token / APIFORGE_TOKEN)",
+            )?),
+            (None, Some(key)) => Some(header(
+                "x-api-key",
+                key.trim().to_owned(),
+                "API key (--api-key / APIFORGE_API_KEY)",
+            )?),
+            (None, None) => None,
+        };
+        Ok(self)
     }
 
     /// The base URL as given (without a trailing slash).
@@ -94,6 +125,9 @@ impl Http {
             .method(method)
             .uri(&uri)
             .header(ACCEPT, "application/json");
+        if let Some((name, value)) = &self.credentials {
+            req = req.header(name, value);
+        }
         let payload = match body {
             Some(v) => {
                 req = req.header(CONTENT_TYPE, "application/json");

@@ -35,11 +35,22 @@ pub fn targets(spec: &Spec) -> IndexMap<String, Target> {
                     .map(|f| f.name.clone())
                     .collect()
             };
+            // An owned resource's owner field is left out: the API fills it from the
+            // caller (budget's token), and any other value would be refused.
+            let owner = model
+                .resource(key)
+                .and_then(|m| m.access.as_ref()?.owner.clone());
+            let not_owner = |names: Vec<String>| -> Vec<String> {
+                names
+                    .into_iter()
+                    .filter(|n| Some(n) != owner.as_ref())
+                    .collect()
+            };
             let target = Target {
                 key: key.clone(),
                 res: res.clone(),
-                create_fields: names(|f| f.in_create),
-                update_fields: names(|f| f.in_update),
+                create_fields: not_owner(names(|f| f.in_create)),
+                update_fields: not_owner(names(|f| f.in_update)),
             };
             (key.clone(), target)
         })

@@ -34,7 +34,8 @@ pub fn run(args: BudgetArgs) -> anyhow::Result<ExitCode> {
             path.display()
         );
     }
-    let http = Http::new(&args.url)?;
+    let http =
+        Http::new(&args.url)?.with_credentials(args.token.as_deref(), args.api_key.as_deref())?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
