@@ -1,4 +1,5 @@
-//! End to end, for every example spec (`examples/*.yaml`): `apiforge new`, then the
+//! End to end, for every example spec (`examples/*.yaml`) and the secured ones
+//! (`tests/secure/*.yaml`, whose tests mint HS256 and ES256 tokens): `apiforge new`, then the
 //! generated project's own checks — `cargo fmt --check`, `cargo clippy --all-targets -D
 //! warnings`, a build without any warning — and its own tests (`tests/api.rs`, which start
 //! the server against a fresh database and drive every route over HTTP).
@@ -8,12 +9,16 @@ mod common;
 use common::{Project, assert_success};
 
 fn example_specs() -> Vec<String> {
-    let mut specs: Vec<String> = std::fs::read_dir(common::workspace().join("examples"))
-        .expect("examples/")
-        .filter_map(|e| e.ok())
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| n.ends_with(".yaml") || n.ends_with(".yml"))
-        .map(|n| format!("examples/{n}"))
+    let mut specs: Vec<String> = ["examples", "tests/secure"]
+        .iter()
+        .flat_map(|dir| {
+            std::fs::read_dir(common::workspace().join(dir))
+                .expect("a spec folder")
+                .filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n.ends_with(".yaml") || n.ends_with(".yml"))
+                .map(move |n| format!("{dir}/{n}"))
+        })
         .collect();
     specs.sort();
     specs

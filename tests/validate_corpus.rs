@@ -63,6 +63,7 @@ corpus!(
     pagination,
     primary_keys,
     rankings,
+    roles_without_jwt,
     refs,
     reserved_params,
     route_collisions,

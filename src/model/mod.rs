@@ -608,6 +608,24 @@ fn access_model(auth: &spec::Auth, res: &spec::Resource) -> AccessModel {
 }
 
 impl Model {
+    /// Every role the access rules name (resources and monitoring), sorted.
+    pub fn roles(&self) -> Vec<String> {
+        let mut roles: Vec<String> = self
+            .resources
+            .iter()
+            .filter_map(|r| r.access.as_ref())
+            .flat_map(|a| a.rules.iter().map(|(_, rule)| rule))
+            .chain(self.monitoring.access.as_ref())
+            .flat_map(|rule| match rule {
+                RuleModel::Roles(roles) => roles.clone(),
+                _ => Vec::new(),
+            })
+            .collect();
+        roles.sort();
+        roles.dedup();
+        roles
+    }
+
     /// Whether any route is rate limited (the server's limit or an operation's).
     pub fn rate_limited(&self) -> bool {
         self.server.rate_limit.is_some() || self.resources.iter().any(|r| !r.rate_limits.is_empty())

@@ -262,6 +262,10 @@ struct ResourcesMod<'a> {
 struct ApiTest<'a> {
     m: &'a Model,
     tests: Vec<testdata::TestResource<'a>>,
+    /// With `auth`: the test credentials.
+    auth: Option<testdata::TestAuth>,
+    /// Their constants (test keys).
+    auth_constants: String,
 }
 
 /// The project's build script: `sqlx::migrate!` embeds `migrations/` at compile time, but
@@ -388,11 +392,19 @@ pub fn render_project_reusing(
     }
     files.push((
         "tests/api.rs".into(),
-        ApiTest {
-            m,
-            tests: testdata::tests(m),
-        }
-        .render()?,
+        {
+            let auth = testdata::test_auth(m);
+            ApiTest {
+                m,
+                tests: testdata::tests(m),
+                auth_constants: auth
+                    .as_ref()
+                    .map(testdata::test_constants)
+                    .unwrap_or_default(),
+                auth,
+            }
+            .render()?
+        },
         Generated,
     ));
     files.push((

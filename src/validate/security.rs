@@ -210,6 +210,13 @@ fn check_rule(cx: &mut Ctx, at: &[String], rule: &Access) {
             "`roles` is empty, so nobody could call this; list at least one role",
         );
     }
+    if cx.spec.auth.as_ref().is_some_and(|a| a.jwt.is_none()) {
+        cx.error_key(
+            at,
+            "roles come from a token's roles claim, but `auth` has no `jwt` (API keys carry no \
+             roles): add `auth.jwt` or use `authenticated`",
+        );
+    }
     for role in &roles.roles {
         if role.trim().is_empty() || role.contains(',') {
             cx.error_key(at, format!("role `{role}` is not a usable role name"));
