@@ -17,7 +17,7 @@ use super::{Entity, body::parse_key, read, stream, write};
 use crate::etag::IfNoneMatch;
 use crate::extract::{Json, QueryMap, json_body};
 use crate::problem::Problem;
-use crate::rate_limit::Limiter;
+use crate::rate_limit::{Limiter, RateLimitLayer};
 use crate::response::cached_json;
 
 /// Every route of `R` its description enables: list, create, export, rankings, and get,
@@ -91,10 +91,7 @@ fn limited(
     match d.rate_limits.iter().find(|(o, _)| *o == op) {
         Some((_, quota)) => {
             let limiter = Arc::new(Limiter::new(format!("{}.{op}", d.name), *quota));
-            route.layer(axum::middleware::from_fn_with_state(
-                limiter,
-                crate::rate_limit::limit_operation,
-            ))
+            route.layer(RateLimitLayer::operation(limiter))
         }
         None => route,
     }

@@ -18,6 +18,7 @@
 //! refused request is a 429 problem with `Retry-After`.
 
 mod client;
+mod layer;
 mod shared;
 
 use std::hash::Hash;
@@ -27,8 +28,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use axum::extract::{Request, State};
-use axum::middleware::Next;
+use axum::extract::Request;
 use axum::response::{IntoResponse, Response};
 use governor::clock::{Clock, DefaultClock};
 use governor::middleware::StateInformationMiddleware;
@@ -36,6 +36,7 @@ use governor::state::keyed::DefaultKeyedStateStore;
 use http::{HeaderName, HeaderValue, StatusCode, header};
 
 pub use self::client::TrustedProxies;
+pub use self::layer::{RateLimit, RateLimitFuture, RateLimitLayer};
 pub use self::shared::SETTLE_EVERY;
 use self::shared::Shared;
 use crate::cache::Redis;
@@ -314,31 +315,6 @@ impl RateLimits {
     }
 }
 
-/// Middleware (`from_fn_with_state(limits, rate_limit::limit)`, inside authentication):
-/// finds the client, applies `server.rate_limit`, and leaves the [`Client`] to the
-/// operation limits.
-pub async fn limit(State(limits): State<RateLimits>, mut request: Request, next: Next) -> Response {
-    if limits.exempt(request.uri().path()) {
-        return next.run(request).await;
-    }
-    let client = limits.client(&request);
-    let state = match &limits.0.client {
-        Some(limiter) => match limiter.apply(&client) {
-            Ok(state) => Some((limiter.policy.clone(), state)),
-            Err(refused) => return *refused.0,
-        },
-        None => None,
-    };
-    request.extensions_mut().insert(client);
-    let mut response = next.run(request).await;
-    if let Some((policy, state)) = state {
-        let headers = response.headers_mut();
-        prepend(headers, &RATELIMIT_POLICY, policy);
-        prepend(headers, &RATELIMIT, state);
-    }
-    response
-}
-
 /// Puts `value` before the operation limit's members: the client's limit reads first.
 fn prepend(headers: &mut http::HeaderMap, name: &HeaderName, value: HeaderValue) {
     let rest: Vec<HeaderValue> = match headers.entry(name) {
@@ -349,27 +325,6 @@ fn prepend(headers: &mut http::HeaderMap, name: &HeaderName, value: HeaderValue)
     for value in rest {
         headers.append(name, value);
     }
-}
-
-/// Middleware of one operation's limit (`from_fn_with_state(Arc<Limiter>, limit_operation)`).
-pub async fn limit_operation(
-    State(limiter): State<Arc<Limiter>>,
-    request: Request,
-    next: Next,
-) -> Response {
-    let client = match request.extensions().get::<Client>() {
-        Some(client) => client.clone(),
-        None => Client::of(&request),
-    };
-    let state = match limiter.apply(&client) {
-        Ok(state) => state,
-        Err(refused) => return *refused.0,
-    };
-    let mut response = next.run(request).await;
-    let headers = response.headers_mut();
-    headers.append(RATELIMIT_POLICY.clone(), limiter.policy.clone());
-    headers.append(RATELIMIT.clone(), state);
-    response
 }
 
 #[cfg(test)]
