@@ -679,3 +679,60 @@ fn fifty_slow_export_readers_do_not_starve_the_pool() {
     );
     assert!(refused >= 40, "only {refused} of 50 exports refused");
 }
+
+#[test]
+fn hostile_values_are_never_logged_verbatim() {
+    let binary = binary();
+    let db = TestDb::create();
+    let (server, log) = Server::start_logged(
+        &binary,
+        &db.url,
+        &[("REDIS_URL", ""), ("RUST_LOG", "debug")],
+    );
+    let huge = format!("{}\u{1b}[31mred\u{7}", "A".repeat(20_000));
+    let escaped: String = huge
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' => char::from(b).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect();
+    let paths = [
+        format!("/products?cursor={escaped}"),
+        format!("/products?category={escaped}"),
+        format!("/products?sort={escaped}"),
+        format!("/products?fields={escaped}"),
+        format!("/products/{escaped}"),
+    ];
+    for path in &paths {
+        // A filter takes any text (an empty page); the others refuse it: never a 500.
+        let res = server.get(path);
+        assert!(res.status < 500, "{} → {}", &path[..40], res.status);
+    }
+    let res = server.post(
+        "/products",
+        &json!({"name": huge, "category": huge, "price": huge}),
+    );
+    assert_eq!(res.status, 400, "{}", res.text());
+    let res = server.request(
+        "GET",
+        "/products",
+        &[
+            ("traceparent", &huge[..4000]),
+            ("user-agent", &huge[..4000]),
+        ],
+        None,
+    );
+    assert!(res.status < 500, "{}", res.status);
+
+    // Debug logging on: every line is short and holds no raw control character.
+    let text = log.text();
+    assert!(!text.contains('\u{1b}'), "a raw escape was logged");
+    assert!(!text.contains('\u{7}'), "a raw BEL was logged");
+    let longest = text.lines().map(str::len).max().unwrap_or(0);
+    assert!(
+        longest < 4096,
+        "a {longest}-byte log line: {}",
+        &text.lines().find(|l| l.len() == longest).unwrap()[..300]
+    );
+}
