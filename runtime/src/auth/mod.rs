@@ -2,7 +2,7 @@
 //!
 //! [`Auth`] is built once at start-up from [`AuthSettings`] (data the generator writes) and
 //! the environment variables they name; a missing or invalid secret is a one-line error.
-//! The [`authenticate`] middleware turns `Authorization: Bearer <jwt>` or `X-API-Key` into
+//! The [`AuthLayer`] turns `Authorization: Bearer <jwt>` or `X-API-Key` into
 //! a [`Caller`] in the request's extensions, which the engine hands to the hooks as
 //! `RequestContext::caller`. Bad credentials are a 401 at once; missing credentials are a
 //! 401 only where an operation's [`Rule`] needs a caller (checked by the engine, and by
@@ -11,17 +11,19 @@
 pub mod access;
 pub mod api_keys;
 pub mod jwt;
+mod layer;
 
 use std::sync::Arc;
 
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use http::{HeaderValue, header};
+use http::header;
 
 pub use self::access::{Access, Rule};
 pub use self::api_keys::ApiKeys;
 pub use self::jwt::{JwtKey, JwtSettings, JwtVerifier};
+pub use self::layer::{AuthFuture, AuthLayer, Authenticate};
 use crate::engine::Caller;
 use crate::problem::Problem;
 
@@ -105,26 +107,6 @@ pub(crate) fn env_var(name: &str, key: &str) -> Result<String, String> {
     match std::env::var(name) {
         Ok(value) if !value.trim().is_empty() => Ok(value),
         _ => Err(format!("{name} is not set (the spec's `{key}` names it)")),
-    }
-}
-
-/// Middleware (`axum::middleware::from_fn_with_state(auth, authenticate)`): puts the
-/// request's [`Caller`] in its extensions, or answers 401 for bad credentials.
-pub async fn authenticate(State(auth): State<Auth>, mut request: Request, next: Next) -> Response {
-    match auth.caller(request.headers()) {
-        Ok(Some(caller)) => {
-            request.extensions_mut().insert(caller);
-            next.run(request).await
-        }
-        Ok(None) => next.run(request).await,
-        Err(problem) => {
-            let mut response = problem.into_response();
-            response.headers_mut().insert(
-                header::WWW_AUTHENTICATE,
-                HeaderValue::from_static("Bearer error=\"invalid_token\""),
-            );
-            response
-        }
     }
 }
 
