@@ -216,7 +216,7 @@ impl Limiter {
             c.set(n);
             n
         });
-        if n % RETAIN_EVERY == 0 {
+        if n.is_multiple_of(RETAIN_EVERY) {
             self.local.retain_recent();
         }
         match self.local.check_key(&client.key) {
