@@ -76,6 +76,19 @@ fn get(server: &Server, path: &str, headers: &[(&str, &str)]) -> Response {
     server.request("GET", path, headers, None)
 }
 
+/// A JSON `POST` with `Authorization: <bearer>`.
+fn post(server: &Server, path: &str, bearer: &str, body: &Value) -> Response {
+    server.request(
+        "POST",
+        path,
+        &[
+            ("authorization", bearer),
+            ("content-type", "application/json"),
+        ],
+        Some(body.to_string().as_bytes()),
+    )
+}
+
 fn bearer(token: &str) -> String {
     format!("Bearer {token}")
 }
@@ -172,49 +185,28 @@ fn limits_per_client_and_operation_with_the_draft_headers() {
 
     // An operation's own limit, on top of the client's: `orders.create` is 2 a minute.
     let admin = bearer(&token("root", &["admin"]));
-    let product = server.request(
-        "POST",
+    let product = post(
+        &server,
         "/products",
-        &[
-            ("authorization", admin.as_str()),
-            ("content-type", "application/json"),
-        ],
-        Some(
-            json!({"name": "hammer", "price": "9.50"})
-                .to_string()
-                .as_bytes(),
-        ),
+        &admin,
+        &json!({"name": "hammer", "price": "9.50"}),
     );
     assert_eq!(product.status, 201, "{}", product.text());
     let product_id = product.json()["id"].clone();
-    let user = server.request(
-        "POST",
+    let user = post(
+        &server,
         "/users",
-        &[
-            ("authorization", admin.as_str()),
-            ("content-type", "application/json"),
-        ],
-        Some(
-            json!({"email": "carol@example.com", "name": "Carol"})
-                .to_string()
-                .as_bytes(),
-        ),
+        &admin,
+        &json!({"email": "carol@example.com", "name": "Carol"}),
     );
     assert_eq!(user.status, 201, "{}", user.text());
     let carol = bearer(&token(user.json()["id"].as_str().unwrap(), &[]));
     let order = |n: i64| -> Response {
-        server.request(
-            "POST",
+        post(
+            &server,
             "/orders",
-            &[
-                ("authorization", carol.as_str()),
-                ("content-type", "application/json"),
-            ],
-            Some(
-                json!({"product_id": product_id, "quantity": n})
-                    .to_string()
-                    .as_bytes(),
-            ),
+            &carol,
+            &json!({"product_id": product_id, "quantity": n}),
         )
     };
     for n in 1..=2 {

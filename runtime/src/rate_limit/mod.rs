@@ -94,7 +94,7 @@ impl std::fmt::Display for ClientKey {
     }
 }
 
-/// The client of a request, as [`limit`] found it (in the request's extensions for the
+/// The client of a request, as [`RateLimitLayer::clients`] found it (in the request's extensions for the
 /// operation limits and your handlers).
 #[derive(Debug, Clone)]
 pub struct Client {
