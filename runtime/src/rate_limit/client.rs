@@ -65,7 +65,7 @@ impl TrustedProxies {
 }
 
 /// The peer address (the server inserts `ConnectInfo` on every request).
-pub(super) fn peer(request: &Request) -> Option<IpAddr> {
+fn peer(request: &Request) -> Option<IpAddr> {
     request
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()

@@ -16,7 +16,7 @@ use http::HeaderValue;
 use tower_layer::Layer;
 use tower_service::Service;
 
-use super::{Client, Limiter, RATELIMIT, RATELIMIT_POLICY, RateLimits};
+use super::{Client, Limiter, RATELIMIT, RATELIMIT_POLICY, RateLimits, TrustedProxies};
 
 #[derive(Debug, Clone)]
 enum Scope {
@@ -96,7 +96,8 @@ where
             Scope::Operation(limiter) => {
                 let client = match request.extensions().get::<Client>() {
                     Some(client) => client.clone(),
-                    None => Client::of(&request),
+                    // Outside `RateLimitLayer::clients`: no proxy to trust, nothing shared.
+                    None => Client::of(&request, &TrustedProxies::none(), None),
                 };
                 match limiter.apply(&client) {
                     Ok(state) => Some(Members {

@@ -23,7 +23,7 @@ mod shared;
 
 use std::cell::Cell;
 use std::hash::Hash;
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::IpAddr;
 use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
@@ -94,8 +94,8 @@ impl std::fmt::Display for ClientKey {
     }
 }
 
-/// The client of a request, as [`RateLimitLayer::clients`] found it (in the request's extensions for the
-/// operation limits and your handlers).
+/// The client of a request, as [`RateLimitLayer::clients`] found it (in the request's
+/// extensions for the operation limits and your handlers).
 #[derive(Debug, Clone)]
 pub struct Client {
     pub key: ClientKey,
@@ -103,15 +103,13 @@ pub struct Client {
 }
 
 impl Client {
-    /// The client of `request` without proxies to trust: its subject, else the peer.
-    fn of(request: &Request) -> Self {
+    /// The client of `request`: its subject, else its address (through `proxies`).
+    fn of(request: &Request, proxies: &TrustedProxies, shared: Option<Arc<Shared>>) -> Self {
         let key = match request.extensions().get::<Caller>() {
             Some(caller) => ClientKey::Subject(caller.subject.as_str().into()),
-            None => {
-                ClientKey::Addr(client::peer(request).unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED)))
-            }
+            None => ClientKey::Addr(proxies.client_ip(request)),
         };
-        Self { key, shared: None }
+        Self { key, shared }
     }
 }
 
@@ -355,19 +353,14 @@ impl RateLimits {
     }
 
     fn client(&self, request: &Request) -> Client {
-        let key = match request.extensions().get::<Caller>() {
-            Some(caller) => ClientKey::Subject(caller.subject.as_str().into()),
-            None => ClientKey::Addr(self.0.proxies.client_ip(request)),
-        };
-        Client {
-            key,
-            shared: self.0.shared.clone(),
-        }
+        Client::of(request, &self.0.proxies, self.0.shared.clone())
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::net::Ipv4Addr;
+
     use super::*;
 
     fn client(n: u8) -> Client {
@@ -425,6 +418,8 @@ mod tests {
 
 #[cfg(test)]
 mod micro {
+    use std::net::Ipv4Addr;
+
     use super::*;
 
     /// `cargo test --release -p apiforge-runtime --lib rate_limit::micro -- --ignored --nocapture`
