@@ -111,10 +111,10 @@ impl Traffic {
     }
 }
 
-fn product(server: &Server) -> i64 {
+fn product(server: &Server, name: &str) -> i64 {
     let r = server.post(
         "/products",
-        &json!({"name": "hammer", "category": "tools", "price": "9.50"}),
+        &json!({"name": name, "category": "tools", "price": "9.50"}),
     );
     assert_eq!(r.status, 201, "{}", r.text());
     r.json()["id"].as_i64().expect("an id")
@@ -134,7 +134,9 @@ fn releases_roll_out_beside_each_other_without_a_5xx() {
     // Release 1.
     let r1 = release(&project, "1");
     let v1 = Server::start_with(&r1, &db.url, &env);
-    let id = product(&v1);
+    let id = product(&v1, "hammer");
+    // The traffic updates its own row: its writes would race the checks on `id`.
+    let busy = product(&v1, "saw");
     let cached = v1.get(&format!("/products/{id}")).json();
     assert!(cached.get("color").is_none(), "{cached}");
 
@@ -155,7 +157,7 @@ fn releases_roll_out_beside_each_other_without_a_5xx() {
 
     let traffic = Arc::new(Traffic::new());
     let v1 = Arc::new(v1);
-    let t1 = traffic.clone().spawn("r1", v1.clone(), id, true);
+    let t1 = traffic.clone().spawn("r1", v1.clone(), busy, true);
     // The deploy's migration step, while release 1 serves.
     std::thread::sleep(Duration::from_millis(500));
     migrate(&r2, &db);
@@ -185,7 +187,7 @@ fn releases_roll_out_beside_each_other_without_a_5xx() {
         "release 2 kept serving its cached row after release 1 wrote it"
     );
     let v2 = Arc::new(v2);
-    let t2 = traffic.clone().spawn("r2", v2.clone(), id, false);
+    let t2 = traffic.clone().spawn("r2", v2.clone(), busy, false);
     std::thread::sleep(Duration::from_secs(3));
     traffic.finish([t1, t2], "release 1 + release 2");
     drop(v1); // release 1 retired
@@ -206,7 +208,7 @@ fn releases_roll_out_beside_each_other_without_a_5xx() {
     let r3 = release(&project, "3");
 
     let traffic = Arc::new(Traffic::new());
-    let t2 = traffic.clone().spawn("r2", v2.clone(), id, false);
+    let t2 = traffic.clone().spawn("r2", v2.clone(), busy, false);
     std::thread::sleep(Duration::from_millis(500));
     migrate(&r3, &db);
     let v3 = Arc::new(Server::start_with(
@@ -214,7 +216,7 @@ fn releases_roll_out_beside_each_other_without_a_5xx() {
         &db.url,
         &[env.clone(), vec![("MIGRATE", "off")]].concat(),
     ));
-    let t3 = traffic.clone().spawn("r3", v3.clone(), id, false);
+    let t3 = traffic.clone().spawn("r3", v3.clone(), busy, false);
     std::thread::sleep(Duration::from_secs(3));
     traffic.finish([t2, t3], "release 2 + release 3");
     let v2 = Arc::try_unwrap(v2)
@@ -261,7 +263,7 @@ fn releases_roll_out_beside_each_other_without_a_5xx() {
     let r4 = release(&project, "4");
 
     let traffic = Arc::new(Traffic::new());
-    let t3 = traffic.clone().spawn("r3b", v3.clone(), id, false);
+    let t3 = traffic.clone().spawn("r3b", v3.clone(), busy, false);
     let failed = run_migrate(&r4, &db);
     assert!(
         !failed.status.success(),
