@@ -121,6 +121,7 @@ pub fn cached_json<R: Preconditions + ?Sized, B: IntoCachedBody>(
     let (bytes, etag) = body.into_parts();
     let mut response = Response::new(Body::from(bytes));
     let headers = response.headers_mut();
+    *headers = answer_headers();
     headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     headers.insert(ETAG, etag);
     headers.insert(CACHE_CONTROL, cache_control.header_value());
@@ -176,8 +177,17 @@ pub fn json_member_is_true(body: &[u8], name: &str) -> bool {
 pub fn not_modified(etag: &ETag, cache_control: &CacheControl) -> Response {
     let mut response = Response::new(Body::empty());
     *response.status_mut() = StatusCode::NOT_MODIFIED;
+    *response.headers_mut() = answer_headers();
     set_validators(response.headers_mut(), etag, cache_control);
     response
+}
+
+/// The header map of a cached answer, with room for what the layers add on the way out
+/// (`Content-Length`, rate limit and CORS headers): `HeaderMap::new()` first allocates room
+/// for 6, and the 7th header regrows it, which cost a rate-limited cached GET 1,300
+/// instructions (callgrind) of its 31,000.
+fn answer_headers() -> HeaderMap {
+    HeaderMap::with_capacity(12)
 }
 
 fn set_validators(headers: &mut HeaderMap, etag: &ETag, cache_control: &CacheControl) {

@@ -184,6 +184,8 @@ struct AppRs<'a> {
     /// `RateLimits::new(…)`'s first arguments (client quota, trusted proxies), when any
     /// route is limited.
     rate_limits: Option<String>,
+    /// No operation has a limit of its own (`RateLimits::client_only`).
+    client_only: bool,
 }
 
 /// The client quota and trusted proxies of `RateLimits::new`, when the spec limits a route.
@@ -358,6 +360,7 @@ pub fn render_project_reusing(
                     )
                 }),
                 rate_limits: rate_limits(m),
+                client_only: m.resources.iter().all(|r| r.rate_limits.is_empty()),
             }
             .render()?,
             Generated,

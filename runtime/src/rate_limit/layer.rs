@@ -89,7 +89,9 @@ where
                         },
                         None => None,
                     };
-                    request.extensions_mut().insert(client);
+                    if limits.0.share_client {
+                        request.extensions_mut().insert(client);
+                    }
                     state
                 }
             }
@@ -171,5 +173,55 @@ where
                 Poll::Ready(Ok(response.take().expect("polled after completion")))
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::convert::Infallible;
+
+    use axum::body::Body;
+    use tower::{ServiceExt, service_fn};
+
+    use super::*;
+    use crate::rate_limit::Quota;
+
+    /// Answers whether the request reached it with a [`Client`].
+    async fn has_client(request: Request) -> Result<Response, Infallible> {
+        let found = request.extensions().get::<Client>().is_some();
+        Ok(Response::new(Body::from(found.to_string())))
+    }
+
+    async fn client_left_in_the_request(limits: RateLimits) -> bool {
+        let service = RateLimitLayer::clients(limits).layer(service_fn(has_client));
+        let response = service
+            .oneshot(Request::new(Body::empty()))
+            .await
+            .expect("infallible");
+        let body = axum::body::to_bytes(response.into_body(), 64)
+            .await
+            .unwrap();
+        &body[..] == b"true"
+    }
+
+    #[tokio::test]
+    async fn the_client_is_left_to_operations_unless_there_are_none() {
+        let quota = Some(Quota::new(10, std::time::Duration::from_secs(1), 10));
+        let limits = || RateLimits::new(quota, TrustedProxies::none(), None, ["/health"]);
+        assert!(client_left_in_the_request(limits()).await);
+        assert!(!client_left_in_the_request(limits().client_only()).await);
+    }
+
+    #[tokio::test]
+    async fn answers_carry_both_members() {
+        let quota = Some(Quota::new(10, std::time::Duration::from_secs(1), 10));
+        let limits = RateLimits::new(quota, TrustedProxies::none(), None, ["/health"]);
+        let service = RateLimitLayer::clients(limits.client_only()).layer(service_fn(has_client));
+        let response = service
+            .oneshot(Request::new(Body::empty()))
+            .await
+            .expect("infallible");
+        assert_eq!(response.headers()[&RATELIMIT_POLICY], "\"client\";q=10;w=1");
+        assert_eq!(response.headers()[&RATELIMIT], "\"client\";r=9;t=1");
     }
 }

@@ -155,6 +155,8 @@ pub struct Limiter {
     quota: Quota,
     local: Local,
     policy: HeaderValue,
+    /// `"name";r=`, the start of every `RateLimit` value.
+    state_prefix: String,
 }
 
 impl std::fmt::Debug for Limiter {
@@ -190,6 +192,7 @@ impl Limiter {
         ))
         .expect("a policy name is a header value");
         Self {
+            state_prefix: format!("\"{name}\";r="),
             name,
             quota,
             local: Local::new(local, Clients::default(), CoarseClock),
@@ -269,13 +272,15 @@ impl Limiter {
 
     /// `"name";r=remaining;t=seconds`, written without `format!` (on every request).
     fn state(&self, remaining: u32, reset: Duration) -> HeaderValue {
-        let mut value = String::with_capacity(self.name.len() + 26);
-        value.push('"');
-        value.push_str(&self.name);
-        value.push_str("\";r=");
-        push_number(&mut value, u64::from(remaining));
-        value.push_str(";t=");
-        push_number(&mut value, seconds(reset));
+        let (mut r, mut t) = (itoa::Buffer::new(), itoa::Buffer::new());
+        // `concat` sizes the string once, so the header value takes it without a copy.
+        let value = [
+            self.state_prefix.as_str(),
+            r.format(remaining),
+            ";t=",
+            t.format(seconds(reset)),
+        ]
+        .concat();
         HeaderValue::try_from(value).expect("a policy name is a header value")
     }
 }
@@ -283,21 +288,6 @@ impl Limiter {
 /// A refused request's answer (boxed: a `Response` is large).
 #[derive(Debug)]
 struct Refused(Box<Response>);
-
-/// Appends `n` in decimal.
-fn push_number(out: &mut String, mut n: u64) {
-    let mut digits = [0u8; 20];
-    let mut i = digits.len();
-    loop {
-        i -= 1;
-        digits[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    out.push_str(std::str::from_utf8(&digits[i..]).expect("ASCII digits"));
-}
 
 /// Whole seconds, rounded up (a client that waits them is let through).
 fn seconds(d: Duration) -> u64 {
@@ -325,6 +315,8 @@ struct Inner {
     shared: Option<Arc<Shared>>,
     /// Paths never limited (probes, monitoring): prefixes.
     exempt: Vec<String>,
+    /// Whether the client is left in the request for [`RateLimitLayer::operation`].
+    share_client: bool,
 }
 
 impl RateLimits {
@@ -342,7 +334,19 @@ impl RateLimits {
             proxies,
             shared: redis.map(Shared::start),
             exempt: exempt.into_iter().map(Into::into).collect(),
+            share_client: true,
         }))
+    }
+
+    /// For an API where no route has a limit of its own: the layer keeps the client to
+    /// itself instead of leaving it in the request's extensions for
+    /// [`RateLimitLayer::operation`], which saves every request an allocation. Call it
+    /// before cloning (on a clone it changes nothing).
+    pub fn client_only(mut self) -> Self {
+        if let Some(inner) = Arc::get_mut(&mut self.0) {
+            inner.share_client = false;
+        }
+        self
     }
 
     fn exempt(&self, path: &str) -> bool {
