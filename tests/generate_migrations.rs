@@ -80,8 +80,19 @@ impl Shop {
         out
     }
 
-    /// `migrations/*.sql`, in order.
+    /// `migrations/*.sql` that sqlx applies (down files left out), in order.
     fn migrations(&self) -> Vec<PathBuf> {
+        let mut files: Vec<PathBuf> = self
+            .all_files()
+            .into_iter()
+            .filter(|p| !p.to_string_lossy().ends_with(".down.sql"))
+            .collect();
+        files.sort();
+        files
+    }
+
+    /// Every `migrations/*.sql`, down files included, in order.
+    fn all_files(&self) -> Vec<PathBuf> {
         let mut files: Vec<PathBuf> = fs::read_dir(self.dir.join("migrations"))
             .unwrap()
             .map(|e| e.unwrap().path())
@@ -89,6 +100,19 @@ impl Shop {
             .collect();
         files.sort();
         files
+    }
+
+    /// The down files of `ups` (`X.up.sql` → `X.down.sql`), last first: the order a revert
+    /// runs them. Panics when one is missing.
+    fn downs_of(&self, ups: &[PathBuf]) -> Vec<PathBuf> {
+        ups.iter()
+            .rev()
+            .map(|up| {
+                let down = PathBuf::from(up.to_string_lossy().replace(".up.sql", ".down.sql"));
+                assert!(down.exists(), "{} has no down file", up.display());
+                down
+            })
+            .collect()
     }
 
     fn migration_names(&self) -> Vec<String> {
@@ -100,6 +124,11 @@ impl Shop {
 
     fn last_migration(&self) -> String {
         fs::read_to_string(self.migrations().last().unwrap()).unwrap()
+    }
+
+    /// The contents of a migration's main file.
+    fn last_migration_main(&self, main: &Path) -> String {
+        fs::read_to_string(main).unwrap()
     }
 
     /// Every file of the project with its contents (to prove that nothing was written).
@@ -247,22 +276,57 @@ const REVIEW_BODY: &str = "      body: { type: text, nullable: true }\n";
 fn a_sequence_of_spec_edits_migrates_to_the_schema_of_the_new_spec() {
     let shop = Shop::new();
     let mut expected = vec!["0001_init.sql".to_string()];
+    let mut reversible = Vec::new();
     // Each edit writes `NNNN_<name>.sql` (and, for concurrent index builds, the files
-    // after it); the schema reached must be the fresh one.
+    // after it), or `NNNN_<name>.up.sql` and `.down.sql` files when every step can be
+    // undone; the schema reached must be the fresh one, and the down files, run last
+    // first, must bring back the schema before the edit.
     let mut step = |edits: &[(&str, &str)], args: &[&str], name: &str| {
+        let before = schema(&shop.migrated_db());
         shop.edit(edits);
         let out = shop.generate(args);
-        let file = format!("{:04}_{name}.sql", expected.len() + 1);
+        let names = shop.migration_names();
+        assert_eq!(names[..expected.len()], expected[..]);
+        let stem = format!("{:04}_{name}", expected.len() + 1);
+        let file = names[expected.len()].clone();
+        assert!(
+            file == format!("{stem}.sql") || file == format!("{stem}.up.sql"),
+            "{file} is not {stem}.sql"
+        );
         assert!(
             String::from_utf8_lossy(&out.stdout).contains(&format!("wrote migrations/{file}")),
             "{}",
             output_text(&out)
         );
-        let names = shop.migration_names();
-        assert_eq!(names[..expected.len()], expected[..]);
-        assert_eq!(names[expected.len()], file);
+        let new: Vec<PathBuf> = shop.migrations()[expected.len()..].to_vec();
+        // All the files of one migration are in one format.
+        let ups = new
+            .iter()
+            .filter(|p| p.to_string_lossy().ends_with(".up.sql"))
+            .count();
+        assert!(ups == 0 || ups == new.len(), "{names:?}");
         expected = names;
         shop.assert_matches_fresh();
+        if ups > 0 {
+            reversible.push(name.to_string());
+            let db = shop.migrated_db();
+            for down in shop.downs_of(&new) {
+                apply(&db, &down);
+            }
+            let back = schema(&db);
+            assert!(
+                back == before,
+                "the down files of {name} do not bring back the schema before it:\n{}",
+                diff_lines(&before, &back)
+            );
+        } else {
+            assert!(
+                shop.last_migration_main(&new[0])
+                    .contains("-- No down migration"),
+                "{}",
+                shop.last_migration_main(&new[0])
+            );
+        }
     };
 
     // A nullable field.
@@ -331,6 +395,11 @@ fn a_sequence_of_spec_edits_migrates_to_the_schema_of_the_new_spec() {
         "{rename}"
     );
     insta::assert_snapshot!("rename_products_to_items", rename);
+    let down = shop.downs_of(&shop.migrations()[shop.migrations().len() - 1..]);
+    insta::assert_snapshot!(
+        "rename_products_to_items_down",
+        fs::read_to_string(&down[0]).unwrap()
+    );
     // Defaults changed.
     step(
         &[
@@ -469,6 +538,31 @@ fn a_sequence_of_spec_edits_migrates_to_the_schema_of_the_new_spec() {
     assert!(after == before, "a refused generate wrote something");
     step(&[], &["--allow-destructive"], "drop_reviews_title");
     insta::assert_snapshot!("drop_reviews_title", shop.last_migration());
+    // Every change above that drops or creates nothing is reversible.
+    assert_eq!(
+        reversible,
+        [
+            "add_index_products_name_key",
+            "rename_reviews_body_to_comment",
+            "rename_products_to_items",
+            "alter_tags_id",
+            "alter_users_name",
+        ]
+    );
+}
+
+/// `- line` for the lines only `want` has, `+ line` for those only `got` has.
+fn diff_lines(want: &str, got: &str) -> String {
+    want.lines()
+        .filter(|l| !got.lines().any(|g| g == *l))
+        .map(|l| format!("- {l}"))
+        .chain(
+            got.lines()
+                .filter(|l| !want.lines().any(|w| w == *l))
+                .map(|l| format!("+ {l}")),
+        )
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 #[test]
@@ -1002,6 +1096,18 @@ fn redo_last_rewrites_a_migration_that_failed_at_start_up() {
     // The migration fails on the review without a body, in its transaction.
     shop.edit(&[(REVIEW_BODY, "      body: { type: text }\n")]);
     shop.generate(&["--allow-destructive"]);
+    // SET NOT NULL alone is reversible (its down drops NOT NULL).
+    assert_eq!(
+        shop.all_files()
+            .iter()
+            .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+            .collect::<Vec<_>>(),
+        [
+            "0001_init.sql",
+            "0002_alter_reviews_body.down.sql",
+            "0002_alter_reviews_body.up.sql"
+        ]
+    );
     let failed = shop.migrations()[1].clone();
     assert!(!try_apply(&db, &failed).status.success());
     // Fixed in the spec, then rewritten: same version, new SQL, old file gone.
@@ -1017,10 +1123,21 @@ fn redo_last_rewrites_a_migration_that_failed_at_start_up() {
         &db.url,
     ]);
     assert!(out.status.success(), "{}", output_text(&out));
-    let names = shop.migration_names();
+    // Filling the NULLs with the default cannot be undone: a plain file, and both files of
+    // the reversible one it replaces are gone.
+    let names: Vec<String> = shop
+        .all_files()
+        .iter()
+        .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
     assert_eq!(
         names,
         ["0001_init.sql", "0002_alter_reviews_body.sql"],
+        "{}",
+        output_text(&out)
+    );
+    assert!(
+        output_text(&out).contains("deleted migrations/0002_alter_reviews_body.down.sql"),
         "{}",
         output_text(&out)
     );
