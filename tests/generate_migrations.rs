@@ -1068,6 +1068,95 @@ fn edited_missing_and_colliding_migrations_are_reported_with_what_to_do() {
     assert_eq!(out.status.code(), Some(2), "{}", output_text(&out));
 }
 
+#[test]
+fn the_files_of_a_reversible_migration_are_checked_like_plain_ones() {
+    let shop = Shop::new();
+    shop.edit(&[(
+        REVIEW_BODY,
+        "      comment: { type: text, nullable: true, renamed_from: body }\n",
+    )]);
+    shop.generate(&[]);
+    let up = shop
+        .dir
+        .join("migrations/0002_rename_reviews_body_to_comment.up.sql");
+    let down = shop
+        .dir
+        .join("migrations/0002_rename_reviews_body_to_comment.down.sql");
+    assert!(up.exists() && down.exists());
+    // The pair shares version 2 without being a duplicate (shop.generate ran --check).
+    let plan = shop.run(&["plan"]);
+    assert!(
+        !output_text(&plan).contains("generate refuses"),
+        "{}",
+        output_text(&plan)
+    );
+    let original = fs::read_to_string(&down).unwrap();
+
+    // The down file edited, then missing.
+    fs::write(&down, original.replace("RENAME", "rename")).unwrap();
+    let out = shop.run(&["generate"]);
+    assert_eq!(out.status.code(), Some(2), "{}", output_text(&out));
+    assert!(
+        output_text(&out).contains(
+            "migrations/0002_rename_reviews_body_to_comment.down.sql was changed after apiforge wrote it"
+        ),
+        "{}",
+        output_text(&out)
+    );
+    fs::remove_file(&down).unwrap();
+    let check = shop.run(&["generate", "--check"]);
+    assert_eq!(check.status.code(), Some(1), "{}", output_text(&check));
+    assert!(
+        output_text(&check).contains(
+            "migrations/0002_rename_reviews_body_to_comment.down.sql is listed in .apiforge/schema.json but missing"
+        ),
+        "{}",
+        output_text(&check)
+    );
+    fs::write(&down, &original).unwrap();
+
+    // Another branch's reversible 0002: a duplicate version.
+    for ext in ["up", "down"] {
+        fs::write(
+            shop.dir
+                .join(format!("migrations/0002_add_users_age.{ext}.sql")),
+            "SELECT 1;\n",
+        )
+        .unwrap();
+    }
+    let check = shop.run(&["generate", "--check"]);
+    assert_eq!(check.status.code(), Some(1), "{}", output_text(&check));
+    assert!(
+        output_text(&check).contains("version 2 is used by 4 files"),
+        "{}",
+        output_text(&check)
+    );
+    for ext in ["up", "down"] {
+        fs::remove_file(
+            shop.dir
+                .join(format!("migrations/0002_add_users_age.{ext}.sql")),
+        )
+        .unwrap();
+    }
+
+    // The next migration comes after the pair.
+    shop.edit(&[(
+        "    indexes: [[product_id]]",
+        "    indexes: [[product_id], [rating]]",
+    )]);
+    shop.generate(&[]);
+    assert_eq!(
+        shop.migration_names(),
+        [
+            "0001_init.sql",
+            "0002_rename_reviews_body_to_comment.up.sql",
+            "0003_add_index_reviews_rating_idx.up.sql",
+            "0004_create_index_reviews_rating_idx.up.sql",
+            "0005_validate_add_index_reviews_rating_idx.up.sql",
+        ]
+    );
+}
+
 /// sqlx's bookkeeping table, as `migrate!` leaves it, with `versions` applied.
 fn record_applied(db: &TestDb, versions: &[i64]) {
     query(
