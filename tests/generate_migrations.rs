@@ -669,7 +669,11 @@ fn refusals_check_and_plan() {
     let text = output_text(&plan);
     assert!(
         text.contains("update migrations/0002_add_reviews_title.sql (new migration)")
-            && text.contains(r#"ALTER TABLE "reviews" ADD COLUMN "title" text;"#),
+            && text.contains(r#"ALTER TABLE "reviews" ADD COLUMN "title" text;"#)
+            && text.contains(
+                "no down file: add column reviews.title: adds column `reviews.title`: its down \
+                 would drop the column and the values written since"
+            ),
         "{text}"
     );
     assert!(
@@ -1075,6 +1079,14 @@ fn the_files_of_a_reversible_migration_are_checked_like_plain_ones() {
         REVIEW_BODY,
         "      comment: { type: text, nullable: true, renamed_from: body }\n",
     )]);
+    let plan = shop.run(&["plan"]);
+    let text = output_text(&plan);
+    assert!(
+        text.contains(
+            "update migrations/0002_rename_reviews_body_to_comment.down.sql (new migration)"
+        ) && text.contains("reversible: each file has a down file"),
+        "{text}"
+    );
     shop.generate(&[]);
     let up = shop
         .dir

@@ -10,6 +10,9 @@
 //! 4. [`migrate`] applies the migrations; a failure names the file and says what to do.
 //! 5. [`Starting::serve_app`] hands the same server to the API's router: no connection is
 //!    refused or reset in between.
+//!
+//! `<binary> migrate` runs [`migrate`] alone; `<binary> migrate revert` runs [`revert`]
+//! (the last applied migration's `.down.sql`).
 
 use std::convert::Infallible;
 use std::fmt::Display;
