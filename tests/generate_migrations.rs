@@ -80,8 +80,19 @@ impl Shop {
         out
     }
 
-    /// `migrations/*.sql`, in order.
+    /// `migrations/*.sql` that sqlx applies (down files left out), in order.
     fn migrations(&self) -> Vec<PathBuf> {
+        let mut files: Vec<PathBuf> = self
+            .all_files()
+            .into_iter()
+            .filter(|p| !p.to_string_lossy().ends_with(".down.sql"))
+            .collect();
+        files.sort();
+        files
+    }
+
+    /// Every `migrations/*.sql`, down files included, in order.
+    fn all_files(&self) -> Vec<PathBuf> {
         let mut files: Vec<PathBuf> = fs::read_dir(self.dir.join("migrations"))
             .unwrap()
             .map(|e| e.unwrap().path())
@@ -89,6 +100,19 @@ impl Shop {
             .collect();
         files.sort();
         files
+    }
+
+    /// The down files of `ups` (`X.up.sql` → `X.down.sql`), last first: the order a revert
+    /// runs them. Panics when one is missing.
+    fn downs_of(&self, ups: &[PathBuf]) -> Vec<PathBuf> {
+        ups.iter()
+            .rev()
+            .map(|up| {
+                let down = PathBuf::from(up.to_string_lossy().replace(".up.sql", ".down.sql"));
+                assert!(down.exists(), "{} has no down file", up.display());
+                down
+            })
+            .collect()
     }
 
     fn migration_names(&self) -> Vec<String> {
@@ -100,6 +124,11 @@ impl Shop {
 
     fn last_migration(&self) -> String {
         fs::read_to_string(self.migrations().last().unwrap()).unwrap()
+    }
+
+    /// The contents of a migration's main file.
+    fn last_migration_main(&self, main: &Path) -> String {
+        fs::read_to_string(main).unwrap()
     }
 
     /// Every file of the project with its contents (to prove that nothing was written).
@@ -247,22 +276,57 @@ const REVIEW_BODY: &str = "      body: { type: text, nullable: true }\n";
 fn a_sequence_of_spec_edits_migrates_to_the_schema_of_the_new_spec() {
     let shop = Shop::new();
     let mut expected = vec!["0001_init.sql".to_string()];
+    let mut reversible = Vec::new();
     // Each edit writes `NNNN_<name>.sql` (and, for concurrent index builds, the files
-    // after it); the schema reached must be the fresh one.
+    // after it), or `NNNN_<name>.up.sql` and `.down.sql` files when every step can be
+    // undone; the schema reached must be the fresh one, and the down files, run last
+    // first, must bring back the schema before the edit.
     let mut step = |edits: &[(&str, &str)], args: &[&str], name: &str| {
+        let before = schema(&shop.migrated_db());
         shop.edit(edits);
         let out = shop.generate(args);
-        let file = format!("{:04}_{name}.sql", expected.len() + 1);
+        let names = shop.migration_names();
+        assert_eq!(names[..expected.len()], expected[..]);
+        let stem = format!("{:04}_{name}", expected.len() + 1);
+        let file = names[expected.len()].clone();
+        assert!(
+            file == format!("{stem}.sql") || file == format!("{stem}.up.sql"),
+            "{file} is not {stem}.sql"
+        );
         assert!(
             String::from_utf8_lossy(&out.stdout).contains(&format!("wrote migrations/{file}")),
             "{}",
             output_text(&out)
         );
-        let names = shop.migration_names();
-        assert_eq!(names[..expected.len()], expected[..]);
-        assert_eq!(names[expected.len()], file);
+        let new: Vec<PathBuf> = shop.migrations()[expected.len()..].to_vec();
+        // All the files of one migration are in one format.
+        let ups = new
+            .iter()
+            .filter(|p| p.to_string_lossy().ends_with(".up.sql"))
+            .count();
+        assert!(ups == 0 || ups == new.len(), "{names:?}");
         expected = names;
         shop.assert_matches_fresh();
+        if ups > 0 {
+            reversible.push(name.to_string());
+            let db = shop.migrated_db();
+            for down in shop.downs_of(&new) {
+                apply(&db, &down);
+            }
+            let back = schema(&db);
+            assert!(
+                back == before,
+                "the down files of {name} do not bring back the schema before it:\n{}",
+                diff_lines(&before, &back)
+            );
+        } else {
+            assert!(
+                shop.last_migration_main(&new[0])
+                    .contains("-- No down migration"),
+                "{}",
+                shop.last_migration_main(&new[0])
+            );
+        }
     };
 
     // A nullable field.
@@ -331,6 +395,11 @@ fn a_sequence_of_spec_edits_migrates_to_the_schema_of_the_new_spec() {
         "{rename}"
     );
     insta::assert_snapshot!("rename_products_to_items", rename);
+    let down = shop.downs_of(&shop.migrations()[shop.migrations().len() - 1..]);
+    insta::assert_snapshot!(
+        "rename_products_to_items_down",
+        fs::read_to_string(&down[0]).unwrap()
+    );
     // Defaults changed.
     step(
         &[
@@ -469,6 +538,31 @@ fn a_sequence_of_spec_edits_migrates_to_the_schema_of_the_new_spec() {
     assert!(after == before, "a refused generate wrote something");
     step(&[], &["--allow-destructive"], "drop_reviews_title");
     insta::assert_snapshot!("drop_reviews_title", shop.last_migration());
+    // Every change above that drops or creates nothing is reversible.
+    assert_eq!(
+        reversible,
+        [
+            "add_index_products_name_key",
+            "rename_reviews_body_to_comment",
+            "rename_products_to_items",
+            "alter_tags_id",
+            "alter_users_name",
+        ]
+    );
+}
+
+/// `- line` for the lines only `want` has, `+ line` for those only `got` has.
+fn diff_lines(want: &str, got: &str) -> String {
+    want.lines()
+        .filter(|l| !got.lines().any(|g| g == *l))
+        .map(|l| format!("- {l}"))
+        .chain(
+            got.lines()
+                .filter(|l| !want.lines().any(|w| w == *l))
+                .map(|l| format!("+ {l}")),
+        )
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 #[test]
@@ -575,7 +669,11 @@ fn refusals_check_and_plan() {
     let text = output_text(&plan);
     assert!(
         text.contains("update migrations/0002_add_reviews_title.sql (new migration)")
-            && text.contains(r#"ALTER TABLE "reviews" ADD COLUMN "title" text;"#),
+            && text.contains(r#"ALTER TABLE "reviews" ADD COLUMN "title" text;"#)
+            && text.contains(
+                "no down file: add column reviews.title: adds column `reviews.title`: its down \
+                 would drop the column and the values written since"
+            ),
         "{text}"
     );
     assert!(
@@ -974,6 +1072,103 @@ fn edited_missing_and_colliding_migrations_are_reported_with_what_to_do() {
     assert_eq!(out.status.code(), Some(2), "{}", output_text(&out));
 }
 
+#[test]
+fn the_files_of_a_reversible_migration_are_checked_like_plain_ones() {
+    let shop = Shop::new();
+    shop.edit(&[(
+        REVIEW_BODY,
+        "      comment: { type: text, nullable: true, renamed_from: body }\n",
+    )]);
+    let plan = shop.run(&["plan"]);
+    let text = output_text(&plan);
+    assert!(
+        text.contains(
+            "update migrations/0002_rename_reviews_body_to_comment.down.sql (new migration)"
+        ) && text.contains("reversible: each file has a down file"),
+        "{text}"
+    );
+    shop.generate(&[]);
+    let up = shop
+        .dir
+        .join("migrations/0002_rename_reviews_body_to_comment.up.sql");
+    let down = shop
+        .dir
+        .join("migrations/0002_rename_reviews_body_to_comment.down.sql");
+    assert!(up.exists() && down.exists());
+    // The pair shares version 2 without being a duplicate (shop.generate ran --check).
+    let plan = shop.run(&["plan"]);
+    assert!(
+        !output_text(&plan).contains("generate refuses"),
+        "{}",
+        output_text(&plan)
+    );
+    let original = fs::read_to_string(&down).unwrap();
+
+    // The down file edited, then missing.
+    fs::write(&down, original.replace("RENAME", "rename")).unwrap();
+    let out = shop.run(&["generate"]);
+    assert_eq!(out.status.code(), Some(2), "{}", output_text(&out));
+    assert!(
+        output_text(&out).contains(
+            "migrations/0002_rename_reviews_body_to_comment.down.sql was changed after apiforge wrote it"
+        ),
+        "{}",
+        output_text(&out)
+    );
+    fs::remove_file(&down).unwrap();
+    let check = shop.run(&["generate", "--check"]);
+    assert_eq!(check.status.code(), Some(1), "{}", output_text(&check));
+    assert!(
+        output_text(&check).contains(
+            "migrations/0002_rename_reviews_body_to_comment.down.sql is listed in .apiforge/schema.json but missing"
+        ),
+        "{}",
+        output_text(&check)
+    );
+    fs::write(&down, &original).unwrap();
+
+    // Another branch's reversible 0002: a duplicate version.
+    for ext in ["up", "down"] {
+        fs::write(
+            shop.dir
+                .join(format!("migrations/0002_add_users_age.{ext}.sql")),
+            "SELECT 1;\n",
+        )
+        .unwrap();
+    }
+    let check = shop.run(&["generate", "--check"]);
+    assert_eq!(check.status.code(), Some(1), "{}", output_text(&check));
+    assert!(
+        output_text(&check).contains("version 2 is used by 4 files"),
+        "{}",
+        output_text(&check)
+    );
+    for ext in ["up", "down"] {
+        fs::remove_file(
+            shop.dir
+                .join(format!("migrations/0002_add_users_age.{ext}.sql")),
+        )
+        .unwrap();
+    }
+
+    // The next migration comes after the pair.
+    shop.edit(&[(
+        "    indexes: [[product_id]]",
+        "    indexes: [[product_id], [rating]]",
+    )]);
+    shop.generate(&[]);
+    assert_eq!(
+        shop.migration_names(),
+        [
+            "0001_init.sql",
+            "0002_rename_reviews_body_to_comment.up.sql",
+            "0003_add_index_reviews_rating_idx.up.sql",
+            "0004_create_index_reviews_rating_idx.up.sql",
+            "0005_validate_add_index_reviews_rating_idx.up.sql",
+        ]
+    );
+}
+
 /// sqlx's bookkeeping table, as `migrate!` leaves it, with `versions` applied.
 fn record_applied(db: &TestDb, versions: &[i64]) {
     query(
@@ -1002,6 +1197,18 @@ fn redo_last_rewrites_a_migration_that_failed_at_start_up() {
     // The migration fails on the review without a body, in its transaction.
     shop.edit(&[(REVIEW_BODY, "      body: { type: text }\n")]);
     shop.generate(&["--allow-destructive"]);
+    // SET NOT NULL alone is reversible (its down drops NOT NULL).
+    assert_eq!(
+        shop.all_files()
+            .iter()
+            .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+            .collect::<Vec<_>>(),
+        [
+            "0001_init.sql",
+            "0002_alter_reviews_body.down.sql",
+            "0002_alter_reviews_body.up.sql"
+        ]
+    );
     let failed = shop.migrations()[1].clone();
     assert!(!try_apply(&db, &failed).status.success());
     // Fixed in the spec, then rewritten: same version, new SQL, old file gone.
@@ -1017,10 +1224,21 @@ fn redo_last_rewrites_a_migration_that_failed_at_start_up() {
         &db.url,
     ]);
     assert!(out.status.success(), "{}", output_text(&out));
-    let names = shop.migration_names();
+    // Filling the NULLs with the default cannot be undone: a plain file, and both files of
+    // the reversible one it replaces are gone.
+    let names: Vec<String> = shop
+        .all_files()
+        .iter()
+        .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
     assert_eq!(
         names,
         ["0001_init.sql", "0002_alter_reviews_body.sql"],
+        "{}",
+        output_text(&out)
+    );
+    assert!(
+        output_text(&out).contains("deleted migrations/0002_alter_reviews_body.down.sql"),
         "{}",
         output_text(&out)
     );

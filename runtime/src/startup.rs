@@ -10,6 +10,9 @@
 //! 4. [`migrate`] applies the migrations; a failure names the file and says what to do.
 //! 5. [`Starting::serve_app`] hands the same server to the API's router: no connection is
 //!    refused or reset in between.
+//!
+//! `<binary> migrate` runs [`migrate`] alone; `<binary> migrate revert` runs [`revert`]
+//! (the last applied migration's `.down.sql`).
 
 use std::convert::Infallible;
 use std::fmt::Display;
@@ -250,17 +253,95 @@ pub async fn migrate(pool: &PgPool, migrator: &Migrator) -> Result<(), StartupEr
         .map_err(|err| StartupError::Migration(migration_error(migrator, &err)))
 }
 
-/// `migrations/0003_add_stock.sql` of a version (sqlx keeps the name with `_` as spaces).
+/// `migrations/0003_add_stock.sql` (or `….up.sql`) of a version (sqlx keeps the name
+/// with `_` as spaces).
 fn file_of(migrator: &Migrator, version: i64) -> String {
-    migrator.iter().find(|m| m.version == version).map_or_else(
-        || format!("migration {version:04}"),
-        |m| {
-            format!(
-                "migrations/{version:04}_{}.sql",
-                m.description.replace(' ', "_")
-            )
-        },
-    )
+    migrator
+        .iter()
+        .find(|m| m.version == version && m.migration_type.is_up_migration())
+        .map_or_else(
+            || format!("migration {version:04}"),
+            |m| {
+                format!(
+                    "migrations/{version:04}_{}{}",
+                    m.description.replace(' ', "_"),
+                    m.migration_type.suffix()
+                )
+            },
+        )
+}
+
+/// Reverts the last migration applied to the database with its down file
+/// (`NNNN_<name>.down.sql`, sqlx's reversible format), and says which. Refused, reverting
+/// nothing, when that migration has no down file (apiforge writes one only when every
+/// step can be undone without losing data; the migration's header says why not) or was
+/// edited since it was applied. Unlike `sqlx migrate revert`, it never skips a later
+/// migration without a down file to revert an earlier one.
+pub async fn revert(pool: &PgPool, migrator: &Migrator) -> Result<String, StartupError> {
+    use sqlx::migrate::Migrate;
+    let fail = |err: MigrateError| StartupError::Migration(migration_error(migrator, &err));
+    let applied = {
+        let mut conn = pool
+            .acquire()
+            .await
+            .map_err(|e| fail(MigrateError::Execute(e)))?;
+        conn.ensure_migrations_table().await.map_err(fail)?;
+        conn.list_applied_migrations().await.map_err(fail)?
+    };
+    let Some(last) = applied.iter().max_by_key(|m| m.version) else {
+        return Err(StartupError::Migration(
+            "no migration is applied to this database: nothing to revert".to_owned(),
+        ));
+    };
+    let file = file_of(migrator, last.version);
+    let up = migrator
+        .iter()
+        .find(|m| m.version == last.version && m.migration_type.is_up_migration());
+    match up {
+        None => return Err(fail(MigrateError::VersionMissing(last.version))),
+        Some(up) if up.checksum != last.checksum => {
+            return Err(fail(MigrateError::VersionMismatch(last.version)));
+        }
+        Some(_) => {}
+    }
+    if !migrator
+        .iter()
+        .any(|m| m.version == last.version && m.migration_type.is_down_migration())
+    {
+        return Err(StartupError::Migration(format!(
+            "{file}, the last migration applied, has no down file: it has steps that cannot be \
+             undone without losing data (its header names them). Nothing was reverted; to change \
+             the schema, change the spec and run `apiforge generate`"
+        )));
+    }
+    // Every applied version above `last - 1` that has a down file: `last` alone.
+    migrator
+        .undo(pool, last.version - 1)
+        .await
+        .map_err(|err| match err {
+            MigrateError::ExecuteMigration(source, _) => {
+                let down = file.replace(".up.sql", ".down.sql");
+                let no_tx = migrator.iter().any(|m| {
+                    m.version == last.version && m.migration_type.is_down_migration() && m.no_tx
+                });
+                let undone = if no_tx {
+                    "it runs outside a transaction and is safe to run again"
+                } else {
+                    "nothing of it was applied: it runs in one transaction"
+                };
+                StartupError::Migration(format!(
+                    "reverting {file} failed in {down}: {}; {undone}. A value written since may \
+                     not fit the old schema (a NULL where NOT NULL comes back, a value too long \
+                     or too large for the old type): fix those rows and revert again",
+                    log_safe(&source)
+                ))
+            }
+            other => fail(other),
+        })?;
+    Ok(format!(
+        "reverted {file} with {}",
+        file.replace(".up.sql", ".down.sql")
+    ))
 }
 
 fn migration_error(migrator: &Migrator, err: &MigrateError) -> String {

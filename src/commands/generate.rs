@@ -385,9 +385,18 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn print_written(m: &Migration) {
-    let files = m.files();
+    let files: Vec<_> = m.files().into_iter().filter(|f| !f.is_down()).collect();
+    let down = if m.reversible() {
+        " (reversible: each file has a `.down.sql`)".to_string()
+    } else {
+        let n = m.irreversible().len();
+        format!(
+            " (no down file: {n} step{} cannot be undone without losing data, as its header says)",
+            if n == 1 { "" } else { "s" }
+        )
+    };
     shell::info(format_args!(
-        "migration {}: {} step{}{}; the project applies it at start-up",
+        "migration {}: {} step{}{}{down}; the project applies it at start-up",
         m.file_name(),
         m.steps.len(),
         if m.steps.len() == 1 { "" } else { "s" },
@@ -440,7 +449,12 @@ fn redo_last(
     }
     match &args.database_url {
         Some(url) => {
-            let applied = applied_versions(url, &last)?;
+            let ups: Vec<String> = last
+                .iter()
+                .filter(|f| !migrate::is_down(f))
+                .cloned()
+                .collect();
+            let applied = applied_versions(url, &ups)?;
             if !applied.is_empty() {
                 eprintln!(
                     "error: the database applied {}: a migration that ran cannot be rewritten \

@@ -70,6 +70,16 @@ pub fn run(args: PlanArgs) -> anyhow::Result<ExitCode> {
                     destructive_lines(&m)
                 );
             }
+            if m.reversible() {
+                println!(
+                    "reversible: each file has a down file (`<binary> migrate revert` undoes the \
+                     last applied one)"
+                );
+            } else {
+                for (s, why) in m.irreversible() {
+                    println!("no down file: {}: {why}", s.what);
+                }
+            }
             for s in m.steps.iter() {
                 if let Some(why) = &s.rewrites {
                     println!("table rewrite: {}: {why}", s.what);

@@ -113,10 +113,14 @@ pub enum Change {
         table: String,
         column: String,
         default: String,
+        /// The default before (`None`: there was none), for the down migration.
+        from: Option<String>,
     },
     DropDefault {
         table: String,
         column: String,
+        /// The default dropped, for the down migration.
+        from: String,
     },
     AddUnique {
         table: String,
@@ -582,15 +586,17 @@ fn diff_column(
         oc.default.as_ref()
     };
     if !is_serial(&nc.ddl_type) && old_default != nc.default.as_ref() {
-        p.columns.push(match &nc.default {
-            Some(d) => Change::SetDefault {
+        p.columns.push(match (&nc.default, old_default) {
+            (Some(d), from) => Change::SetDefault {
                 table: t.clone(),
                 column: c.clone(),
                 default: d.clone(),
+                from: from.cloned(),
             },
-            None => Change::DropDefault {
+            (None, from) => Change::DropDefault {
                 table: t.clone(),
                 column: c.clone(),
+                from: from.cloned().unwrap_or_default(),
             },
         });
     }

@@ -15,12 +15,12 @@ use crate::write::{Manifest, sha256_hex};
 /// The state before the last migration `generate` wrote (for `generate --redo-last`).
 pub const PREVIOUS_PATH: &str = ".apiforge/schema.previous.json";
 
-/// The version of `0020_add_x.sql`.
+/// The version of `0020_add_x.sql` (and of `0020_add_x.up.sql`, `0020_add_x.down.sql`).
 pub fn version(file: &str) -> Option<u32> {
     file.split_once('_')?.0.parse().ok()
 }
 
-/// `migrations/*.sql` file names, sorted.
+/// `migrations/*.sql` file names (`.up.sql` and `.down.sql` included), sorted.
 pub fn files_on_disk(dir: &Path) -> anyhow::Result<Vec<String>> {
     let folder = dir.join(MIGRATIONS_DIR);
     let mut out = Vec::new();
@@ -56,7 +56,11 @@ pub fn verify(dir: &Path, state: &SchemaState, skip: &[String]) -> anyhow::Resul
         }
     }
     for (v, files) in &by_version {
-        if files.len() > 1 {
+        // The up and down files of one reversible migration share its version.
+        let mut stems: Vec<&str> = files.iter().map(|f| super::stem(f)).collect();
+        stems.sort_unstable();
+        stems.dedup();
+        if stems.len() > 1 {
             let foreign: Vec<&str> = files
                 .iter()
                 .filter(|f| !state.migrations.contains(f))
@@ -90,7 +94,8 @@ pub fn verify(dir: &Path, state: &SchemaState, skip: &[String]) -> anyhow::Resul
     let mut last = 0;
     for (i, m) in state.migrations.iter().enumerate() {
         let v = version(m).unwrap_or(0);
-        if i > 0 && v <= last {
+        let down_of_previous = i > 0 && super::stem(&state.migrations[i - 1]) == super::stem(m);
+        if i > 0 && v <= last && !down_of_previous {
             problems.push(format!(
                 ".apiforge/schema.json lists migrations/{m} (version {v}) after version {last}: \
                  versions must increase. Take .apiforge/ from main (`git checkout main -- \

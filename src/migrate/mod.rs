@@ -20,7 +20,7 @@ use crate::model::Model;
 use crate::render::GENERATED_MARKER;
 use crate::spec::Spec;
 pub use diff::{Change, Renames};
-pub use sql::{Phase, Step};
+pub use sql::{Phase, Step, Undo};
 pub use state::{STATE_PATH, SchemaState};
 
 /// Folder of the migrations inside a project.
@@ -61,12 +61,36 @@ impl MigrationFile {
     pub fn path(&self) -> String {
         format!("{MIGRATIONS_DIR}/{}", self.name)
     }
+
+    /// A down file (`NNNN_<name>.down.sql`), which sqlx runs only to revert.
+    pub fn is_down(&self) -> bool {
+        is_down(&self.name)
+    }
 }
 
+/// `NNNN_<name>.down.sql`: sqlx's reversible format, run only by a revert.
+pub fn is_down(file: &str) -> bool {
+    file.ends_with(DOWN_SUFFIX)
+}
+
+/// The migration a file belongs to: `0002_add_x` for `0002_add_x.sql`,
+/// `0002_add_x.up.sql` and `0002_add_x.down.sql`.
+pub fn stem(file: &str) -> &str {
+    [DOWN_SUFFIX, UP_SUFFIX, ".sql"]
+        .iter()
+        .find_map(|s| file.strip_suffix(s))
+        .unwrap_or(file)
+}
+
+/// Suffix of the up file of a reversible migration (sqlx 0.8 `MigrationType`).
+pub const UP_SUFFIX: &str = ".up.sql";
+/// Suffix of the down file of a reversible migration.
+pub const DOWN_SUFFIX: &str = ".down.sql";
+
 impl Migration {
-    /// `0002_add_reviews_title.sql`: the main (first) file.
+    /// `0002_add_reviews_title.sql` (`….up.sql` when reversible): the main (first) file.
     pub fn file_name(&self) -> String {
-        format!("{:04}_{}.sql", self.number, self.name)
+        self.file(self.number, &self.name)
     }
 
     /// `migrations/0002_add_reviews_title.sql`
@@ -82,12 +106,41 @@ impl Migration {
             .collect()
     }
 
+    /// Steps that cannot be undone without losing data, with why.
+    pub fn irreversible(&self) -> Vec<(&Step, &str)> {
+        self.steps
+            .iter()
+            .filter_map(|s| match &s.undo {
+                Undo::Lossy(why) => Some((s, why.as_str())),
+                Undo::Sql(_) => None,
+            })
+            .collect()
+    }
+
+    /// Every step can be undone without losing data: the migration is written in sqlx's
+    /// reversible format, each file `NNNN_<name>.up.sql` beside a `NNNN_<name>.down.sql`.
+    pub fn reversible(&self) -> bool {
+        self.irreversible().is_empty()
+    }
+
+    /// `NNNN_<name>.sql`, or `NNNN_<name>.up.sql` when reversible, the name cut to 60
+    /// characters.
+    fn file(&self, number: u32, name: &str) -> String {
+        let stem = file_stem(number, name);
+        if self.reversible() {
+            format!("{stem}{UP_SUFFIX}")
+        } else {
+            format!("{stem}.sql")
+        }
+    }
+
     /// The main file's contents (all the steps when none runs concurrently).
     pub fn contents(&self) -> String {
         self.files().remove(0).contents
     }
 
-    /// The files, in the order they run.
+    /// The files, in the order they run, each up file followed by its down file when the
+    /// migration is reversible.
     pub fn files(&self) -> Vec<MigrationFile> {
         let header = |number: u32, what: &str| {
             format!(
@@ -105,17 +158,30 @@ impl Migration {
                 .map(|s| format!("\n-- {}\n{}\n", s.what, s.sql))
                 .collect()
         };
+        let irreversible = self.irreversible();
+        let no_down = if irreversible.is_empty() {
+            String::new()
+        } else {
+            let mut why = String::from(
+                "-- No down migration (sqlx's `.down.sql`): these steps cannot be undone without\n\
+                 -- losing data:\n",
+            );
+            for (s, reason) in &irreversible {
+                why.push_str(&format!("--   {}: {}\n", s.what, reason.replace('\n', " ")));
+            }
+            why
+        };
         let mut number = self.number;
-        let mut out = vec![MigrationFile {
+        let mut ups = vec![MigrationFile {
             name: self.file_name(),
-            contents: header(number, "") + &body(Phase::Main),
+            contents: header(number, "") + &no_down + &body(Phase::Main),
         }];
         let mut built = Vec::new();
         for s in self.steps.iter().filter(|s| s.phase == Phase::Concurrent) {
             number += 1;
             let index = index_name_of(&s.sql);
-            let name = file_stem(number, &format!("create_index_{index}"));
-            out.push(MigrationFile {
+            let name = self.file(number, &format!("create_index_{index}"));
+            ups.push(MigrationFile {
                 contents: format!(
                     "{NO_TRANSACTION}\n-- {GENERATED_MARKER}\n-- Migration {number:04} of {}: {}.\n\
                      -- Outside a transaction (CONCURRENTLY: inserts, updates and deletes go on during the\n\
@@ -141,22 +207,84 @@ impl Migration {
                 ));
             }
             contents.push_str(&validate);
-            out.push(MigrationFile {
-                name: file_stem(number, &format!("validate_{}", self.name)),
+            ups.push(MigrationFile {
+                name: self.file(number, &format!("validate_{}", self.name)),
                 contents,
             });
         }
+        if !self.reversible() {
+            return ups;
+        }
+        let mut out = Vec::new();
+        for up in ups {
+            let down = self.down_file(&up);
+            out.push(up);
+            out.push(down);
+        }
         out
+    }
+
+    /// The down file of `up` (a file of this reversible migration): the undo of each of
+    /// its steps, last step first. A concurrent build's down drops the index concurrently,
+    /// alone in a `-- no-transaction` file as the build is.
+    fn down_file(&self, up: &MigrationFile) -> MigrationFile {
+        let stem = stem(&up.name);
+        let name = format!("{stem}{DOWN_SUFFIX}");
+        let number = integrity::version(&up.name).unwrap_or(self.number);
+        let phase = if up.contents.starts_with(NO_TRANSACTION) {
+            Phase::Concurrent
+        } else if number == self.number {
+            Phase::Main
+        } else {
+            Phase::Validate
+        };
+        let steps: Vec<&Step> = self.steps.iter().filter(|s| s.phase == phase).collect();
+        let steps: Vec<&Step> = if phase == Phase::Concurrent {
+            // The builds in the order of their files: this file's is the one it names.
+            let k = (number - self.number - 1) as usize;
+            steps.into_iter().skip(k).take(1).collect()
+        } else {
+            steps
+        };
+        let mut contents = String::new();
+        if phase == Phase::Concurrent {
+            contents.push_str(&format!(
+                "{NO_TRANSACTION}\n-- {GENERATED_MARKER}\n-- Down migration of {}: undoes it when reverted\n\
+                 -- (`<binary> migrate revert`). Outside a transaction (CONCURRENTLY), one statement.\n",
+                up.name
+            ));
+            for s in &steps {
+                if let Undo::Sql(sql) = &s.undo {
+                    contents.push_str(&format!("{sql}\n"));
+                }
+            }
+            return MigrationFile { name, contents };
+        }
+        contents.push_str(&format!(
+            "-- {GENERATED_MARKER}\n-- Down migration of {}: undoes its steps, last first, when reverted\n\
+             -- (`<binary> migrate revert`), in one transaction.\n\
+             SET LOCAL lock_timeout = '{LOCK_TIMEOUT}';\n",
+            up.name
+        ));
+        for s in steps.iter().rev() {
+            match &s.undo {
+                Undo::Sql(sql) if !sql.is_empty() => {
+                    contents.push_str(&format!("\n-- undo: {}\n{sql}\n", s.what));
+                }
+                _ => contents.push_str(&format!("\n-- undo: {} (nothing to undo)\n", s.what)),
+            }
+        }
+        MigrationFile { name, contents }
     }
 }
 
-/// `NNNN_<name>.sql`, the name cut to 60 characters.
+/// `NNNN_<name>`, the name cut to 60 characters.
 fn file_stem(number: u32, name: &str) -> String {
     let mut name: String = name.chars().take(60).collect();
     while name.ends_with('_') {
         name.pop();
     }
-    format!("{number:04}_{name}.sql")
+    format!("{number:04}_{name}")
 }
 
 /// The index name of `CREATE [UNIQUE] INDEX CONCURRENTLY IF NOT EXISTS "name" ON …`.

@@ -42,6 +42,43 @@ pub struct Step {
     /// The step rewrites the table under an exclusive lock: why, and the alternative.
     pub rewrites: Option<String>,
     pub phase: Phase,
+    /// How the down migration undoes the step, or why it cannot without losing data.
+    pub undo: Undo,
+}
+
+/// How a step is undone by the down migration (`NNNN_<name>.down.sql`), from
+/// [`Change::undo`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Undo {
+    /// The statements that undo the step (empty: there is nothing to undo, e.g. a
+    /// `VALIDATE CONSTRAINT`).
+    Sql(String),
+    /// Why the step cannot be undone without losing data (the migration then has no down
+    /// file).
+    Lossy(String),
+}
+
+impl Default for Undo {
+    /// A step says how it is undone; one that does not is never reversed.
+    fn default() -> Self {
+        Undo::Lossy("it has no down step".to_string())
+    }
+}
+
+impl Undo {
+    /// Nothing to undo.
+    pub fn nothing() -> Self {
+        Undo::Sql(String::new())
+    }
+
+    /// The same classification with other statements (the online form of a change keeps
+    /// its change's verdict).
+    fn with_sql(&self, sql: String) -> Self {
+        match self {
+            Undo::Sql(_) => Undo::Sql(sql),
+            lossy => lossy.clone(),
+        }
+    }
 }
 
 impl Step {
@@ -178,16 +215,23 @@ pub fn online_steps(change: &Change, ref_column: &dyn Fn(&str) -> String) -> Vec
                     cols.join(", ")
                 ),
                 phase: Phase::Concurrent,
+                undo: base.undo.with_sql(format!(
+                    "DROP INDEX CONCURRENTLY IF EXISTS {};",
+                    q(&index.name)
+                )),
                 ..base
             };
             vec![
-                Step::new(
-                    format!(
-                        "drop index {} if an earlier build left it INVALID",
-                        index.name
-                    ),
-                    drop_invalid_index(&index.name),
-                ),
+                Step {
+                    undo: Undo::nothing(),
+                    ..Step::new(
+                        format!(
+                            "drop index {} if an earlier build left it INVALID",
+                            index.name
+                        ),
+                        drop_invalid_index(&index.name),
+                    )
+                },
                 build,
             ]
         }
@@ -195,10 +239,13 @@ pub fn online_steps(change: &Change, ref_column: &dyn Fn(&str) -> String) -> Vec
             let name = unique_name(table, column);
             let base = step(change);
             vec![
-                Step::new(
-                    format!("drop index {name} if an earlier build left it INVALID"),
-                    drop_invalid_index(&name),
-                ),
+                Step {
+                    undo: Undo::nothing(),
+                    ..Step::new(
+                        format!("drop index {name} if an earlier build left it INVALID"),
+                        drop_invalid_index(&name),
+                    )
+                },
                 Step {
                     what: format!("build the unique index {name} concurrently"),
                     sql: format!(
@@ -208,6 +255,11 @@ pub fn online_steps(change: &Change, ref_column: &dyn Fn(&str) -> String) -> Vec
                         q(column)
                     ),
                     phase: Phase::Concurrent,
+                    // When the constraint's down (the validations' file) already dropped
+                    // it with its index, this finds nothing.
+                    undo: base
+                        .undo
+                        .with_sql(format!("DROP INDEX CONCURRENTLY IF EXISTS {};", q(&name))),
                     ..base.clone()
                 },
                 Step {
@@ -247,6 +299,7 @@ pub fn online_steps(change: &Change, ref_column: &dyn Fn(&str) -> String) -> Vec
                     phase: Phase::Validate,
                     destructive: None,
                     check: None,
+                    undo: base.undo.with_sql(String::new()),
                     ..base
                 },
             ]
@@ -282,6 +335,7 @@ pub fn online_steps(change: &Change, ref_column: &dyn Fn(&str) -> String) -> Vec
                         q(&fk.name)
                     ),
                     phase: Phase::Validate,
+                    undo: base.undo.with_sql(String::new()),
                     ..Step::default()
                 },
             ]
@@ -291,6 +345,192 @@ pub fn online_steps(change: &Change, ref_column: &dyn Fn(&str) -> String) -> Vec
 }
 
 pub fn step(change: &Change) -> Step {
+    Step {
+        undo: change.undo(),
+        ..plain_step(change)
+    }
+}
+
+impl Change {
+    /// How the down migration undoes this change, or why it cannot without losing data:
+    /// the one place that decides which changes are reversible. Reversible: renames (renamed
+    /// back), an added index, unique constraint, check, foreign key or primary key (dropped
+    /// again), `DROP NOT NULL` (`SET NOT NULL` again), a default set or dropped (the old one
+    /// restored), `SET NOT NULL` that filled no NULLs, and a widening whose narrowing back
+    /// either keeps each value or fails (`int` → `bigint`, `serial` → `bigserial`, a longer
+    /// `varchar`, `varchar` → `text`, more `numeric` precision at the same scale). A down
+    /// that fails (a value written since does not fit the old type, a NULL written since
+    /// meets `SET NOT NULL`) is rolled back whole: it never loses data either. Not
+    /// reversible: a table or column created (the down would drop what was written since),
+    /// anything dropped, other type changes, `SET NOT NULL` that filled NULLs with the
+    /// default.
+    pub fn undo(&self) -> Undo {
+        let lossy = |why: String| Undo::Lossy(why);
+        let sql = |s: String| Undo::Sql(s);
+        match self {
+            Change::CreateTable { table } => lossy(format!(
+                "creates table `{}`: its down would drop the table and the rows written since",
+                table.name
+            )),
+            Change::DropTable { table } => lossy(format!("drops table `{table}` and its rows")),
+            Change::RenameTable { from, to } => {
+                sql(format!("ALTER TABLE {} RENAME TO {};", q(to), q(from)))
+            }
+            Change::RenameColumn { table, from, to } => sql(format!(
+                "ALTER TABLE {} RENAME COLUMN {} TO {};",
+                q(table),
+                q(to),
+                q(from)
+            )),
+            Change::RenameSequence { from, to } => {
+                sql(format!("ALTER SEQUENCE {} RENAME TO {};", q(to), q(from)))
+            }
+            Change::RenameConstraint { table, from, to } => sql(format!(
+                "ALTER TABLE {} RENAME CONSTRAINT {} TO {};",
+                q(table),
+                q(to),
+                q(from)
+            )),
+            Change::RenameIndex { from, to } => {
+                sql(format!("ALTER INDEX {} RENAME TO {};", q(to), q(from)))
+            }
+            Change::AddColumn { table, column } => lossy(format!(
+                "adds column `{table}.{}`: its down would drop the column and the values \
+                 written since",
+                column.name
+            )),
+            Change::DropColumn { table, column } => {
+                lossy(format!("drops column `{table}.{column}` and its values"))
+            }
+            Change::AlterType {
+                table,
+                column,
+                from,
+                to,
+            } => {
+                if narrows_back_exactly(from, to) {
+                    let (t, c) = (q(table), q(column));
+                    let old = base_type(from);
+                    let mut down = Vec::new();
+                    if is_serial(from) {
+                        down.push(format!(
+                            "ALTER SEQUENCE {} AS {old};",
+                            q(&sequence_name(table, column))
+                        ));
+                    }
+                    down.push(format!("ALTER TABLE {t} ALTER COLUMN {c} TYPE {old};"));
+                    sql(down.join("\n"))
+                } else {
+                    lossy(format!(
+                        "changes `{table}.{column}` from {from} to {to}: changing it back could \
+                         alter values written since"
+                    ))
+                }
+            }
+            Change::SetNotNull {
+                table,
+                column,
+                fill_default,
+            } => {
+                if *fill_default {
+                    lossy(format!(
+                        "makes `{table}.{column}` NOT NULL, setting its NULLs to the default: \
+                         the down cannot tell those rows apart"
+                    ))
+                } else {
+                    sql(format!(
+                        "ALTER TABLE {} ALTER COLUMN {} DROP NOT NULL;",
+                        q(table),
+                        q(column)
+                    ))
+                }
+            }
+            Change::DropNotNull { table, column } => sql(format!(
+                "ALTER TABLE {} ALTER COLUMN {} SET NOT NULL;",
+                q(table),
+                q(column)
+            )),
+            Change::SetDefault {
+                table,
+                column,
+                from,
+                ..
+            } => sql(match from {
+                Some(d) => format!(
+                    "ALTER TABLE {} ALTER COLUMN {} SET DEFAULT {d};",
+                    q(table),
+                    q(column)
+                ),
+                None => format!(
+                    "ALTER TABLE {} ALTER COLUMN {} DROP DEFAULT;",
+                    q(table),
+                    q(column)
+                ),
+            }),
+            Change::DropDefault {
+                table,
+                column,
+                from,
+            } => sql(format!(
+                "ALTER TABLE {} ALTER COLUMN {} SET DEFAULT {from};",
+                q(table),
+                q(column)
+            )),
+            Change::AddUnique { table, column } => sql(format!(
+                "ALTER TABLE {} DROP CONSTRAINT IF EXISTS {};",
+                q(table),
+                q(&unique_name(table, column))
+            )),
+            Change::AddPrimaryKey { table, .. } => sql(format!(
+                "ALTER TABLE {} DROP CONSTRAINT IF EXISTS {};",
+                q(table),
+                q(&pkey_name(table))
+            )),
+            Change::DropConstraint { name, .. } => lossy(format!(
+                "drops constraint `{name}`: apiforge writes no down step for a drop"
+            )),
+            Change::AddCheck { table, check } => sql(format!(
+                "ALTER TABLE {} DROP CONSTRAINT IF EXISTS {};",
+                q(table),
+                q(&check.name)
+            )),
+            Change::CreateIndex { index, .. } => {
+                sql(format!("DROP INDEX IF EXISTS {};", q(&index.name)))
+            }
+            Change::DropIndex { name, .. } => lossy(format!(
+                "drops index `{name}`: apiforge writes no down step for a drop"
+            )),
+            Change::AddForeignKey { table, fk } => sql(format!(
+                "ALTER TABLE {} DROP CONSTRAINT IF EXISTS {};",
+                q(table),
+                q(&fk.name)
+            )),
+        }
+    }
+}
+
+/// Whether changing a column of type `to` back to `from` keeps every value or fails
+/// (never rounds or truncates): the widenings `int` → `bigint` (also serial →
+/// bigserial), a longer `varchar`, `varchar` → `text`, and more `numeric` precision at the
+/// same scale.
+pub fn narrows_back_exactly(from: &str, to: &str) -> bool {
+    if is_serial(from) != is_serial(to) || !widens(from, to) {
+        return false;
+    }
+    let ((fname, fargs), (tname, targs)) = (parts(base_type(from)), parts(base_type(to)));
+    match (fname, tname) {
+        ("integer", "bigint") | ("varchar", "text") => true,
+        ("varchar", "varchar") => !fargs.is_empty() && !targs.is_empty(),
+        ("numeric", "numeric") => {
+            !fargs.is_empty()
+                && !targs.is_empty()
+                && fargs.get(1).copied().unwrap_or(0) == targs.get(1).copied().unwrap_or(0)
+        }
+        _ => false,
+    }
+}
+
+fn plain_step(change: &Change) -> Step {
     match change {
         Change::CreateTable { table } => Step::new(
             format!("create table {}", table.name),
@@ -416,6 +656,7 @@ pub fn step(change: &Change) -> Step {
             table,
             column,
             default,
+            ..
         } => Step::new(
             format!("set the default of {table}.{column}"),
             format!(
@@ -424,7 +665,7 @@ pub fn step(change: &Change) -> Step {
                 q(column)
             ),
         ),
-        Change::DropDefault { table, column } => Step::new(
+        Change::DropDefault { table, column, .. } => Step::new(
             format!("drop the default of {table}.{column}"),
             format!(
                 "ALTER TABLE {} ALTER COLUMN {} DROP DEFAULT;",
