@@ -32,18 +32,19 @@ THREADS=${BENCH_THREADS:-1}
 if [[ $SMOKE == 1 ]]; then
     SECS=${BENCH_SECONDS:-1}; ROUNDS=${BENCH_ROUNDS:-1}; WARM=${BENCH_WARMUP:-0}
     N_PRODUCTS=2000; N_USERS=200; N_ORDERS=4000; N_REVIEWS=6000
-    DEFAULT_SHAPES="get_cached list_cached get_db list_db"
+    DEFAULT_SHAPES="hooks get_cached list_cached get_db list_db"
     OUT=${BENCH_OUT:-$WORK/smoke}
 else
     SECS=${BENCH_SECONDS:-4}; ROUNDS=${BENCH_ROUNDS:-3}; WARM=${BENCH_WARMUP:-1}
     N_PRODUCTS=${BENCH_PRODUCTS:-100000}; N_USERS=${BENCH_USERS:-10000}
     N_ORDERS=${BENCH_ORDERS:-200000}; N_REVIEWS=${BENCH_REVIEWS:-300000}
-    DEFAULT_SHAPES="get_cached get_304 list_cached get_db list_db get_redis export patch create"
+    DEFAULT_SHAPES="hooks get_cached get_304 list_cached get_db list_db get_redis export patch create"
 fi
 SHAPES=${BENCH_SHAPES:-$DEFAULT_SHAPES}
 N_CATEGORIES=100
 HOT_IDS=1000                             # the cached shapes cycle over ids 1..1000
 RUN_ID=bench$$
+SEED=${BENCH_SEED:-$RANDOM}              # the rounds' server order (see the load loop)
 mkdir -p "$WORK"/{bin,projects,lua,out} "$OUT"
 RUNS=$WORK/out/runs-$RUN_ID.jsonl
 : > "$RUNS"
@@ -136,6 +137,30 @@ shop_bin() {
     # would pass for one another and the second would not be rebuilt. Lib and bin keep
     # their names.
     unique_package "$dir/Cargo.toml" "shop-$label-$variant"
+    # The `hooks` shape: a route of the user's own, through every generated layer.
+    if [[ $variant == cached ]]; then
+        cat > "$dir/src/hooks.rs" <<'RS'
+//! A route of the user's own (bench/run.sh's `hooks` shape).
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::Serialize;
+
+use crate::generated::app::AppState;
+
+#[derive(Serialize)]
+struct Hello {
+    hello: &'static str,
+}
+
+async fn hello() -> Json<Hello> {
+    Json(Hello { hello: "world" })
+}
+
+pub fn routes() -> Router<AppState> {
+    Router::new().route("/hello", get(hello))
+}
+RS
+    fi
     cargo build -q --release --manifest-path "$dir/Cargo.toml"
     cp "$CARGO_TARGET_DIR/release/shop" "$WORK/bin/shop-$label-$variant"
     echo "$WORK/bin/shop-$label-$variant"
@@ -145,7 +170,7 @@ shop_bin() {
 declare -A NEED=()
 for s in $SHAPES; do
     case $s in
-        get_cached|get_304|list_cached|patch|create|export) NEED[cached]=1 ;;
+        get_cached|get_304|list_cached|patch|create|export|hooks) NEED[cached]=1 ;;
         get_db|list_db) NEED[nocache]=1 ;;
         get_redis) NEED[redis]=1 ;;
         *) die "unknown shape $s" ;;
@@ -259,6 +284,7 @@ shape_def() {
         patch) VARIANT=cached; SHOP_P=/products/; REF_P=/products/; METHOD=PATCH; BODY=sales ;;
         create) VARIANT=cached; SHOP_P=/products; REF_P=/products; METHOD=POST; BODY=create; GEN=none ;;
         export) VARIANT=cached; SHOP_P=/products/export; REF_P=/products/export; GEN=none ;;
+        hooks) VARIANT=cached; SHOP_P=/hello; REF_P=/hello; GEN=none ;;
     esac
     DESC=$(case $1 in
         get_cached) echo "GET /products/{id}, in-process cache hit ($HOT_IDS ids)" ;;
@@ -270,6 +296,7 @@ shape_def() {
         patch) echo "PATCH /products/{id} {\"sales\":n} + invalidation ($HOT_IDS ids)" ;;
         create) echo "POST /products (201 + Location)" ;;
         export) echo "GET /products/export: $N_PRODUCTS rows of NDJSON" ;;
+        hooks) echo "GET /hello: a src/hooks.rs route through every generated layer vs a bare handler" ;;
     esac)
 }
 
@@ -454,6 +481,8 @@ for label in $SHOPS; do
                 done ;;
             export)
                 check_same "$s (every row)" "$name" "$SHOP_P" "$REF_P" ;;
+            hooks)
+                check_same "$s" "$name" "$SHOP_P" "$REF_P" ;;
         esac
     done
 done
@@ -479,7 +508,10 @@ for s in $SHAPES; do
         fi
     done
     for round in $(seq 1 "$ROUNDS"); do
-        for label in "${order[@]}"; do
+        # Servers in a random order each round (seeded: BENCH_SEED), so none is always
+        # measured first, right after another's load, or last, while caches cool.
+        mapfile -t shuffled < <(printf '%s\n' "${order[@]}" | shuf --random-source=<(yes "$SEED-$s-$round"))
+        for label in "${shuffled[@]}"; do
             if [[ $label == reference ]]; then name=reference; else name=$label-$VARIANT; fi
             if [[ $s == export ]]; then measure_export "$name" "$label" "$round"
             else measure "$s" "$name" "$label" "$round" "${LUA[$label]}"; fi
@@ -500,7 +532,7 @@ done
     echo "postgres=$(psql "$PG/postgres" -Atqc 'show server_version')"
     echo "redis=$(redis-cli -u "$REDIS" info server 2>/dev/null | tr -d '\r' | awk -F: '/^redis_version/ {print $2}')"
     echo "wrk=$(wrk --version 2>&1 | head -1 | awk '{print $1, $2}')"
-    echo "wrk_args=-t$THREADS -c$CONN -d${SECS}s --latency, $ROUNDS interleaved rounds, ${WARM}s warm-up"
+    echo "wrk_args=-t$THREADS -c$CONN -d${SECS}s --latency, $ROUNDS interleaved rounds (servers in a random order each round, BENCH_SEED=$SEED), ${WARM}s warm-up"
     echo "data=$N_PRODUCTS products, $N_USERS users, $N_ORDERS orders, $N_REVIEWS reviews (COPY, ${SEED_SECONDS}s)"
     echo "commit=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null) ($(git -C "$ROOT" status --porcelain 2>/dev/null | wc -l) changed files)"
     for label in $SHOPS; do
@@ -515,4 +547,19 @@ done
     for s in $SHAPES; do shape_def "$s"; echo "shape.$s=$DESC"; done
 } > "$WORK/out/meta-$RUN_ID.txt"
 python3 "$HERE/report.py" "$RUNS" "$WORK/out/meta-$RUN_ID.txt" "$OUT/results.json" "$OUT/RESULTS.md" "$SHOPS"
+# The generator's own speed (bench/generator.sh: `new`, a no-op `generate` and
+# `generate --check` on the 100-resource spec), with the first shop's CLI.
+first_label=${SHOPS%% *}
+if [[ $SMOKE == 0 ]]; then
+    log "timing the generator (bench/generator.sh)"
+    {
+        echo
+        echo "## The generator: 100 resources (bench/generator.sh)"
+        echo
+        echo '```'
+        RUNS=${BENCH_GENERATOR_RUNS:-10} "$HERE/generator.sh" "$WORK/bin/apiforge-$first_label" 2>&1 \
+            || echo "(not timed: no CLI of shop $first_label was built in this run)"
+        echo '```'
+    } >> "$OUT/RESULTS.md"
+fi
 log "wrote $OUT/RESULTS.md and $OUT/results.json"

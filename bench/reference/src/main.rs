@@ -10,6 +10,8 @@
 //! - `GET /redis/products/{id}`: through Redis only (as the shop with `cache.redis` only);
 //! - `POST /products`, `PATCH /products/{id}`: write, then invalidate the caches;
 //! - `GET /products/export`: every product as NDJSON, streamed in ≈ 32 KiB chunks;
+//! - `GET /hello`: `{"hello":"world"}`, a bare handler (the shop's is a route of its `src/hooks.rs`,
+//!   through every generated layer);
 //! - `GET /health`.
 //!
 //! Environment: `DATABASE_URL` (required), `HOST` (127.0.0.1), `PORT` (8080), `REDIS_URL`
@@ -52,6 +54,17 @@ const PRIVATE: HeaderValue = HeaderValue::from_static("private, max-age=60");
 const IMMUTABLE: HeaderValue = HeaderValue::from_static("public, max-age=31536000, immutable");
 /// What the shop generated without `cache:` sections sends (`http.max_age` 0).
 const NO_CACHE: HeaderValue = HeaderValue::from_static("no-cache");
+
+/// The body of `GET /hello`.
+#[derive(Serialize)]
+struct Hello {
+    hello: &'static str,
+}
+
+/// `GET /hello`: the cost of the server itself, no cache, no database.
+async fn hello() -> Json<Hello> {
+    Json(Hello { hello: "world" })
+}
 
 #[derive(Serialize, sqlx::FromRow)]
 struct Product {
@@ -562,6 +575,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let router = Router::new()
         .route("/health", get(health))
+        .route("/hello", get(hello))
         .route("/products", get(list_cached).post(create))
         .route("/products/export", get(export))
         .route("/products/{id}", get(get_cached).patch(update))
