@@ -2,7 +2,8 @@
 # bench/run.sh: generated shop(s) vs the hand-written reference (bench/reference), under wrk.
 #
 #   bench/run.sh            # full run: seeds 100k products, 10k users, 200k orders, 300k reviews
-#   bench/run.sh --smoke    # CI: small data, 1 round of 1 s per shape, no thresholds
+#   bench/run.sh --smoke    # CI: small data, 1 round of 1 s per shape, no thresholds, debug
+#                           # builds in target/e2e (shared with the tests)
 #
 # See bench/README.md ("bench/run.sh") for the shapes, the knobs and how to compare a
 # "before" and an "after" shop binary in one run. Writes bench/RESULTS.md and
@@ -23,7 +24,15 @@ done
 # ---- knobs ---------------------------------------------------------------------------
 PG=${BENCH_PG:-postgres://postgres@127.0.0.1:5432}   # server URL, no database
 REDIS=${BENCH_REDIS_URL:-redis://127.0.0.1:6379}
-export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target/bench}
+if [[ $SMOKE == 1 ]]; then
+    # Debug builds beside the tests' generated projects: their dependencies are built.
+    export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target/e2e}
+    PROFILE=${BENCH_PROFILE:-dev}
+else
+    export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target/bench}
+    PROFILE=${BENCH_PROFILE:-release}
+fi
+PROFILE_DIR=$([[ $PROFILE == dev ]] && echo debug || echo "$PROFILE")
 WORK=${BENCH_WORK:-$CARGO_TARGET_DIR/bench-run}
 OUT=${BENCH_OUT:-$HERE}
 SHOPS=${BENCH_SHOPS:-current}            # labels; each one is a shop under test
@@ -74,17 +83,21 @@ var() { local n="$1"; printf '%s' "${!n:-}"; }
 
 # ---- build ----------------------------------------------------------------------------
 # The reference server.
-log "building bench/reference (release)"
-cargo build -q --release --manifest-path "$HERE/reference/Cargo.toml"
-cp "$CARGO_TARGET_DIR/release/bench-reference" "$WORK/bin/reference"
+log "building bench/reference ($PROFILE)"
+cargo build -q --profile "$PROFILE" --manifest-path "$HERE/reference/Cargo.toml"
+cp "$CARGO_TARGET_DIR/$PROFILE_DIR/bench-reference" "$WORK/bin/reference"
 
 # The apiforge CLI of a checkout, built once per label.
 apiforge_of() {
     local label=$1 src=$2
+    # BENCH_APIFORGE: a CLI already built from this checkout (CI: the tests' debug build).
+    if [[ -n ${BENCH_APIFORGE:-} && $src == "$ROOT" ]]; then
+        echo "$BENCH_APIFORGE"; return
+    fi
     if [[ ! -x $WORK/bin/apiforge-$label ]] || [[ -n ${BENCH_REBUILD:-} ]]; then
         log "building the apiforge CLI of $src"
-        cargo build -q --release --manifest-path "$src/Cargo.toml" --bin apiforge
-        cp "$CARGO_TARGET_DIR/release/apiforge" "$WORK/bin/apiforge-$label"
+        cargo build -q --profile "$PROFILE" --manifest-path "$src/Cargo.toml" --bin apiforge
+        cp "$CARGO_TARGET_DIR/$PROFILE_DIR/apiforge" "$WORK/bin/apiforge-$label"
     fi
     echo "$WORK/bin/apiforge-$label"
 }
@@ -161,8 +174,8 @@ pub fn routes() -> Router<AppState> {
 }
 RS
     fi
-    cargo build -q --release --manifest-path "$dir/Cargo.toml"
-    cp "$CARGO_TARGET_DIR/release/shop" "$WORK/bin/shop-$label-$variant"
+    cargo build -q --profile "$PROFILE" --manifest-path "$dir/Cargo.toml"
+    cp "$CARGO_TARGET_DIR/$PROFILE_DIR/shop" "$WORK/bin/shop-$label-$variant"
     echo "$WORK/bin/shop-$label-$variant"
 }
 
@@ -524,6 +537,7 @@ done
 # ---- report ---------------------------------------------------------------------------
 {
     echo "smoke=$SMOKE"
+    echo "profile=$PROFILE"
     echo "date=$(date -u '+%Y-%m-%d %H:%M UTC')"
     echo "cpu=$(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)"
     echo "nproc=$(nproc)"
