@@ -41,13 +41,13 @@ THREADS=${BENCH_THREADS:-1}
 if [[ $SMOKE == 1 ]]; then
     SECS=${BENCH_SECONDS:-1}; ROUNDS=${BENCH_ROUNDS:-1}; WARM=${BENCH_WARMUP:-0}
     N_PRODUCTS=2000; N_USERS=200; N_ORDERS=4000; N_REVIEWS=6000
-    DEFAULT_SHAPES="hooks get_cached list_cached get_db list_db"
+    DEFAULT_SHAPES="hooks get_cached list_cached get_db list_db include"
     OUT=${BENCH_OUT:-$WORK/smoke}
 else
     SECS=${BENCH_SECONDS:-4}; ROUNDS=${BENCH_ROUNDS:-3}; WARM=${BENCH_WARMUP:-1}
     N_PRODUCTS=${BENCH_PRODUCTS:-100000}; N_USERS=${BENCH_USERS:-10000}
     N_ORDERS=${BENCH_ORDERS:-200000}; N_REVIEWS=${BENCH_REVIEWS:-300000}
-    DEFAULT_SHAPES="hooks get_cached get_304 list_cached get_db list_db get_redis export patch create"
+    DEFAULT_SHAPES="hooks get_cached get_304 list_cached get_db list_db get_redis include export patch create"
 fi
 SHAPES=${BENCH_SHAPES:-$DEFAULT_SHAPES}
 N_CATEGORIES=100
@@ -183,7 +183,7 @@ RS
 declare -A NEED=()
 for s in $SHAPES; do
     case $s in
-        get_cached|get_304|list_cached|patch|create|export|hooks) NEED[cached]=1 ;;
+        get_cached|get_304|list_cached|patch|create|export|hooks|include) NEED[cached]=1 ;;
         get_db|list_db) NEED[nocache]=1 ;;
         get_redis) NEED[redis]=1 ;;
         *) die "unknown shape $s" ;;
@@ -298,6 +298,7 @@ shape_def() {
         create) VARIANT=cached; SHOP_P=/products; REF_P=/products; METHOD=POST; BODY=create; GEN=none ;;
         export) VARIANT=cached; SHOP_P=/products/export; REF_P=/products/export; GEN=none ;;
         hooks) VARIANT=cached; SHOP_P=/hello; REF_P=/hello; GEN=none ;;
+        include) VARIANT=cached; SHOP_P="/orders?include=user,product&offset="; REF_P=$SHOP_P; GEN=offsets ;;
     esac
     DESC=$(case $1 in
         get_cached) echo "GET /products/{id}, in-process cache hit ($HOT_IDS ids)" ;;
@@ -310,6 +311,7 @@ shape_def() {
         create) echo "POST /products (201 + Location)" ;;
         export) echo "GET /products/export: $N_PRODUCTS rows of NDJSON" ;;
         hooks) echo "GET /hello: a src/hooks.rs route through every generated layer vs a bare handler" ;;
+        include) echo "GET /orders?include=user,product&offset=N: 50 orders with their users and products (3 queries), 20 pages" ;;
     esac)
 }
 
@@ -340,6 +342,8 @@ request = function()
   local path = prefix
   if gen == "ids" then
     path = prefix .. (((i * stride) % span) + 1)
+  elseif gen == "offsets" then
+    path = prefix .. ((i % 20) * 50)
   elseif gen == "cats" then
     path = prefix .. string.format("%02d", i % $N_CATEGORIES)
   end
@@ -496,6 +500,10 @@ for label in $SHOPS; do
                 check_same "$s (every row)" "$name" "$SHOP_P" "$REF_P" ;;
             hooks)
                 check_same "$s" "$name" "$SHOP_P" "$REF_P" ;;
+            include)
+                for o in 0 50 950; do
+                    check_same "$s $o" "$name" "$SHOP_P$o" "$REF_P$o"
+                done ;;
         esac
     done
 done

@@ -1,4 +1,4 @@
-//! Hand-written reference server for `bench/run.sh`: the product routes of the shop generated
+//! Hand-written reference server for `bench/run.sh`: the routes of the shop generated
 //! from `examples/shop.yaml`, written by hand with axum + sqlx + moka + redis and no apiforge
 //! code, answering the same bytes (bodies, `ETag`, `Cache-Control`, `Vary`, 304s).
 //!
@@ -10,6 +10,9 @@
 //! - `GET /redis/products/{id}`: through Redis only (as the shop with `cache.redis` only);
 //! - `POST /products`, `PATCH /products/{id}`: write, then invalidate the caches;
 //! - `GET /products/export`: every product as NDJSON, streamed in ≈ 32 KiB chunks;
+//! - `GET /orders?include=user,product&offset=N`: a page of 50 orders in id order, each with
+//!   its user and product, in three queries (the page, then its users and its products, each
+//!   with `= ANY($1)`), as the shop's batch loaders do;
 //! - `GET /hello`: `{"hello":"world"}`, a bare handler (the shop's is a route of its `src/hooks.rs`,
 //!   through every generated layer);
 //! - `GET /health`.
@@ -34,6 +37,7 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgPool, Row};
+use uuid::Uuid;
 
 const ROW_COLUMNS: &str = r#""id", "name", "category", "price", "sales", "is_static", "created_at""#;
 
@@ -225,6 +229,115 @@ impl FromRowRef for Product {
     fn from_row_ref(row: &sqlx::postgres::PgRow) -> Result<Self, sqlx::Error> {
         <Product as sqlx::FromRow<sqlx::postgres::PgRow>>::from_row(row)
     }
+}
+
+#[derive(Serialize, sqlx::FromRow)]
+struct Order {
+    id: i64,
+    user_id: Uuid,
+    product_id: i64,
+    quantity: i32,
+    status: String,
+    created_at: DateTime<Utc>,
+}
+
+/// A user as the shop shows it (`password_hash` is hidden).
+#[derive(Serialize, sqlx::FromRow)]
+struct User {
+    id: Uuid,
+    email: String,
+    name: String,
+    created_at: DateTime<Utc>,
+}
+
+#[derive(Deserialize)]
+struct OrdersQuery {
+    include: Option<String>,
+    offset: Option<i64>,
+    limit: Option<i64>,
+}
+
+/// `GET /orders?include=user,product`: the page, then the users and the products it names.
+async fn orders_included(
+    State(s): State<AppState>,
+    Query(q): Query<OrdersQuery>,
+    headers: HeaderMap,
+) -> Response {
+    if q.include.as_deref() != Some("user,product") {
+        return problem(
+            StatusCode::BAD_REQUEST,
+            "this reference serves only include=user,product".into(),
+        );
+    }
+    match load_orders(&s.pool, clamp(q.limit), q.offset.unwrap_or(0).max(0)).await {
+        Ok(e) => Entry {
+            cache_control: NO_CACHE,
+            ..e
+        }
+        .respond(&headers),
+        Err(e) => internal(e),
+    }
+}
+
+async fn load_orders(pool: &PgPool, limit: i64, offset: i64) -> Result<Entry, sqlx::Error> {
+    let mut orders: Vec<Order> = sqlx::query_as(
+        r#"SELECT "id", "user_id", "product_id", "quantity", "status", "created_at" FROM "orders" ORDER BY "id" LIMIT $1 OFFSET $2"#,
+    )
+    .bind(limit + 1)
+    .bind(offset)
+    .fetch_all(pool)
+    .await?;
+    let more = orders.len() as i64 > limit;
+    orders.truncate(limit as usize);
+    let mut user_ids: Vec<Uuid> = orders.iter().map(|o| o.user_id).collect();
+    user_ids.sort_unstable();
+    user_ids.dedup();
+    let mut product_ids: Vec<i64> = orders.iter().map(|o| o.product_id).collect();
+    product_ids.sort_unstable();
+    product_ids.dedup();
+    let users: Vec<User> = sqlx::query_as(
+        r#"SELECT "id", "email", "name", "created_at" FROM "users" WHERE "id" = ANY($1)"#,
+    )
+    .bind(&user_ids)
+    .fetch_all(pool)
+    .await?;
+    let products: Vec<Product> = sqlx::query_as(&format!(
+        r#"SELECT {ROW_COLUMNS} FROM "products" WHERE "id" = ANY($1)"#
+    ))
+    .bind(&product_ids)
+    .fetch_all(pool)
+    .await?;
+    let users: std::collections::HashMap<Uuid, &User> = users.iter().map(|u| (u.id, u)).collect();
+    let products: std::collections::HashMap<i64, &Product> =
+        products.iter().map(|p| (p.id, p)).collect();
+    let mut out = Vec::with_capacity(64 + orders.len() * 512);
+    out.extend_from_slice(b"{\"items\":[");
+    for (i, order) in orders.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        serde_json::to_writer(&mut out, order).expect("an order serializes");
+        out.pop();
+        out.extend_from_slice(b",\"user\":");
+        serde_json::to_writer(&mut out, &users.get(&order.user_id)).expect("a user serializes");
+        out.extend_from_slice(b",\"product\":");
+        serde_json::to_writer(&mut out, &products.get(&order.product_id))
+            .expect("a product serializes");
+        out.push(b'}');
+    }
+    out.extend_from_slice(b"],\"next_cursor\":");
+    match orders.last().filter(|_| more) {
+        Some(o) => {
+            // base64url(JSON [["id", <id>], <id>])
+            let json = serde_json::to_vec(&(("id", o.id), o.id)).unwrap();
+            out.push(b'"');
+            out.extend_from_slice(URL_SAFE_NO_PAD.encode(json).as_bytes());
+            out.push(b'"');
+        }
+        None => out.extend_from_slice(b"null"),
+    }
+    out.push(b'}');
+    Ok(Entry::new(out, NO_CACHE))
 }
 
 fn parse_id(raw: &str) -> Result<i64, Response> {
@@ -576,6 +689,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let router = Router::new()
         .route("/health", get(health))
         .route("/hello", get(hello))
+        .route("/orders", get(orders_included))
         .route("/products", get(list_cached).post(create))
         .route("/products/export", get(export))
         .route("/products/{id}", get(get_cached).patch(update))
