@@ -297,10 +297,10 @@ impl Redis {
             return None;
         }
         let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(self.inner.timeout)
-            .set_response_timeout(self.inner.timeout)
+            .set_connection_timeout(Some(self.inner.timeout))
+            .set_response_timeout(Some(self.inner.timeout))
             .set_number_of_retries(1)
-            .set_max_delay(100);
+            .set_max_delay(Duration::from_millis(100));
         let connect = ConnectionManager::new_with_config(self.inner.client.clone(), config);
         match tokio::time::timeout(self.inner.timeout, connect).await {
             Ok(Ok(conn)) => {
