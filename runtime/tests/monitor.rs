@@ -427,18 +427,29 @@ async fn queries_are_counted_and_slow_ones_logged_by_shape() {
 }
 
 #[test]
-fn process_samples_read_proc() {
-    let a = process::sample_process().expect("Linux /proc");
+fn process_gauges_and_the_cpu_counter() {
+    monitor::install_recorder();
     // Burn a little CPU so the clock moves.
     let mut x = 0u64;
     for i in 0..20_000_000u64 {
         x = x.wrapping_mul(31).wrapping_add(i);
     }
     std::hint::black_box(x);
-    let b = process::sample_process().unwrap();
-    assert!(a.resident_bytes > 1 << 20 && a.virtual_bytes >= a.resident_bytes);
-    assert!(b.cpu_seconds >= a.cpu_seconds);
-    assert!(a.threads >= 1);
+    process::record_once(None);
+    let text = monitor::render_metrics();
+    let value = |name: &str| sample(&text, name, &[]).unwrap_or_else(|| panic!("{name}: {text}"));
+    let resident = value("process_resident_memory_bytes");
+    assert!(resident > f64::from(1 << 20), "{text}");
+    assert!(value("process_virtual_memory_bytes") >= resident, "{text}");
+    assert!(value("process_threads") >= 1.0, "{text}");
+    assert!(value("process_open_fds") >= 1.0, "{text}");
+    assert!(value("process_max_fds") >= 0.0, "{text}");
+    assert!(value("process_start_time_seconds") > 1.5e9, "{text}");
+    assert!(value("process_cpu_seconds_total") > 0.0, "{text}");
+    assert!(
+        text.contains("# TYPE process_cpu_seconds_total counter\n"),
+        "{text}"
+    );
 }
 
 #[tokio::test]

@@ -297,10 +297,10 @@ impl Redis {
             return None;
         }
         let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(self.inner.timeout)
-            .set_response_timeout(self.inner.timeout)
+            .set_connection_timeout(Some(self.inner.timeout))
+            .set_response_timeout(Some(self.inner.timeout))
             .set_number_of_retries(1)
-            .set_max_delay(100);
+            .set_max_delay(Duration::from_millis(100));
         let connect = ConnectionManager::new_with_config(self.inner.client.clone(), config);
         match tokio::time::timeout(self.inner.timeout, connect).await {
             Ok(Ok(conn)) => {
@@ -338,9 +338,7 @@ impl Redis {
                 None
             }
             Ok(Err(e)) => {
-                if e.is_timeout() {
-                    self.discard_connection();
-                }
+                self.discard_connection();
                 self.trip(what, &e);
                 None
             }
@@ -352,9 +350,11 @@ impl Redis {
         }
     }
 
-    /// The connection manager reconnects after I/O errors but not after timeouts (a
-    /// half-open connection would time out forever): drop it, the next attempt after the
-    /// breaker opens a new one.
+    /// Drops the connection after an I/O error or a timeout: the next attempt after the
+    /// breaker opens a new one. The connection manager's own reconnection is not relied on:
+    /// it does not reconnect after timeouts (a half-open connection would time out forever),
+    /// and since redis 1.x a reconnection that failed while Redis was down is handed, as that
+    /// stale error, to the first command after Redis is back.
     fn discard_connection(&self) {
         self.inner.conn.lock().expect("redis lock poisoned").take();
     }

@@ -73,10 +73,10 @@ mod otel {
     }
 
     pub(super) fn shutdown() {
-        if let Some(provider) = PROVIDER.get() {
-            if let Err(e) = provider.shutdown() {
-                eprintln!("apiforge: OpenTelemetry shutdown: {e}");
-            }
+        if let Some(provider) = PROVIDER.get()
+            && let Err(e) = provider.shutdown()
+        {
+            eprintln!("apiforge: OpenTelemetry shutdown: {e}");
         }
     }
 }

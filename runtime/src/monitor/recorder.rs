@@ -119,6 +119,8 @@ pub const FAMILIES: &[(&str, Kind, &str)] = &[
         Kind::Gauge,
         "Maximum connections of the database pool.",
     ),
+    // The standard Prometheus process metrics, with their usual HELP texts (those of the
+    // `metrics-process` crate that reads them; see `process`).
     (
         "process_resident_memory_bytes",
         Kind::Gauge,
@@ -132,17 +134,27 @@ pub const FAMILIES: &[(&str, Kind, &str)] = &[
     (
         "process_cpu_seconds_total",
         Kind::Counter,
-        "Total user and system CPU time spent, in whole seconds.",
+        "Total user and system CPU time spent in seconds.",
     ),
     (
         "process_threads",
         Kind::Gauge,
-        "Number of OS threads of the process.",
+        "Number of OS threads in the process.",
     ),
     (
         "process_open_fds",
         Kind::Gauge,
         "Number of open file descriptors.",
+    ),
+    (
+        "process_max_fds",
+        Kind::Gauge,
+        "Maximum number of open file descriptors.",
+    ),
+    (
+        "process_start_time_seconds",
+        Kind::Gauge,
+        "Start time of the process since unix epoch in seconds.",
     ),
 ];
 
