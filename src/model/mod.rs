@@ -766,6 +766,21 @@ impl Model {
     pub fn redis_env(&self) -> &str {
         self.redis_url_env.as_deref().unwrap_or("REDIS_URL")
     }
+
+    /// The features of `apiforge-runtime` the generated API needs (its dependency turns the
+    /// defaults off): `chrono` for timestamps and dates, `decimal`, `redis` for the spec's
+    /// `cache.redis` (the shared tier, invalidations and rate limits), `uuid`.
+    pub fn runtime_features(&self) -> Vec<&'static str> {
+        [
+            (self.uses.chrono, "chrono"),
+            (self.uses.decimal, "decimal"),
+            (self.redis_url_env.is_some(), "redis"),
+            (self.uses.uuid, "uuid"),
+        ]
+        .into_iter()
+        .filter_map(|(used, feature)| used.then_some(feature))
+        .collect()
+    }
 }
 
 fn ms(d: spec::Duration) -> u64 {
