@@ -74,7 +74,9 @@ impl Kind {
     /// ```
     /// use apiforge_runtime::engine::{Kind, Value};
     /// assert_eq!(Kind::BigInt.parse("42"), Ok(Value::BigInt(42)));
+    /// assert!(Kind::Decimal.parse("1_000").is_err());
     /// assert!(Kind::Text.parse("a\0b").is_err());
+    /// assert!(Kind::Timestamp.parse("2026-13-45T00:00:00Z").is_err());
     /// assert!(Kind::Enum(&["paid", "shipped"]).parse("lost").is_err());
     /// ```
     pub fn parse(self, raw: &str) -> Result<Value, String> {
