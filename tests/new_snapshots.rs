@@ -349,6 +349,14 @@ resources:
         ),
         "{line}"
     );
+    // The blog has no top-level `cache.redis`, but its posts cache in the Redis tier.
+    let blog = render("examples/blog.yaml");
+    let line = runtime_line(&blog);
+    assert!(
+        line.ends_with(r#", features = ["chrono", "redis", "uuid"] }"#),
+        "{line}"
+    );
+    assert!(file(&blog, "src/generated/app.rs").contains("Redis::connect("));
     let dated = render_inline(
         "name: dated_api
 resources:
