@@ -241,9 +241,9 @@ pub fn decimal(raw: &str) -> Result<Decimal, String> {
 
 /// How a body field's value is read from JSON: as the OpenAPI document describes it, and
 /// no more leniently. Integers take whole numbers (`128` or `128.0`, as JSON Schema's
-/// `integer` does) in range; decimals take strings of plain notation only (`-12.50`, see `decimal`); UUIDs,
-/// timestamps and dates strings as [`Kind::parse`] takes them; every other type reads as
-/// its `Deserialize` does.
+/// `integer` does) in range; decimals take strings of plain notation only (`-12.50`, see
+/// `decimal`); UUIDs, timestamps and dates strings as [`Kind::parse`] takes them; every
+/// other type reads as its `Deserialize` does.
 pub trait BodyValue: Sized {
     fn deserialize_body<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error>;
 }
