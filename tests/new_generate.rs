@@ -83,7 +83,12 @@ fn new_writes_everything_once_and_refuses_a_non_empty_folder() {
     );
     assert!(versioned.status.success(), "{}", text(&versioned));
     let cargo = fs::read_to_string(tmp.path().join("v/Cargo.toml")).unwrap();
-    assert!(cargo.contains("apiforge-runtime = \"0.1\""), "{cargo}");
+    assert!(
+        cargo.contains(
+            "apiforge-runtime = { version = \"0.1\", default-features = false, features = [\"chrono\", \"decimal\", \"redis\", \"uuid\"] }"
+        ),
+        "{cargo}"
+    );
 }
 
 #[test]

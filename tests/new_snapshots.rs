@@ -295,6 +295,81 @@ resources:
     assert!(readme.contains("(and in Redis when\n`CACHE_REDIS` is set)"));
 }
 
+/// The runtime's default features are off in a generated project, and it asks for exactly
+/// what its spec uses: none for a spec without decimals, uuids, timestamps, dates or
+/// `cache.redis` (no Redis variable read either); each one when the spec has it.
+#[test]
+fn the_runtime_dependency_lists_the_features_the_spec_uses() {
+    let runtime_line = |files: &[OutFile]| -> String {
+        file(files, "Cargo.toml")
+            .lines()
+            .find(|l| l.starts_with("apiforge-runtime = "))
+            .expect("an apiforge-runtime dependency")
+            .to_string()
+    };
+    let plain = render_inline(
+        "name: plain_api
+resources:
+  notes:
+    fields:
+      id: { type: bigserial, primary_key: true }
+      title: { type: string, max_length: 80 }
+      stars: { type: int, default: 0 }
+      score: { type: float, nullable: true }
+      done: { type: bool, default: false }
+      extra: { type: json, nullable: true }
+    cache:
+      memory: { max_entries: 100, ttl: 1m }
+",
+    );
+    let line = runtime_line(&plain);
+    assert!(line.ends_with(", default-features = false }"), "{line}");
+    assert!(!line.contains("features = ["), "{line}");
+    let cargo = file(&plain, "Cargo.toml");
+    for dep in ["chrono", "rust_decimal", "uuid", "redis"] {
+        assert!(
+            !cargo.contains(&format!("\n{dep} = ")),
+            "{dep} in:\n{cargo}"
+        );
+    }
+    for path in ["src/generated/app.rs", "src/main.rs", "README.md"] {
+        let text = file(&plain, path);
+        assert!(
+            !text.contains("REDIS_URL"),
+            "{path} reads REDIS_URL:\n{text}"
+        );
+    }
+    assert!(file(&plain, "src/generated/app.rs").contains("-> Option<Redis> {\n    None\n}"));
+
+    let shop = render("examples/shop.yaml");
+    let line = runtime_line(&shop);
+    assert!(
+        line.ends_with(
+            r#", default-features = false, features = ["chrono", "decimal", "redis", "uuid"] }"#
+        ),
+        "{line}"
+    );
+    // The blog has no top-level `cache.redis`, but its posts cache in the Redis tier.
+    let blog = render("examples/blog.yaml");
+    let line = runtime_line(&blog);
+    assert!(
+        line.ends_with(r#", features = ["chrono", "redis", "uuid"] }"#),
+        "{line}"
+    );
+    assert!(file(&blog, "src/generated/app.rs").contains("Redis::connect("));
+    let dated = render_inline(
+        "name: dated_api
+resources:
+  days:
+    fields:
+      id: { type: serial, primary_key: true }
+      day: { type: date }
+",
+    );
+    let line = runtime_line(&dated);
+    assert!(line.ends_with(r#", features = ["chrono"] }"#), "{line}");
+}
+
 /// The README's body tables: every kind of field, its PATCH use, deprecated fields.
 #[test]
 fn the_readme_describes_each_body_field() {

@@ -1,5 +1,6 @@
 //! The two cache tiers against the real Redis (127.0.0.1:6379). Every test uses its own
 //! key namespace and removes its generation keys at the end.
+#![cfg(feature = "redis")]
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};

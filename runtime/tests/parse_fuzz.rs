@@ -2,6 +2,7 @@
 //! values of every kind, integers and decimals in their notations, path keys, request
 //! bodies and query strings. Nothing panics; what is accepted is what the OpenAPI document
 //! allows (docs/spec.md, decision 30). A crash found here becomes a case of its own below.
+#![cfg(all(feature = "decimal", feature = "uuid", feature = "chrono"))]
 
 use apiforge_runtime::engine::value::{decimal, integer};
 use apiforge_runtime::engine::{Kind, Value, parse_key};

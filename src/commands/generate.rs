@@ -251,6 +251,26 @@ pub(crate) fn update_of(
     Ok(update)
 }
 
+/// The features of `needed` that the project's `apiforge-runtime` dependency (a one-line
+/// entry of Cargo.toml, as `new` writes it) does not turn on, when it turns the runtime's
+/// defaults off; none when the line is not found or keeps the defaults (all on).
+fn missing_runtime_features<'a>(cargo_toml: &str, needed: &[&'a str]) -> Vec<&'a str> {
+    let Some(line) = cargo_toml
+        .lines()
+        .find(|l| l.trim_start().starts_with("apiforge-runtime"))
+    else {
+        return Vec::new();
+    };
+    if !line.replace(' ', "").contains("default-features=false") {
+        return Vec::new();
+    }
+    needed
+        .iter()
+        .filter(|f| !line.contains(&format!("\"{f}\"")))
+        .copied()
+        .collect()
+}
+
 pub fn run(args: GenerateArgs) -> anyhow::Result<ExitCode> {
     let (manifest_path, dir) = args.project.existing_manifest_and_dir()?;
     let dir = dir.as_path();
@@ -271,6 +291,16 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<ExitCode> {
     }
     let update = update_of(dir, &spec, text)?;
     let (plan, migration) = (&update.plan, &update.migration);
+    if let Ok(cargo) = std::fs::read_to_string(dir.join("Cargo.toml")) {
+        let needed = Model::from_spec(&spec).runtime_features();
+        for feature in missing_runtime_features(&cargo, &needed) {
+            eprintln!(
+                "note: the spec needs apiforge-runtime's `{feature}` feature: add \"{feature}\" \
+                 to the `features` of apiforge-runtime in Cargo.toml (it is yours; generate \
+                 never edits it)"
+            );
+        }
+    }
     if args.check {
         if plan.is_empty() {
             println!("up to date");
@@ -538,6 +568,16 @@ fn applied_versions(url: &str, files: &[String]) -> anyhow::Result<Vec<String>> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn runtime_features_missing_from_the_users_cargo_toml_are_named() {
+        let needed = ["decimal", "redis"];
+        let off = "[dependencies]\napiforge-runtime = { path = \"../runtime\", default-features = false, features = [\"redis\"] }\n";
+        assert_eq!(missing_runtime_features(off, &needed), ["decimal"]);
+        let defaults = "[dependencies]\napiforge-runtime = { path = \"../runtime\" }\n";
+        assert!(missing_runtime_features(defaults, &needed).is_empty());
+        assert!(missing_runtime_features("[dependencies]\n", &needed).is_empty());
+    }
 
     fn model(yaml: &str) -> Model {
         let loaded = crate::spec::load_bytes(Path::new("t.yaml"), yaml.as_bytes())

@@ -137,6 +137,16 @@ mod tests {
         assert!(cli.starts_with(&format!("{req}.")), "{req} vs {cli}");
         assert_eq!(req.split('.').count(), 2, "major.minor: {req}");
         assert_eq!(dep.toml(), format!("\"{req}\""));
+        assert_eq!(
+            dep.toml_with_features(&["decimal", "redis"]),
+            format!(
+                "{{ version = \"{req}\", default-features = false, features = [\"decimal\", \"redis\"] }}"
+            )
+        );
+        assert_eq!(
+            dep.toml_with_features(&[]),
+            format!("{{ version = \"{req}\", default-features = false }}")
+        );
     }
 
     #[test]

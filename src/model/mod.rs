@@ -766,6 +766,32 @@ impl Model {
     pub fn redis_env(&self) -> &str {
         self.redis_url_env.as_deref().unwrap_or("REDIS_URL")
     }
+
+    /// Whether the generated API connects to Redis (read from [`redis_env`](Self::redis_env)):
+    /// the spec has `cache.redis`, or a resource caches in the Redis tier.
+    pub fn uses_redis(&self) -> bool {
+        self.redis_url_env.is_some()
+            || self
+                .resources
+                .iter()
+                .any(|r| r.cache.redis_ttl_ms.is_some())
+    }
+
+    /// The features of `apiforge-runtime` the generated API needs (its dependency turns the
+    /// defaults off): `chrono` for timestamps and dates, `decimal`, `redis` when it
+    /// [uses Redis](Self::uses_redis) (the shared tier, invalidations and shared rate
+    /// limits), `uuid`.
+    pub fn runtime_features(&self) -> Vec<&'static str> {
+        [
+            (self.uses.chrono, "chrono"),
+            (self.uses.decimal, "decimal"),
+            (self.uses_redis(), "redis"),
+            (self.uses.uuid, "uuid"),
+        ]
+        .into_iter()
+        .filter_map(|(used, feature)| used.then_some(feature))
+        .collect()
+    }
 }
 
 fn ms(d: spec::Duration) -> u64 {

@@ -108,6 +108,23 @@ impl RuntimeDep {
             RuntimeDep::Version(v) => toml_string(v),
         }
     }
+
+    /// The dependency with the runtime's default features off and `features` on (see
+    /// [`Model::runtime_features`]): `{ path = "…", default-features = false, features =
+    /// ["decimal"] }`, no `features` key when there are none.
+    pub fn toml_with_features(&self, features: &[&str]) -> String {
+        let source = match self {
+            RuntimeDep::Path(p) => format!("path = {}", toml_string(&p.to_string_lossy())),
+            RuntimeDep::Version(v) => format!("version = {}", toml_string(v)),
+        };
+        let mut dep = format!("{{ {source}, default-features = false");
+        if !features.is_empty() {
+            let list: Vec<String> = features.iter().map(|f| toml_string(f)).collect();
+            dep.push_str(&format!(", features = [{}]", list.join(", ")));
+        }
+        dep.push_str(" }");
+        dep
+    }
 }
 
 /// A basic TOML string (quotes and backslashes escaped).
@@ -302,7 +319,7 @@ pub fn render_project_reusing(
             "Cargo.toml".to_string(),
             CargoToml {
                 m,
-                runtime_dep: opts.runtime.toml(),
+                runtime_dep: opts.runtime.toml_with_features(&m.runtime_features()),
             }
             .render()?,
             User,

@@ -38,6 +38,12 @@
 //! # Ok(()) }
 //! ```
 
+// The Redis tier lives in one module: the real one with the `redis` feature, else a
+// handle type with no values (an `Option<Redis>` is always `None`).
+#[cfg(feature = "redis")]
+mod redis;
+#[cfg(not(feature = "redis"))]
+#[path = "no_redis.rs"]
 mod redis;
 
 use std::fmt::Display;
@@ -244,10 +250,6 @@ impl ResourceCache {
         });
         if let Some(redis) = &shared.redis {
             redis.register(&shared);
-            if tokio::runtime::Handle::try_current().is_ok() {
-                let (shared, redis) = (shared.clone(), redis.clone());
-                tokio::spawn(async move { shared.sync_generation(&redis).await });
-            }
         }
         Self { shared }
     }
@@ -416,8 +418,7 @@ impl Shared {
             redis = None;
         }
         if let Some((redis, _)) = redis {
-            let cmd = ::redis::Cmd::get(redis.key(&self.resource, &self.data_key(key)));
-            match redis.query::<Option<Vec<u8>>>("get", &cmd).await {
+            match redis.get(&self.resource, &self.data_key(key)).await {
                 Some(Some(raw)) => match CachedBody::decode(raw) {
                     Some(body) => {
                         self.counters().redis_hits.increment(1);
@@ -437,13 +438,9 @@ impl Shared {
         if let Some((redis, ttl)) = redis
             && self.writes.load(Ordering::Acquire) == writes
         {
-            let ttl_ms = ttl.as_millis().max(1) as u64;
-            let cmd = ::redis::Cmd::pset_ex(
-                redis.key(&self.resource, &self.data_key(key)),
-                body.encode(),
-                ttl_ms,
-            );
-            let _: Option<()> = redis.query("set", &cmd).await;
+            redis
+                .set(&self.resource, &self.data_key(key), body.encode(), ttl)
+                .await;
         }
         self.unless_straddled(writes, body)
     }
@@ -498,33 +495,12 @@ impl Shared {
         self.generation.fetch_max(generation, Ordering::AcqRel);
     }
 
-    /// A row written by an instance of another shape (a rolling deploy): its delete reached
-    /// that shape's entry only, so delete this shape's entry of the row too.
-    pub(crate) async fn forget_other_shape(&self, redis: &Redis, key: &str, writer_shape: &str) {
-        if *self.shape == *writer_shape || self.redis.is_none() {
-            return;
-        }
-        let mut cmd = ::redis::cmd("DEL");
-        cmd.arg(redis.key(&self.resource, &self.data_key(key)));
-        let _: Option<u64> = redis.query("invalidate other shape", &cmd).await;
-    }
-
     async fn sync_generation(&self, redis: &Redis) {
         let local = self.generation.load(Ordering::Acquire);
         if let Some(shared) = redis.sync_generation(&self.resource, local).await {
             self.generation.fetch_max(shared, Ordering::AcqRel);
             self.synced.store(true, Ordering::Release);
         }
-    }
-
-    /// After the subscription was (re)established: forget what may have been invalidated
-    /// meanwhile and adopt the shared generation.
-    pub(crate) async fn resynchronise(&self, redis: &Redis) {
-        self.writes.fetch_add(1, Ordering::AcqRel);
-        if let Some(memory) = &self.memory {
-            memory.invalidate_all();
-        }
-        self.sync_generation(redis).await;
     }
 }
 

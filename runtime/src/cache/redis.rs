@@ -359,6 +359,19 @@ impl Redis {
         self.inner.conn.lock().expect("redis lock poisoned").take();
     }
 
+    /// The entry `key` of `resource`: `Some(None)` when Redis has none, `None` when Redis
+    /// is unavailable.
+    pub(super) async fn get(&self, resource: &str, key: &str) -> Option<Option<Vec<u8>>> {
+        self.query("get", &Cmd::get(self.key(resource, key))).await
+    }
+
+    /// Stores the entry `key` of `resource` for `ttl` (best effort).
+    pub(super) async fn set(&self, resource: &str, key: &str, value: Vec<u8>, ttl: Duration) {
+        let ttl_ms = ttl.as_millis().max(1) as u64;
+        let cmd = Cmd::pset_ex(self.key(resource, key), value, ttl_ms);
+        let _: Option<()> = self.query("set", &cmd).await;
+    }
+
     /// Bumps `resource`'s generation to above `local`, deletes the entry `data_key` (if any;
     /// `key` under the cache's shape version) and tells the other instances about `key`; returns the new generation, `None` when Redis is unavailable.
     pub(super) async fn publish_invalidation(
@@ -395,7 +408,8 @@ impl Redis {
         self.query("sync generation", &cmd).await
     }
 
-    /// Registers a cache for remote invalidations and resynchronisation.
+    /// Registers a cache for remote invalidations and resynchronisation, and reads its
+    /// shared generation in the background (inside a Tokio runtime).
     pub(super) fn register(&self, shared: &Arc<Shared>) {
         let mut caches = self.inner.caches.lock().expect("cache registry poisoned");
         let list = caches.entry(shared.resource.to_string()).or_default();
@@ -403,6 +417,10 @@ impl Redis {
         list.push(Arc::downgrade(shared));
         drop(caches);
         self.ensure_listener();
+        if tokio::runtime::Handle::try_current().is_ok() {
+            let (shared, redis) = (shared.clone(), self.clone());
+            tokio::spawn(async move { shared.sync_generation(&redis).await });
+        }
     }
 
     /// The live caches registered for `resource`.
@@ -432,6 +450,29 @@ impl Redis {
         self.inner
             .listener
             .get_or_init(|| tokio::spawn(listen(weak)));
+    }
+}
+
+impl Shared {
+    /// A row written by an instance of another shape (a rolling deploy): its delete reached
+    /// that shape's entry only, so delete this shape's entry of the row too.
+    pub(crate) async fn forget_other_shape(&self, redis: &Redis, key: &str, writer_shape: &str) {
+        if *self.shape == *writer_shape || self.redis.is_none() {
+            return;
+        }
+        let mut cmd = ::redis::cmd("DEL");
+        cmd.arg(redis.key(&self.resource, &self.data_key(key)));
+        let _: Option<u64> = redis.query("invalidate other shape", &cmd).await;
+    }
+
+    /// After the subscription was (re)established: forget what may have been invalidated
+    /// meanwhile and adopt the shared generation.
+    pub(crate) async fn resynchronise(&self, redis: &Redis) {
+        self.writes.fetch_add(1, Ordering::AcqRel);
+        if let Some(memory) = &self.memory {
+            memory.invalidate_all();
+        }
+        self.sync_generation(redis).await;
     }
 }
 

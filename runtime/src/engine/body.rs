@@ -74,6 +74,7 @@ pub trait Measure {
         false
     }
     /// The value of a decimal, as written (its scale is the literal's).
+    #[cfg(feature = "decimal")]
     fn decimal(&self) -> Option<sqlx::types::Decimal> {
         None
     }
@@ -98,6 +99,7 @@ impl Measure for f64 {
     }
 }
 
+#[cfg(feature = "decimal")]
 impl Measure for sqlx::types::Decimal {
     fn number(&self) -> Option<f64> {
         f64::try_from(*self).ok()
@@ -126,6 +128,7 @@ impl<T: Measure> Measure for Option<T> {
     fn has_nul(&self) -> bool {
         self.as_ref().is_some_and(T::has_nul)
     }
+    #[cfg(feature = "decimal")]
     fn decimal(&self) -> Option<sqlx::types::Decimal> {
         self.as_ref().and_then(T::decimal)
     }
@@ -197,6 +200,7 @@ impl Violations {
     /// assert_eq!(err.errors[0].message, "must have at most 8 digits before the decimal point");
     /// assert!(Violations::default().decimal("price", &d("99999999.99"), 10, 2).finish().is_ok());
     /// ```
+    #[cfg(feature = "decimal")]
     pub fn decimal(
         mut self,
         field: &str,

@@ -6,6 +6,7 @@ use std::fmt::Write as _;
 
 use sqlx::Row;
 use sqlx::postgres::{PgArguments, PgRow};
+#[cfg(feature = "uuid")]
 use sqlx::types::Uuid;
 
 use super::context::{Operation, RequestContext};
@@ -403,6 +404,7 @@ fn write_row<R: Entity>(
 enum Key {
     Int(i32),
     BigInt(i64),
+    #[cfg(feature = "uuid")]
     Uuid(Uuid),
     Text(String),
 }
@@ -415,6 +417,7 @@ fn read_key(row: &PgRow, column: &str, kind: Kind) -> Result<Option<Key>, Proble
         Kind::BigInt => row
             .try_get::<Option<i64>, _>(column)
             .map(|k| k.map(Key::BigInt)),
+        #[cfg(feature = "uuid")]
         Kind::Uuid => row
             .try_get::<Option<Uuid>, _>(column)
             .map(|k| k.map(Key::Uuid)),
@@ -441,6 +444,7 @@ fn bind_keys(keys: &[Key], kind: Kind, args: &mut PgArguments) -> Result<(), Pro
             Key::BigInt(v) => Some(*v),
             _ => None,
         })),
+        #[cfg(feature = "uuid")]
         Kind::Uuid => args.add(array(keys, |k| match k {
             Key::Uuid(v) => Some(*v),
             _ => None,

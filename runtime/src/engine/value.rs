@@ -10,13 +10,18 @@ use serde::de::{self, Deserialize, Deserializer, Unexpected, Visitor};
 
 use sqlx::Arguments;
 use sqlx::postgres::PgArguments;
+#[cfg(feature = "decimal")]
+use sqlx::types::Decimal;
+#[cfg(feature = "uuid")]
+use sqlx::types::Uuid;
+#[cfg(feature = "chrono")]
 use sqlx::types::chrono::{DateTime, NaiveDate, Utc};
-use sqlx::types::{Decimal, Uuid};
 
 use crate::problem::Problem;
 
 /// The type of a column as the engine sees it (SPEC.md's field types; `serial`/`ref` map to
-/// the integer or key kind they store).
+/// the integer or key kind they store). `Decimal`, `Uuid`, `Timestamp` and `Date` exist
+/// with the runtime's `decimal`, `uuid` and `chrono` features.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
     /// `string`, `text`.
@@ -28,14 +33,18 @@ pub enum Kind {
     /// `float`.
     Float,
     /// `decimal`.
+    #[cfg(feature = "decimal")]
     Decimal,
     /// `bool`.
     Bool,
     /// `uuid`.
+    #[cfg(feature = "uuid")]
     Uuid,
     /// `timestamp` (RFC 3339).
+    #[cfg(feature = "chrono")]
     Timestamp,
     /// `date` (`YYYY-MM-DD`).
+    #[cfg(feature = "chrono")]
     Date,
     /// `enum`: one of these values (text in SQL).
     Enum(&'static [&'static str]),
@@ -48,10 +57,14 @@ pub enum Value {
     Int(i32),
     BigInt(i64),
     Float(f64),
+    #[cfg(feature = "decimal")]
     Decimal(Decimal),
     Bool(bool),
+    #[cfg(feature = "uuid")]
     Uuid(Uuid),
+    #[cfg(feature = "chrono")]
     Timestamp(DateTime<Utc>),
+    #[cfg(feature = "chrono")]
     Date(NaiveDate),
 }
 
@@ -96,16 +109,20 @@ impl Kind {
                         .ok_or_else(|| format!("expected a finite number, got {raw:?}"))
                 })
                 .map(Value::Float),
+            #[cfg(feature = "decimal")]
             Kind::Decimal => decimal(raw).map(Value::Decimal),
             Kind::Bool => match raw {
                 "true" => Ok(Value::Bool(true)),
                 "false" => Ok(Value::Bool(false)),
                 _ => Err(format!("expected true or false, got {raw:?}")),
             },
+            #[cfg(feature = "uuid")]
             Kind::Uuid => num(raw, "a UUID").map(Value::Uuid),
+            #[cfg(feature = "chrono")]
             Kind::Timestamp => DateTime::parse_from_rfc3339(raw)
                 .map(|t| Value::Timestamp(t.with_timezone(&Utc)))
                 .map_err(|_| format!("expected an RFC 3339 timestamp, got {raw:?}")),
+            #[cfg(feature = "chrono")]
             Kind::Date => num(raw, "a date (YYYY-MM-DD)").map(Value::Date),
         }
     }
@@ -120,7 +137,9 @@ impl Kind {
             serde_json::Value::Number(n) => match self {
                 Kind::Int => n.as_i64().is_some_and(|i| i32::try_from(i).is_ok()),
                 Kind::BigInt => n.as_i64().is_some(),
-                Kind::Float | Kind::Decimal => true,
+                Kind::Float => true,
+                #[cfg(feature = "decimal")]
+                Kind::Decimal => true,
                 _ => false,
             },
             serde_json::Value::Bool(_) => self == Kind::Bool,
@@ -137,10 +156,14 @@ impl Kind {
             (Kind::Int, None) => args.add(None::<i32>),
             (Kind::BigInt, None) => args.add(None::<i64>),
             (Kind::Float, None) => args.add(None::<f64>),
+            #[cfg(feature = "decimal")]
             (Kind::Decimal, None) => args.add(None::<Decimal>),
             (Kind::Bool, None) => args.add(None::<bool>),
+            #[cfg(feature = "uuid")]
             (Kind::Uuid, None) => args.add(None::<Uuid>),
+            #[cfg(feature = "chrono")]
             (Kind::Timestamp, None) => args.add(None::<DateTime<Utc>>),
+            #[cfg(feature = "chrono")]
             (Kind::Date, None) => args.add(None::<NaiveDate>),
         };
         added.map_err(bind_error)
@@ -195,6 +218,7 @@ pub fn integer<T: FromStr + TryFrom<i64>>(raw: &str) -> Option<T> {
 ///     assert!(decimal(bad).is_err(), "{bad}");
 /// }
 /// ```
+#[cfg(feature = "decimal")]
 pub fn decimal(raw: &str) -> Result<Decimal, String> {
     let unsigned = raw.strip_prefix('-').unwrap_or(raw);
     let (int, frac) = match unsigned.split_once('.') {
@@ -217,9 +241,9 @@ pub fn decimal(raw: &str) -> Result<Decimal, String> {
 
 /// How a body field's value is read from JSON: as the OpenAPI document describes it, and
 /// no more leniently. Integers take whole numbers (`128` or `128.0`, as JSON Schema's
-/// `integer` does) in range; decimals take strings of [`decimal`] notation only; UUIDs,
-/// timestamps and dates strings as [`Kind::parse`] takes them; every other type reads as
-/// its `Deserialize` does.
+/// `integer` does) in range; decimals take strings of plain notation only (`-12.50`, see
+/// `decimal`); UUIDs, timestamps and dates strings as [`Kind::parse`] takes them; every
+/// other type reads as its `Deserialize` does.
 pub trait BodyValue: Sized {
     fn deserialize_body<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error>;
 }
@@ -236,14 +260,18 @@ macro_rules! body_value_as_deserialize {
 body_value_as_deserialize!(String, bool, f64, serde_json::Value);
 
 /// A string parsed as a [`Kind`], as query values are: one grammar for both.
+#[cfg(any(feature = "uuid", feature = "chrono"))]
 struct KindText(Kind);
 
+#[cfg(any(feature = "uuid", feature = "chrono"))]
 impl Visitor<'_> for KindText {
     type Value = Value;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self.0 {
+            #[cfg(feature = "uuid")]
             Kind::Uuid => "a UUID string",
+            #[cfg(feature = "chrono")]
             Kind::Timestamp => "an RFC 3339 timestamp string",
             _ => "a date string (YYYY-MM-DD)",
         })
@@ -254,6 +282,7 @@ impl Visitor<'_> for KindText {
     }
 }
 
+#[cfg(any(feature = "uuid", feature = "chrono"))]
 macro_rules! body_value_as_kind {
     ($($t:ty => $kind:ident),+) => {$(
         impl BodyValue for $t {
@@ -266,7 +295,10 @@ macro_rules! body_value_as_kind {
         }
     )+};
 }
-body_value_as_kind!(Uuid => Uuid, DateTime<Utc> => Timestamp, NaiveDate => Date);
+#[cfg(feature = "uuid")]
+body_value_as_kind!(Uuid => Uuid);
+#[cfg(feature = "chrono")]
+body_value_as_kind!(DateTime<Utc> => Timestamp, NaiveDate => Date);
 
 /// Whole JSON numbers into an integer type (`what` names it in errors).
 struct Whole<T>(PhantomData<T>, &'static str);
@@ -306,8 +338,10 @@ impl BodyValue for i64 {
     }
 }
 
+#[cfg(feature = "decimal")]
 struct DecimalText;
 
+#[cfg(feature = "decimal")]
 impl Visitor<'_> for DecimalText {
     type Value = Decimal;
 
@@ -320,6 +354,7 @@ impl Visitor<'_> for DecimalText {
     }
 }
 
+#[cfg(feature = "decimal")]
 impl BodyValue for Decimal {
     fn deserialize_body<'de, D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         d.deserialize_str(DecimalText)
@@ -347,10 +382,14 @@ impl Value {
             Value::Int(v) => args.add(*v),
             Value::BigInt(v) => args.add(*v),
             Value::Float(v) => args.add(*v),
+            #[cfg(feature = "decimal")]
             Value::Decimal(v) => args.add(*v),
             Value::Bool(v) => args.add(*v),
+            #[cfg(feature = "uuid")]
             Value::Uuid(v) => args.add(*v),
+            #[cfg(feature = "chrono")]
             Value::Timestamp(v) => args.add(*v),
+            #[cfg(feature = "chrono")]
             Value::Date(v) => args.add(*v),
         }
     }
@@ -378,10 +417,14 @@ impl fmt::Display for Value {
             Value::Int(v) => write!(f, "{v}"),
             Value::BigInt(v) => write!(f, "{v}"),
             Value::Float(v) => write!(f, "{v:?}"),
+            #[cfg(feature = "decimal")]
             Value::Decimal(v) => write!(f, "{}", v.normalize()),
             Value::Bool(v) => write!(f, "{v}"),
+            #[cfg(feature = "uuid")]
             Value::Uuid(v) => write!(f, "{v}"),
+            #[cfg(feature = "chrono")]
             Value::Timestamp(v) => write!(f, "{}", v.to_rfc3339()),
+            #[cfg(feature = "chrono")]
             Value::Date(v) => write!(f, "{v}"),
         }
     }
@@ -399,6 +442,11 @@ mod tests {
         assert!(Kind::Int.parse("99999999999").is_err());
         assert_eq!(Kind::Bool.parse("true"), Ok(Value::Bool(true)));
         assert!(Kind::Float.parse("NaN").is_err());
+    }
+
+    #[test]
+    #[cfg(all(feature = "decimal", feature = "uuid", feature = "chrono"))]
+    fn parses_decimals_uuids_and_dates() {
         assert!(Kind::Decimal.parse("1e5").is_err());
         assert!(Kind::Decimal.parse("-").is_err());
         assert_eq!(
@@ -444,6 +492,7 @@ mod tests {
 
     /// Decimals are strings of plain notation: no `1_000`, no exponent, no JSON number.
     #[test]
+    #[cfg(feature = "decimal")]
     fn body_decimals_are_plain_strings() {
         assert_eq!(
             body::<Decimal>("\"12.50\"").map(|d| (d.to_string(), d.scale())),
@@ -481,9 +530,12 @@ mod tests {
 
     #[test]
     fn cursor_values_are_checked_against_the_kind() {
-        assert!(Kind::Timestamp.accepts_json(&serde_json::json!("2026-01-01T00:00:00Z")));
-        assert!(!Kind::Timestamp.accepts_json(&serde_json::json!("2026-13-45T00:00:00Z")));
-        assert!(!Kind::Timestamp.accepts_json(&serde_json::json!(5)));
+        #[cfg(feature = "chrono")]
+        {
+            assert!(Kind::Timestamp.accepts_json(&serde_json::json!("2026-01-01T00:00:00Z")));
+            assert!(!Kind::Timestamp.accepts_json(&serde_json::json!("2026-13-45T00:00:00Z")));
+            assert!(!Kind::Timestamp.accepts_json(&serde_json::json!(5)));
+        }
         assert!(!Kind::Text.accepts_json(&serde_json::json!("a\u{0}")));
         assert!(Kind::BigInt.accepts_json(&serde_json::json!(5)));
     }

@@ -19,6 +19,12 @@
 
 mod client;
 mod layer;
+// Limits shared through Redis: the real settlement with the `redis` feature, else a type
+// with no values (there is no `Redis` handle to share through).
+#[cfg(feature = "redis")]
+mod shared;
+#[cfg(not(feature = "redis"))]
+#[path = "no_shared.rs"]
 mod shared;
 
 use std::cell::Cell;
@@ -38,7 +44,6 @@ use http::{HeaderName, HeaderValue, StatusCode, header};
 
 pub use self::client::TrustedProxies;
 pub use self::layer::{RateLimit, RateLimitFuture, RateLimitLayer};
-pub use self::shared::SETTLE_EVERY;
 use self::shared::Shared;
 use crate::cache::Redis;
 use crate::engine::Caller;
@@ -307,6 +312,10 @@ fn humantime(d: Duration) -> String {
 /// The API-wide part: whom a request counts for, and `server.rate_limit`.
 #[derive(Debug, Clone)]
 pub struct RateLimits(Arc<Inner>);
+
+/// How often an instance settles its counts with Redis. A client over a shared limit is
+/// refused by every instance at most this long after the fleet's count passed it.
+pub const SETTLE_EVERY: Duration = Duration::from_millis(100);
 
 #[derive(Debug)]
 struct Inner {

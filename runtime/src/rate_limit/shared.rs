@@ -6,12 +6,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
-use super::{ClientKey, Quota};
+use super::{ClientKey, Quota, SETTLE_EVERY};
 use crate::cache::Redis;
-
-/// How often an instance settles its counts with Redis. A client over a shared limit is
-/// refused by every instance at most this long after the fleet's count passed it.
-pub const SETTLE_EVERY: Duration = Duration::from_millis(100);
 
 /// At most this many buckets per Lua call (a long script blocks Redis meanwhile).
 const PER_CALL: usize = 500;
