@@ -39,7 +39,8 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgPool, Row};
 use uuid::Uuid;
 
-const ROW_COLUMNS: &str = r#""id", "name", "category", "price", "sales", "is_static", "created_at""#;
+const ROW_COLUMNS: &str =
+    r#""id", "name", "category", "price", "sales", "is_static", "created_at""#;
 
 /// The row and its review aggregates as JSON members (`"review_count":N,"avg_rating":X`),
 /// written by Postgres so that the number formatting is Postgres's.
@@ -116,8 +117,10 @@ impl Entry {
             r
         } else {
             let mut r = Response::new(Body::from(self.body));
-            r.headers_mut()
-                .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            r.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
             r
         };
         let h = response.headers_mut();
@@ -155,9 +158,10 @@ fn memmem(hay: &[u8], needle: &[u8]) -> bool {
 
 /// Weak comparison of an `If-None-Match` list (or `*`) with a strong tag.
 fn if_none_match(field: &str, tag: &str) -> bool {
-    field.split(',').map(str::trim).any(|t| {
-        t == "*" || t.strip_prefix("W/").unwrap_or(t) == tag
-    })
+    field
+        .split(',')
+        .map(str::trim)
+        .any(|t| t == "*" || t.strip_prefix("W/").unwrap_or(t) == tag)
 }
 
 #[derive(Clone)]
@@ -325,18 +329,11 @@ async fn load_orders(pool: &PgPool, limit: i64, offset: i64) -> Result<Entry, sq
             .expect("a product serializes");
         out.push(b'}');
     }
-    out.extend_from_slice(b"],\"next_cursor\":");
-    match orders.last().filter(|_| more) {
-        Some(o) => {
-            // base64url(JSON [["id", <id>], <id>])
-            let json = serde_json::to_vec(&(("id", o.id), o.id)).unwrap();
-            out.push(b'"');
-            out.extend_from_slice(URL_SAFE_NO_PAD.encode(json).as_bytes());
-            out.push(b'"');
-        }
-        None => out.extend_from_slice(b"null"),
-    }
-    out.push(b'}');
+    // The cursor: base64url(JSON [["id", <id>], <id>]).
+    end_page(
+        &mut out,
+        orders.last().filter(|_| more).map(|o| (("id", o.id), o.id)),
+    );
     Ok(Entry::new(out, NO_CACHE))
 }
 
@@ -385,7 +382,11 @@ async fn get_db(State(s): State<AppState>, Path(id): Path<String>, headers: Head
         Err(r) => return r,
     };
     match load_row(&s.pool, id).await {
-        Ok(Some(e)) => Entry { cache_control: NO_CACHE, ..e }.respond(&headers),
+        Ok(Some(e)) => Entry {
+            cache_control: NO_CACHE,
+            ..e
+        }
+        .respond(&headers),
         Ok(None) => not_found(id),
         Err(e) => internal(e),
     }
@@ -405,7 +406,8 @@ async fn get_redis(
         return problem(StatusCode::SERVICE_UNAVAILABLE, "no REDIS_URL".into());
     };
     let key = format!("{}:products:row:{id}", s.namespace);
-    let cached: Result<Option<Vec<u8>>, _> = redis::cmd("GET").arg(&key).query_async(&mut redis).await;
+    let cached: Result<Option<Vec<u8>>, _> =
+        redis::cmd("GET").arg(&key).query_async(&mut redis).await;
     if let Ok(Some(raw)) = cached
         && let Some(entry) = Entry::decode(raw)
     {
@@ -451,19 +453,29 @@ async fn load_page(pool: &PgPool, category: &str, limit: i64) -> Result<Entry, s
         write_row(&mut out, &product, &agg);
         last = Some(product);
     }
+    // The cursor: base64url(JSON [["-created_at", <created_at>], <id>]).
+    let cursor = last.filter(|_| rows.len() > items.len());
+    end_page(
+        &mut out,
+        cursor.map(|p| (("-created_at", p.created_at), p.id)),
+    );
+    Ok(Entry::new(out, PRIVATE))
+}
+
+/// Closes a page's `items` and writes its `next_cursor`: `cursor` (the sort's last values
+/// and the key) as base64url of its JSON, else `null`.
+fn end_page(out: &mut Vec<u8>, cursor: Option<impl Serialize>) {
     out.extend_from_slice(b"],\"next_cursor\":");
-    match last.filter(|_| rows.len() > items.len()) {
-        Some(p) => {
-            // base64url(JSON [["-created_at", <created_at>], <id>])
-            let json = serde_json::to_vec(&(("-created_at", p.created_at), p.id)).unwrap();
+    match cursor {
+        Some(c) => {
             out.push(b'"');
+            let json = serde_json::to_vec(&c).expect("a cursor serializes");
             out.extend_from_slice(URL_SAFE_NO_PAD.encode(json).as_bytes());
             out.push(b'"');
         }
         None => out.extend_from_slice(b"null"),
     }
     out.push(b'}');
-    Ok(Entry::new(out, PRIVATE))
 }
 
 fn clamp(limit: Option<i64>) -> i64 {
@@ -479,7 +491,10 @@ async fn list_cached(
     let limit = clamp(q.limit);
     let page = s
         .pages
-        .try_get_with((q.category.clone(), limit), load_page(&s.pool, &q.category, limit))
+        .try_get_with(
+            (q.category.clone(), limit),
+            load_page(&s.pool, &q.category, limit),
+        )
         .await;
     match page {
         Ok(e) => e.respond(&headers),
@@ -494,7 +509,11 @@ async fn list_db(
     headers: HeaderMap,
 ) -> Response {
     match load_page(&s.pool, &q.category, clamp(q.limit)).await {
-        Ok(e) => Entry { cache_control: NO_CACHE, ..e }.respond(&headers),
+        Ok(e) => Entry {
+            cache_control: NO_CACHE,
+            ..e
+        }
+        .respond(&headers),
         Err(e) => internal(e),
     }
 }
@@ -612,7 +631,10 @@ async fn export(State(s): State<AppState>) -> Response {
             Ok(db) => db,
             Err(e) => return drop(tx.send(Err(std::io::Error::other(e))).await),
         };
-        if let Err(e) = sqlx::query("SET LOCAL statement_timeout = 0").execute(&mut *db).await {
+        if let Err(e) = sqlx::query("SET LOCAL statement_timeout = 0")
+            .execute(&mut *db)
+            .await
+        {
             return drop(tx.send(Err(std::io::Error::other(e))).await);
         }
         let sql = format!(r#"SELECT {ROW_COLUMNS} FROM "products" ORDER BY "id""#);
@@ -624,7 +646,10 @@ async fn export(State(s): State<AppState>) -> Response {
                     serde_json::to_writer(&mut buf, &p).expect("a row serializes");
                     buf.push(b'\n');
                     if buf.len() >= CHUNK
-                        && tx.send(Ok(Bytes::from(std::mem::take(&mut buf)))).await.is_err()
+                        && tx
+                            .send(Ok(Bytes::from(std::mem::take(&mut buf))))
+                            .await
+                            .is_err()
                     {
                         return;
                     }
