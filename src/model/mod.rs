@@ -778,13 +778,16 @@ impl Model {
     }
 
     /// The features of `apiforge-runtime` the generated API needs (its dependency turns the
-    /// defaults off): `chrono` for timestamps and dates, `decimal`, `redis` when it
+    /// defaults off): `auth` for `auth:`, `chrono` for timestamps and dates, `decimal`,
+    /// `rate-limit` when it is [rate limited](Self::rate_limited), `redis` when it
     /// [uses Redis](Self::uses_redis) (the shared tier, invalidations and shared rate
     /// limits), `uuid`.
     pub fn runtime_features(&self) -> Vec<&'static str> {
         [
+            (self.auth.is_some(), "auth"),
             (self.uses.chrono, "chrono"),
             (self.uses.decimal, "decimal"),
+            (self.rate_limited(), "rate-limit"),
             (self.uses_redis(), "redis"),
             (self.uses.uuid, "uuid"),
         ]

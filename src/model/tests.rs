@@ -343,3 +343,29 @@ fn sort_indexes_end_with_the_key_for_keyset_pages() {
         "CREATE INDEX \"products_price_idx\" ON \"products\" (\"price\", \"id\");"
     );
 }
+
+#[test]
+fn runtime_features_follow_what_the_spec_uses() {
+    // The shop: timestamps, decimals, uuids, Redis; no auth, no rate limit.
+    assert_eq!(
+        shop().runtime_features(),
+        ["chrono", "decimal", "redis", "uuid"]
+    );
+    let yaml = br#"
+name: notes
+auth:
+  jwt: { secret_env: JWT_SECRET }
+server:
+  rate_limit: { per_client: 50/s }
+resources:
+  notes:
+    fields:
+      id: { type: bigserial, primary_key: true }
+      body: { type: text }
+"#;
+    let loaded = crate::spec::load_bytes(Path::new("notes.yaml"), yaml).expect("valid");
+    assert_eq!(
+        Model::from_spec(&loaded.spec).runtime_features(),
+        ["auth", "rate-limit"]
+    );
+}

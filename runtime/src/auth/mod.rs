@@ -9,27 +9,37 @@
 //! [`require`] for other routes such as `/metrics`). Tokens and keys are never logged.
 
 pub mod access;
+#[cfg(feature = "auth")]
 pub mod api_keys;
+#[cfg(feature = "auth")]
 pub mod jwt;
+#[cfg(feature = "auth")]
 mod layer;
 
+#[cfg(feature = "auth")]
 use std::sync::Arc;
 
 use axum::extract::Request;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+#[cfg(feature = "auth")]
 use http::header;
 
 pub use self::access::{Access, Rule};
+#[cfg(feature = "auth")]
 pub use self::api_keys::ApiKeys;
+#[cfg(feature = "auth")]
 pub use self::jwt::{JwtKey, JwtSettings, JwtVerifier};
+#[cfg(feature = "auth")]
 pub use self::layer::{AuthFuture, AuthLayer, Authenticate};
 use crate::engine::Caller;
+#[cfg(feature = "auth")]
 use crate::problem::Problem;
 
 /// The header that carries an API key.
 pub const API_KEY_HEADER: &str = "x-api-key";
 
+#[cfg(feature = "auth")]
 /// `auth:` of the spec: which credentials are accepted and where their secrets are.
 #[derive(Debug, Clone, Copy)]
 pub struct AuthSettings {
@@ -38,16 +48,19 @@ pub struct AuthSettings {
     pub api_keys_env: Option<&'static str>,
 }
 
+#[cfg(feature = "auth")]
 /// The verifiers of an API, shared by every request (cheap to clone).
 #[derive(Debug, Clone)]
 pub struct Auth(Arc<Verifiers>);
 
+#[cfg(feature = "auth")]
 #[derive(Debug)]
 struct Verifiers {
     jwt: Option<JwtVerifier>,
     api_keys: Option<ApiKeys>,
 }
 
+#[cfg(feature = "auth")]
 impl Auth {
     /// Reads the secrets `settings` names from the environment.
     pub fn from_env(settings: &AuthSettings) -> Result<Self, String> {
@@ -97,11 +110,13 @@ impl Auth {
     }
 }
 
+#[cfg(feature = "auth")]
 /// The 401 of bad credentials.
 fn invalid(detail: &str) -> Problem {
     Problem::unauthorized(detail)
 }
 
+#[cfg(feature = "auth")]
 /// A required environment variable (non-empty), or a one-line error naming the spec key.
 pub(crate) fn env_var(name: &str, key: &str) -> Result<String, String> {
     match std::env::var(name) {

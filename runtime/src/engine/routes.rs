@@ -7,6 +7,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, delete, get, patch, post};
 
+#[cfg(feature = "rate-limit")]
 use std::sync::Arc;
 
 use super::Operation;
@@ -17,6 +18,7 @@ use super::{Entity, body::parse_key, read, stream, write};
 use crate::etag::IfNoneMatch;
 use crate::extract::{Json, QueryMap, json_body};
 use crate::problem::Problem;
+#[cfg(feature = "rate-limit")]
 use crate::rate_limit::{Limiter, RateLimitLayer};
 use crate::response::cached_json;
 
@@ -83,6 +85,7 @@ pub fn routes<R: Entity>() -> Router<AppState> {
 }
 
 /// `route` behind the operation's rate limit (`rate_limit: { create: 5/s }`), if it has one.
+#[cfg(feature = "rate-limit")]
 fn limited(
     d: &Description,
     op: Operation,
@@ -95,6 +98,22 @@ fn limited(
         }
         None => route,
     }
+}
+
+/// Without the `rate-limit` feature there is nothing to limit with: a spec with an operation
+/// limit turns the feature on (`apiforge generate` says so when Cargo.toml lacks it).
+#[cfg(not(feature = "rate-limit"))]
+fn limited(
+    d: &Description,
+    op: Operation,
+    route: MethodRouter<AppState>,
+) -> MethodRouter<AppState> {
+    assert!(
+        d.rate_limits.iter().all(|(o, _)| *o != op),
+        "`{}.rate_limit.{op}` needs apiforge-runtime's `rate-limit` feature",
+        d.name
+    );
+    route
 }
 
 fn join(

@@ -19,6 +19,7 @@
 
 mod client;
 mod layer;
+mod quota;
 // Limits shared through Redis: the real settlement with the `redis` feature, else a type
 // with no values (there is no `Redis` handle to share through).
 #[cfg(feature = "redis")]
@@ -44,6 +45,7 @@ use http::{HeaderName, HeaderValue, StatusCode, header};
 
 pub use self::client::TrustedProxies;
 pub use self::layer::{RateLimit, RateLimitFuture, RateLimitLayer};
+pub use self::quota::Quota;
 use self::shared::Shared;
 use crate::cache::Redis;
 use crate::engine::Caller;
@@ -53,35 +55,6 @@ use crate::problem::Problem;
 pub static RATELIMIT_POLICY: HeaderName = HeaderName::from_static("ratelimit-policy");
 /// `RateLimit`: what is left of each (`"name";r=remaining;t=seconds until full`).
 pub static RATELIMIT: HeaderName = HeaderName::from_static("ratelimit");
-
-/// A rate: `count` requests per `period` on average, at most `burst` at once.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Quota {
-    pub count: u32,
-    pub period: Duration,
-    pub burst: u32,
-}
-
-impl Quota {
-    /// `count` per `period` (both above 0), bursts of `burst` (at least 1).
-    pub const fn new(count: u32, period: Duration, burst: u32) -> Self {
-        Self {
-            count,
-            period,
-            burst,
-        }
-    }
-
-    /// The time one request's share takes to come back.
-    pub fn interval(&self) -> Duration {
-        (self.period / self.count.max(1)).max(Duration::from_nanos(1))
-    }
-
-    /// The time an empty bucket takes to fill: the draft's window `w`.
-    fn window(&self) -> Duration {
-        self.interval() * self.burst.max(1)
-    }
-}
 
 /// Whom a limit counts: the authenticated subject, else the client's address.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
