@@ -16,7 +16,7 @@ use http::HeaderValue;
 use tower_layer::Layer;
 use tower_service::Service;
 
-use super::{Client, Limiter, RATELIMIT, RATELIMIT_POLICY, RateLimits, TrustedProxies};
+use super::{Client, ClientKey, Limiter, RATELIMIT, RATELIMIT_POLICY, RateLimits, TrustedProxies};
 
 #[derive(Debug, Clone)]
 enum Scope {
@@ -78,9 +78,10 @@ where
                 if limits.exempt(request.uri().path()) {
                     None
                 } else {
-                    let client = limits.client(&request);
+                    let key = limits.key(&request);
+                    let shared = &limits.0.shared;
                     let state = match &limits.0.client {
-                        Some(limiter) => match limiter.apply(&client) {
+                        Some(limiter) => match limiter.apply(&key, shared.as_deref()) {
                             Ok(state) => Some(Members {
                                 policy: limiter.policy.clone(),
                                 state,
@@ -90,18 +91,19 @@ where
                         None => None,
                     };
                     if limits.0.share_client {
-                        request.extensions_mut().insert(client);
+                        let shared = shared.clone();
+                        request.extensions_mut().insert(Client { key, shared });
                     }
                     state
                 }
             }
             Scope::Operation(limiter) => {
-                let client = match request.extensions().get::<Client>() {
-                    Some(client) => client.clone(),
+                let applied = match request.extensions().get::<Client>() {
+                    Some(client) => limiter.apply(&client.key, client.shared.as_deref()),
                     // Outside `RateLimitLayer::clients`: no proxy to trust, nothing shared.
-                    None => Client::of(&request, &TrustedProxies::none(), None),
+                    None => limiter.apply(&ClientKey::of(&request, &TrustedProxies::none()), None),
                 };
-                match limiter.apply(&client) {
+                match applied {
                     Ok(state) => Some(Members {
                         policy: limiter.policy.clone(),
                         state,
