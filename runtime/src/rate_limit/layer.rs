@@ -16,7 +16,7 @@ use http::HeaderValue;
 use tower_layer::Layer;
 use tower_service::Service;
 
-use super::{Client, ClientKey, Limiter, RATELIMIT, RATELIMIT_POLICY, RateLimits, TrustedProxies};
+use super::{Client, ClientKey, Limiter, POLICY_NAME, RateLimits, STATE_NAME, TrustedProxies};
 
 #[derive(Debug, Clone)]
 enum Scope {
@@ -86,7 +86,7 @@ where
                                 policy: limiter.policy.clone(),
                                 state,
                             }),
-                            Err(refused) => return RateLimitFuture::refused(*refused.0),
+                            Err(refused) => return RateLimitFuture::refused(refused.0),
                         },
                         None => None,
                     };
@@ -108,7 +108,7 @@ where
                         policy: limiter.policy.clone(),
                         state,
                     }),
-                    Err(refused) => return RateLimitFuture::refused(*refused.0),
+                    Err(refused) => return RateLimitFuture::refused(refused.0),
                 }
             }
         };
@@ -137,14 +137,15 @@ pin_project_lite::pin_project! {
             inner: F,
             state: Option<Members>,
         },
+        // Boxed: unboxed, a `Response` would grow every request's future.
         Refused {
-            response: Option<Response>,
+            response: Option<Box<Response>>,
         },
     }
 }
 
 impl<F> RateLimitFuture<F> {
-    fn refused(response: Response) -> Self {
+    fn refused(response: Box<Response>) -> Self {
         Self::Refused {
             response: Some(response),
         }
@@ -160,19 +161,19 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         match self.project() {
             Projection::Inner { inner, state } => {
-                let mut response = match inner.poll(cx) {
-                    Poll::Ready(Ok(response)) => response,
-                    other => return other,
-                };
-                if let Some(m) = state.take() {
+                // In place: the response is not moved out and back.
+                let mut poll = inner.poll(cx);
+                if let Poll::Ready(Ok(response)) = &mut poll
+                    && let Some(m) = state.take()
+                {
                     let headers = response.headers_mut();
-                    headers.append(RATELIMIT_POLICY.clone(), m.policy);
-                    headers.append(RATELIMIT.clone(), m.state);
+                    headers.append(POLICY_NAME, m.policy);
+                    headers.append(STATE_NAME, m.state);
                 }
-                Poll::Ready(Ok(response))
+                poll
             }
             Projection::Refused { response } => {
-                Poll::Ready(Ok(response.take().expect("polled after completion")))
+                Poll::Ready(Ok(*response.take().expect("polled after completion")))
             }
         }
     }
@@ -223,7 +224,13 @@ mod tests {
             .oneshot(Request::new(Body::empty()))
             .await
             .expect("infallible");
-        assert_eq!(response.headers()[&RATELIMIT_POLICY], "\"client\";q=10;w=1");
-        assert_eq!(response.headers()[&RATELIMIT], "\"client\";r=9;t=1");
+        assert_eq!(
+            response.headers()[&super::super::RATELIMIT_POLICY],
+            "\"client\";q=10;w=1"
+        );
+        assert_eq!(
+            response.headers()[&super::super::RATELIMIT],
+            "\"client\";r=9;t=1"
+        );
     }
 }

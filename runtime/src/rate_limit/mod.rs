@@ -28,7 +28,7 @@ mod shared;
 mod shared;
 
 use std::cell::Cell;
-use std::hash::Hash;
+use std::hash::{Hash, Hasher};
 use std::net::IpAddr;
 use std::num::NonZeroU32;
 use std::sync::Arc;
@@ -50,9 +50,17 @@ use crate::engine::Caller;
 use crate::problem::Problem;
 
 /// `RateLimit-Policy`: the limits that apply (`"name";q=burst;w=seconds`).
-pub static RATELIMIT_POLICY: HeaderName = HeaderName::from_static("ratelimit-policy");
+pub static RATELIMIT_POLICY: HeaderName = POLICY_NAME;
 /// `RateLimit`: what is left of each (`"name";r=remaining;t=seconds until full`).
-pub static RATELIMIT: HeaderName = HeaderName::from_static("ratelimit");
+pub static RATELIMIT: HeaderName = STATE_NAME;
+
+// The names as constants too, for the answers: a constant is built in place, where cloning
+// the static calls through its `Bytes` vtable. Its interior mutability (`Bytes`' atomic
+// pointer) is never used: a constant is only ever taken by value.
+#[allow(clippy::declare_interior_mutable_const)]
+const POLICY_NAME: HeaderName = HeaderName::from_static("ratelimit-policy");
+#[allow(clippy::declare_interior_mutable_const)]
+const STATE_NAME: HeaderName = HeaderName::from_static("ratelimit");
 
 /// A rate: `count` requests per `period` on average, at most `burst` at once.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -84,10 +92,22 @@ impl Quota {
 }
 
 /// Whom a limit counts: the authenticated subject, else the client's address.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ClientKey {
     Subject(Arc<str>),
     Addr(IpAddr),
+}
+
+/// Hashed by hand: the derived hash feeds the hasher four times for an address (two
+/// variant tags, the octets' length, the octets), this once.
+impl Hash for ClientKey {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        match self {
+            ClientKey::Subject(subject) => subject.hash(state),
+            ClientKey::Addr(IpAddr::V4(addr)) => state.write_u32(addr.to_bits()),
+            ClientKey::Addr(IpAddr::V6(addr)) => state.write_u128(addr.to_bits()),
+        }
+    }
 }
 
 impl std::fmt::Display for ClientKey {
@@ -293,12 +313,19 @@ impl Limiter {
     /// Counts a request of `client` against this limit (locally, and in the shared bucket
     /// when there is one).
     pub fn check(&self, client: &Client) -> Decision {
-        self.count(&client.key, client.shared.as_deref())
+        match self.count(&client.key, client.shared.as_deref()) {
+            Ok(remaining) => Decision::Allowed {
+                remaining,
+                reset: reset_after(self.quota, remaining),
+            },
+            Err(wait) => Decision::Refused { wait },
+        }
     }
 
     /// [`Limiter::check`] of a client not made into a [`Client`] (whose `shared` handle
-    /// would cost an `Arc` clone).
-    fn count(&self, key: &ClientKey, shared: Option<&Shared>) -> Decision {
+    /// would cost an `Arc` clone), without the `reset` a `RateLimit` value has written in:
+    /// how many more requests fit, or how long to wait.
+    fn count(&self, key: &ClientKey, shared: Option<&Shared>) -> Result<u32, Duration> {
         // Counted per thread: a shared counter would be one more contended cache line on
         // every request.
         thread_local!(static CHECKS: Cell<u32> = const { Cell::new(0) });
@@ -314,27 +341,21 @@ impl Limiter {
             Ok(snapshot) => {
                 if let Some(shared) = shared {
                     if let Some(wait) = shared.blocked(&self.name, key) {
-                        return Decision::Refused { wait };
+                        return Err(wait);
                     }
                     shared.count(&self.name, self.quota, key);
                 }
-                let remaining = snapshot.remaining_burst_capacity();
-                Decision::Allowed {
-                    remaining,
-                    reset: reset_after(self.quota, remaining),
-                }
+                Ok(snapshot.remaining_burst_capacity())
             }
-            Err(not_until) => Decision::Refused {
-                wait: not_until.wait_time_from(CoarseClock.now()),
-            },
+            Err(not_until) => Err(not_until.wait_time_from(CoarseClock.now())),
         }
     }
 
     /// Checks `key`: the `RateLimit` member to send, or the 429 of a refusal.
     fn apply(&self, key: &ClientKey, shared: Option<&Shared>) -> Result<HeaderValue, Refused> {
         match self.count(key, shared) {
-            Decision::Allowed { remaining, .. } => Ok(self.states.allowed(self.quota, remaining)),
-            Decision::Refused { wait } => {
+            Ok(remaining) => Ok(self.states.allowed(self.quota, remaining)),
+            Err(wait) => {
                 metrics::counter!("apiforge_rate_limited_total", "limit" => self.name.to_string())
                     .increment(1);
                 Err(Refused(Box::new(self.refusal(wait))))
