@@ -16,7 +16,7 @@ use http::HeaderValue;
 use tower_layer::Layer;
 use tower_service::Service;
 
-use super::{Client, Limiter, RATELIMIT, RATELIMIT_POLICY, RateLimits, TrustedProxies};
+use super::{Client, ClientKey, Limiter, POLICY_NAME, RateLimits, STATE_NAME, TrustedProxies};
 
 #[derive(Debug, Clone)]
 enum Scope {
@@ -78,35 +78,37 @@ where
                 if limits.exempt(request.uri().path()) {
                     None
                 } else {
-                    let client = limits.client(&request);
+                    let key = limits.key(&request);
+                    let shared = &limits.0.shared;
                     let state = match &limits.0.client {
-                        Some(limiter) => match limiter.apply(&client) {
+                        Some(limiter) => match limiter.apply(&key, shared.as_deref()) {
                             Ok(state) => Some(Members {
                                 policy: limiter.policy.clone(),
                                 state,
                             }),
-                            Err(refused) => return RateLimitFuture::refused(*refused.0),
+                            Err(refused) => return RateLimitFuture::refused(refused.0),
                         },
                         None => None,
                     };
                     if limits.0.share_client {
-                        request.extensions_mut().insert(client);
+                        let shared = shared.clone();
+                        request.extensions_mut().insert(Client { key, shared });
                     }
                     state
                 }
             }
             Scope::Operation(limiter) => {
-                let client = match request.extensions().get::<Client>() {
-                    Some(client) => client.clone(),
+                let applied = match request.extensions().get::<Client>() {
+                    Some(client) => limiter.apply(&client.key, client.shared.as_deref()),
                     // Outside `RateLimitLayer::clients`: no proxy to trust, nothing shared.
-                    None => Client::of(&request, &TrustedProxies::none(), None),
+                    None => limiter.apply(&ClientKey::of(&request, &TrustedProxies::none()), None),
                 };
-                match limiter.apply(&client) {
+                match applied {
                     Ok(state) => Some(Members {
                         policy: limiter.policy.clone(),
                         state,
                     }),
-                    Err(refused) => return RateLimitFuture::refused(*refused.0),
+                    Err(refused) => return RateLimitFuture::refused(refused.0),
                 }
             }
         };
@@ -135,14 +137,15 @@ pin_project_lite::pin_project! {
             inner: F,
             state: Option<Members>,
         },
+        // Boxed: unboxed, a `Response` would grow every request's future.
         Refused {
-            response: Option<Response>,
+            response: Option<Box<Response>>,
         },
     }
 }
 
 impl<F> RateLimitFuture<F> {
-    fn refused(response: Response) -> Self {
+    fn refused(response: Box<Response>) -> Self {
         Self::Refused {
             response: Some(response),
         }
@@ -158,19 +161,19 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         match self.project() {
             Projection::Inner { inner, state } => {
-                let mut response = match inner.poll(cx) {
-                    Poll::Ready(Ok(response)) => response,
-                    other => return other,
-                };
-                if let Some(m) = state.take() {
+                // In place: the response is not moved out and back.
+                let mut poll = inner.poll(cx);
+                if let Poll::Ready(Ok(response)) = &mut poll
+                    && let Some(m) = state.take()
+                {
                     let headers = response.headers_mut();
-                    headers.append(RATELIMIT_POLICY.clone(), m.policy);
-                    headers.append(RATELIMIT.clone(), m.state);
+                    headers.append(POLICY_NAME, m.policy);
+                    headers.append(STATE_NAME, m.state);
                 }
-                Poll::Ready(Ok(response))
+                poll
             }
             Projection::Refused { response } => {
-                Poll::Ready(Ok(response.take().expect("polled after completion")))
+                Poll::Ready(Ok(*response.take().expect("polled after completion")))
             }
         }
     }
@@ -221,7 +224,13 @@ mod tests {
             .oneshot(Request::new(Body::empty()))
             .await
             .expect("infallible");
-        assert_eq!(response.headers()[&RATELIMIT_POLICY], "\"client\";q=10;w=1");
-        assert_eq!(response.headers()[&RATELIMIT], "\"client\";r=9;t=1");
+        assert_eq!(
+            response.headers()[&super::super::RATELIMIT_POLICY],
+            "\"client\";q=10;w=1"
+        );
+        assert_eq!(
+            response.headers()[&super::super::RATELIMIT],
+            "\"client\";r=9;t=1"
+        );
     }
 }
