@@ -23,13 +23,13 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
 "$bin" validate "$spec" >/dev/null
-"$bin" new "$work/p" --spec "$spec" >/dev/null
+"$bin" -q new "$work/p" --spec "$spec" >/dev/null
 echo "apiforge: $bin"
 echo "spec: $spec ($(grep -c '^  [a-z_0-9]*:$' "$spec") resources), $runs runs each"
 
 if command -v hyperfine >/dev/null; then
   hyperfine -N --warmup 1 --runs "$runs" --style basic \
-    --prepare "rm -rf $work/q" -n new "$bin new $work/q --spec $spec"
+    --prepare "rm -rf $work/q" -n new "$bin -q new $work/q --spec $spec"
   cd "$work/p"
   hyperfine -N --warmup 2 --runs "$runs" --style basic \
     -n generate "$bin generate" \
@@ -49,7 +49,7 @@ else
     done
     printf '%s\n' "${times[@]}" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'
   }
-  echo "new:            $(median "rm -rf $work/q" "$bin" new "$work/q" --spec "$spec") ms"
+  echo "new:            $(median "rm -rf $work/q" "$bin" -q new "$work/q" --spec "$spec") ms"
   cd "$work/p"
   echo "generate:       $(median : "$bin" generate) ms"
   echo "generate_check: $(median : "$bin" generate --check) ms"

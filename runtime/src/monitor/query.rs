@@ -16,9 +16,13 @@
 //! # Ok(()) }
 //! ```
 
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
+
+use metrics::{Counter, Histogram};
 
 /// Default slow-query threshold.
 pub const DEFAULT_SLOW_THRESHOLD: Duration = Duration::from_millis(100);
@@ -160,10 +164,47 @@ impl QueryTimer {
 
     fn record(&self) -> Duration {
         let elapsed = self.start.elapsed();
-        metrics::counter!("apiforge_db_queries_total", "query" => self.query).increment(1);
-        metrics::histogram!("apiforge_db_query_duration_seconds", "query" => self.query)
-            .record(elapsed.as_secs_f64());
+        let seconds = elapsed.as_secs_f64();
+        if super::recorder::installed() {
+            ShapeHandles::with(self.query, |h| {
+                h.queries.increment(1);
+                h.duration.record(seconds);
+            });
+        } else {
+            metrics::counter!("apiforge_db_queries_total", "query" => self.query).increment(1);
+            metrics::histogram!("apiforge_db_query_duration_seconds", "query" => self.query)
+                .record(seconds);
+        }
         elapsed
+    }
+}
+
+/// The metric handles of one query shape, kept per thread: looking them up by name on every
+/// query (building the key, hashing it, the registry's lock) cost ≈2,700 instructions of a
+/// database GET's ≈73,000 under callgrind; a kept handle costs a few dozen.
+struct ShapeHandles {
+    queries: Counter,
+    duration: Histogram,
+}
+
+impl ShapeHandles {
+    /// Runs `f` on the handles of `query` (made on this thread's first query of that shape).
+    fn with(query: &'static str, f: impl FnOnce(&ShapeHandles)) {
+        type Shapes = HashMap<(usize, usize), ShapeHandles, foldhash::fast::FixedState>;
+        thread_local!(static SHAPES: RefCell<Shapes> = RefCell::default());
+        SHAPES.with_borrow_mut(|shapes| {
+            // Shapes are `&'static str`s: their address and length identify them.
+            let handles = shapes
+                .entry((query.as_ptr() as usize, query.len()))
+                .or_insert_with(|| ShapeHandles {
+                    queries: metrics::counter!("apiforge_db_queries_total", "query" => query),
+                    duration: metrics::histogram!(
+                        "apiforge_db_query_duration_seconds",
+                        "query" => query
+                    ),
+                });
+            f(handles);
+        });
     }
 }
 

@@ -20,6 +20,12 @@ const UPKEEP_EVERY: Duration = Duration::from_secs(5);
 
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
 
+/// Whether [`install_recorder`] ran: metric handles made from then on record (a handle made
+/// before any global recorder records nothing, so only these may be kept).
+pub(crate) fn installed() -> bool {
+    HANDLE.get().is_some()
+}
+
 /// The kind of a metric family.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
