@@ -581,6 +581,50 @@ fn an_unchanged_render_is_not_formatted_again() {
     assert_eq!(fs::read_to_string(&app).unwrap(), original);
 }
 
+#[test]
+fn a_no_op_generate_renders_nothing_until_the_spec_or_a_file_changes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = new_shop(tmp.path());
+    let stamp = |dir: &Path| manifest(dir)["generated_from"].as_str().unwrap().to_owned();
+    let first = stamp(&dir);
+    assert!(first.starts_with(env!("CARGO_PKG_VERSION")), "{first}");
+    let skipped = "not rendered";
+    for args in [&["-v", "generate"][..], &["-v", "generate", "--check"]] {
+        let out = apiforge(&dir, args);
+        assert!(out.status.success(), "{}", text(&out));
+        assert!(text(&out).contains(skipped), "{}", text(&out));
+    }
+    // A changed spec (even a comment) is rendered, and then recorded.
+    let spec = dir.join("apiforge.yaml");
+    fs::write(
+        &spec,
+        format!("{}# a note\n", fs::read_to_string(&spec).unwrap()),
+    )
+    .unwrap();
+    let out = apiforge(&dir, &["-v", "generate"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(!text(&out).contains(skipped), "{}", text(&out));
+    assert_ne!(stamp(&dir), first);
+    assert!(text(&apiforge(&dir, &["-v", "generate"])).contains(skipped));
+    // A generated file edited by hand is still found (and not recorded as rendered).
+    let app = dir.join("src/generated/app.rs");
+    fs::write(
+        &app,
+        format!("{}// mine\n", fs::read_to_string(&app).unwrap()),
+    )
+    .unwrap();
+    let check = apiforge(&dir, &["generate", "--check"]);
+    assert_eq!(check.status.code(), Some(1), "{}", text(&check));
+    assert!(
+        text(&check).contains("src/generated/app.rs (edited by hand)"),
+        "{}",
+        text(&check)
+    );
+    let out = apiforge(&dir, &["generate"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(manifest(&dir).get("generated_from").is_none());
+}
+
 #[cfg(unix)]
 #[test]
 fn new_and_a_changed_generate_run_rustfmt_once_per_cpu_at_most() {

@@ -289,8 +289,6 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<ExitCode> {
     if report_problems(&problems, args.check) {
         return Ok(ExitCode::from(if args.check { 1 } else { 2 }));
     }
-    let update = update_of(dir, &spec, text)?;
-    let (plan, migration) = (&update.plan, &update.migration);
     if let Ok(cargo) = std::fs::read_to_string(dir.join("Cargo.toml")) {
         let needed = Model::from_spec(&spec).runtime_features();
         for feature in missing_runtime_features(&cargo, &needed) {
@@ -301,6 +299,19 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<ExitCode> {
             );
         }
     }
+    // The same spec, the same apiforge, the files as written: nothing to render.
+    let stamp = write::generation_stamp(&text);
+    if write::up_to_date(dir, &Manifest::read(dir)?, &stamp) {
+        shell::verbose("not rendered: the spec and apiforge are what made the files on disk");
+        if args.check {
+            println!("up to date");
+        } else {
+            shell::info("up to date");
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let update = update_of(dir, &spec, text)?;
+    let (plan, migration) = (&update.plan, &update.migration);
     if args.check {
         if plan.is_empty() {
             println!("up to date");
@@ -407,7 +418,10 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<ExitCode> {
     for note in &notes {
         eprintln!("{note}");
     }
-    if applied.skipped.is_empty() && notes.is_empty() {
+    let complete = applied.skipped.is_empty() && notes.is_empty();
+    // Only a project that is all the spec says may skip rendering next time.
+    write::record_generation(dir, complete.then_some(stamp))?;
+    if complete {
         Ok(ExitCode::SUCCESS)
     } else {
         Ok(ExitCode::from(1))

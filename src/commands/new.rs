@@ -83,12 +83,14 @@ pub fn run(args: NewArgs) -> anyhow::Result<ExitCode> {
     };
     let runtime = runtime_dep(&args)?;
     shell::verbose(format!("apiforge-runtime = {}", runtime.toml()));
+    let stamp = crate::write::generation_stamp(&text);
     let (model, files) = render_spec(&spec, text, runtime)?;
     shell::status(
         "Writing",
         format!("{} files to {}", files.len(), args.dir.display()),
     );
     crate::write::write_new_project(&args.dir, &files, args.force)?;
+    crate::write::record_generation(&args.dir, Some(stamp))?;
     shell::status(
         "Created",
         format!(

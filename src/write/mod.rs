@@ -19,7 +19,52 @@ pub const MANIFEST_PATH: &str = ".apiforge/manifest.json";
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Manifest {
     pub version: u32,
+    /// What the generated files were last rendered from ([`generation_stamp`]): while the
+    /// spec and apiforge's build are the same and the files are as written, `generate`
+    /// has nothing to do and says so without rendering.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generated_from: Option<String>,
     pub files: BTreeMap<String, ManifestEntry>,
+}
+
+/// `VERSION+BUILD:SPEC-SHA256`: this apiforge (its version and a hash of its generator's
+/// sources, see build.rs) and the spec text it rendered.
+pub fn generation_stamp(spec_text: &str) -> String {
+    format!(
+        "{}+{}:{}",
+        env!("CARGO_PKG_VERSION"),
+        env!("APIFORGE_BUILD_ID"),
+        sha256_hex(spec_text.as_bytes())
+    )
+}
+
+/// Whether the project in `dir` is what `stamp` renders: the manifest says it was made from
+/// it, every generated file is byte for byte what apiforge wrote and every user file is
+/// there. Reads each generated file once; renders nothing.
+pub fn up_to_date(dir: &Path, manifest: &Manifest, stamp: &str) -> bool {
+    manifest.generated_from.as_deref() == Some(stamp)
+        && manifest
+            .files
+            .iter()
+            .all(|(path, entry)| match entry.owner {
+                Owner::User => dir.join(path).exists(),
+                Owner::Generated => {
+                    fs::read(dir.join(path)).is_ok_and(|bytes| sha256_hex(&bytes) == entry.sha256)
+                }
+            })
+}
+
+/// Records in the manifest of `dir` what its generated files were rendered from (`None`:
+/// not all of them, e.g. a file edited by hand was skipped). Writes only on a change.
+pub fn record_generation(dir: &Path, stamp: Option<String>) -> anyhow::Result<()> {
+    let mut manifest = Manifest::read(dir)?;
+    if manifest.generated_from == stamp {
+        return Ok(());
+    }
+    manifest.generated_from = stamp;
+    let path = dir.join(MANIFEST_PATH);
+    let tmp = stage_file(&path, manifest.to_json().as_bytes())?;
+    fs::rename(&tmp, &path).with_context(|| format!("cannot replace {}", path.display()))
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -48,6 +93,7 @@ impl Manifest {
     pub fn of(files: &[OutFile]) -> Self {
         Manifest {
             version: 1,
+            generated_from: None,
             files: files
                 .iter()
                 .map(|f| (f.path.clone(), ManifestEntry::of(f)))
