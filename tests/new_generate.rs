@@ -581,6 +581,12 @@ fn an_unchanged_render_is_not_formatted_again() {
     assert_eq!(fs::read_to_string(&app).unwrap(), original);
 }
 
+/// Adds `text` at the end of the file at `path`.
+fn append(path: &Path, text: &str) {
+    let old = fs::read_to_string(path).unwrap();
+    fs::write(path, old + text).unwrap();
+}
+
 #[test]
 fn a_no_op_generate_renders_nothing_until_the_spec_or_a_file_changes() {
     let tmp = tempfile::tempdir().unwrap();
@@ -596,11 +602,7 @@ fn a_no_op_generate_renders_nothing_until_the_spec_or_a_file_changes() {
     }
     // A changed spec (even a comment) is rendered, and then recorded.
     let spec = dir.join("apiforge.yaml");
-    fs::write(
-        &spec,
-        format!("{}# a note\n", fs::read_to_string(&spec).unwrap()),
-    )
-    .unwrap();
+    append(&spec, "# a note\n");
     let out = apiforge(&dir, &["-v", "generate"]);
     assert!(out.status.success(), "{}", text(&out));
     assert!(!text(&out).contains(skipped), "{}", text(&out));
@@ -608,11 +610,7 @@ fn a_no_op_generate_renders_nothing_until_the_spec_or_a_file_changes() {
     assert!(text(&apiforge(&dir, &["-v", "generate"])).contains(skipped));
     // A generated file edited by hand is still found (and not recorded as rendered).
     let app = dir.join("src/generated/app.rs");
-    fs::write(
-        &app,
-        format!("{}// mine\n", fs::read_to_string(&app).unwrap()),
-    )
-    .unwrap();
+    append(&app, "// mine\n");
     let check = apiforge(&dir, &["generate", "--check"]);
     assert_eq!(check.status.code(), Some(1), "{}", text(&check));
     assert!(

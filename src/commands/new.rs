@@ -89,8 +89,7 @@ pub fn run(args: NewArgs) -> anyhow::Result<ExitCode> {
         "Writing",
         format!("{} files to {}", files.len(), args.dir.display()),
     );
-    crate::write::write_new_project(&args.dir, &files, args.force)?;
-    crate::write::record_generation(&args.dir, Some(stamp))?;
+    crate::write::write_new_project(&args.dir, &files, Some(stamp), args.force)?;
     shell::status(
         "Created",
         format!(

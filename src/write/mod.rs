@@ -62,9 +62,7 @@ pub fn record_generation(dir: &Path, stamp: Option<String>) -> anyhow::Result<()
         return Ok(());
     }
     manifest.generated_from = stamp;
-    let path = dir.join(MANIFEST_PATH);
-    let tmp = stage_file(&path, manifest.to_json().as_bytes())?;
-    fs::rename(&tmp, &path).with_context(|| format!("cannot replace {}", path.display()))
+    manifest.write(dir)
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -114,6 +112,13 @@ impl Manifest {
             .with_context(|| format!("{} is not a valid manifest", path.display()))
     }
 
+    /// Replaces `DIR/.apiforge/manifest.json` with this one (staged, then renamed over it).
+    fn write(&self, dir: &Path) -> anyhow::Result<()> {
+        let path = dir.join(MANIFEST_PATH);
+        let tmp = stage_file(&path, self.to_json().as_bytes())?;
+        fs::rename(&tmp, &path).with_context(|| format!("cannot replace {}", path.display()))
+    }
+
     fn to_json(&self) -> String {
         format!(
             "{}\n",
@@ -133,8 +138,14 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 /// Writes a new project into `dir`: every file and the manifest go into a staging folder
 /// next to `dir` first, which then replaces `dir` (missing or empty) in one rename. With
 /// `force`, a non-empty `dir` is allowed and each staged file is moved over its old copy.
-/// On error nothing is left behind (the staging folder is removed).
-pub fn write_new_project(dir: &Path, files: &[OutFile], force: bool) -> anyhow::Result<()> {
+/// On error nothing is left behind (the staging folder is removed). `generated_from` goes
+/// into the manifest ([`generation_stamp`]).
+pub fn write_new_project(
+    dir: &Path,
+    files: &[OutFile],
+    generated_from: Option<String>,
+    force: bool,
+) -> anyhow::Result<()> {
     let existing = is_non_empty_dir(dir)?;
     if existing && !force {
         bail!(
@@ -148,7 +159,11 @@ pub fn write_new_project(dir: &Path, files: &[OutFile], force: bool) -> anyhow::
     let staging = staging_dir(dir)?;
     let result = (|| {
         stage(&staging, files)?;
-        fs::write(staging.join(MANIFEST_PATH), Manifest::of(files).to_json())?;
+        let manifest = Manifest {
+            generated_from,
+            ..Manifest::of(files)
+        };
+        fs::write(staging.join(MANIFEST_PATH), manifest.to_json())?;
         if existing {
             move_tree(&staging, dir)?;
             fs::remove_dir_all(&staging)?;
@@ -433,9 +448,7 @@ pub fn apply_plan(
         remove_empty_parents(dir, &full);
     }
     if manifest != *old_manifest {
-        let path = dir.join(MANIFEST_PATH);
-        let tmp = stage_file(&path, manifest.to_json().as_bytes())?;
-        fs::rename(&tmp, &path).with_context(|| format!("cannot replace {}", path.display()))?;
+        manifest.write(dir)?;
     }
     applied.plan = plan;
     Ok(applied)
@@ -473,9 +486,7 @@ pub fn forget(dir: &Path, paths: &[String]) -> anyhow::Result<()> {
     for p in paths {
         manifest.files.remove(p);
     }
-    let path = dir.join(MANIFEST_PATH);
-    let tmp = stage_file(&path, manifest.to_json().as_bytes())?;
-    fs::rename(&tmp, &path).with_context(|| format!("cannot replace {}", path.display()))?;
+    manifest.write(dir)?;
     for p in paths {
         let file = dir.join(p);
         if file.exists() {
@@ -569,7 +580,7 @@ mod tests {
     fn project(files: &[OutFile]) -> (tempfile::TempDir, PathBuf) {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().join("p");
-        write_new_project(&dir, files, false).unwrap();
+        write_new_project(&dir, files, None, false).unwrap();
         (tmp, dir)
     }
 
@@ -581,15 +592,21 @@ mod tests {
             file("src/a.rs", "a", Owner::Generated),
             file("b.txt", "b", Owner::User),
         ];
-        write_new_project(&dir, &files, false).unwrap();
+        write_new_project(&dir, &files, None, false).unwrap();
         assert_eq!(read(&dir, "src/a.rs"), "a");
         let manifest = Manifest::read(&dir).unwrap();
         assert_eq!(manifest.files["src/a.rs"].sha256, sha256_hex(b"a"));
-        let err = write_new_project(&dir, &files, false)
+        let err = write_new_project(&dir, &files, None, false)
             .unwrap_err()
             .to_string();
         assert!(err.contains("not empty"), "{err}");
-        write_new_project(&dir, &[file("src/a.rs", "a2", Owner::Generated)], true).unwrap();
+        write_new_project(
+            &dir,
+            &[file("src/a.rs", "a2", Owner::Generated)],
+            None,
+            true,
+        )
+        .unwrap();
         assert_eq!(read(&dir, "src/a.rs"), "a2");
         assert_eq!(read(&dir, "b.txt"), "b");
         let leftovers: Vec<_> = fs::read_dir(tmp.path())
