@@ -612,8 +612,10 @@ async fn an_unreachable_redis_is_skipped_and_the_loader_serves() {
     assert!(!down.wait_subscribed(Duration::from_millis(100)).await);
     let cache = ResourceCache::new("products", both_tiers(Duration::from_secs(60)), Some(down));
     let loader = Counting::default();
+    // Invalidations cannot be heard, so the memory tier does not serve either: every read
+    // loads (docs/spec.md, decision 40).
     let work = async {
-        for expected in [1, 1] {
+        for expected in [1, 2] {
             let body = cache
                 .get_or_load("row:1", || loader.load())
                 .await
@@ -627,7 +629,7 @@ async fn an_unreachable_redis_is_skipped_and_the_loader_serves() {
             .await
             .unwrap()
             .unwrap();
-        assert_eq!(version(&body), 2);
+        assert_eq!(version(&body), 3);
         let list = cache.list_key("x");
         cache
             .get_or_load(&list, || loader.load())
@@ -638,7 +640,7 @@ async fn an_unreachable_redis_is_skipped_and_the_loader_serves() {
     tokio::time::timeout(Duration::from_secs(5), work)
         .await
         .expect("a down Redis never blocks requests");
-    assert_eq!(loader.calls(), 3);
+    assert_eq!(loader.calls(), 4);
 }
 
 #[tokio::test]
@@ -876,4 +878,95 @@ async fn silently_dead_connections_are_detected_and_replaced() {
         recovered.is_ok(),
         "B reads through Redis again on a new connection"
     );
+}
+
+/// Between losing its subscription and getting it back, an instance hears no invalidation,
+/// so its memory tier must not serve: another instance's write would be hidden behind it.
+/// B's user is refused `SUBSCRIBE` by an ACL and its connections are killed, so B stays
+/// unsubscribed for as long as the test needs while its commands still work.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_subscription_keeps_the_memory_tier_from_serving_until_it_is_back() {
+    let server = PrivateRedis::start(None);
+    server.ready().await;
+    let mut admin = redis::Client::open(server.url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    // `ACL SETUSER b <rules>` on a connection of its own (the closure keeps it borrowed).
+    let mut acl_conn = admin.clone();
+    let mut acl = async |rules: &[&str]| {
+        let _: () = redis::cmd("ACL")
+            .arg("SETUSER")
+            .arg("b")
+            .arg(rules)
+            .query_async(&mut acl_conn)
+            .await
+            .unwrap();
+    };
+    acl(&["on", "nopass", "~*", "&*", "+@all"]).await;
+    let a_redis = Redis::connect(&server.url(), TIMEOUT)
+        .await
+        .unwrap()
+        .with_namespace("window");
+    let b_redis = Redis::connect(&format!("redis://b:any@127.0.0.1:{}", server.port), TIMEOUT)
+        .await
+        .unwrap()
+        .with_namespace("window");
+    let a = ResourceCache::new(
+        "products",
+        memory_only(Duration::from_secs(60)),
+        Some(a_redis.clone()),
+    );
+    let b = ResourceCache::new(
+        "products",
+        memory_only(Duration::from_secs(60)),
+        Some(b_redis.clone()),
+    );
+    assert!(a_redis.wait_subscribed(Duration::from_secs(5)).await);
+    assert!(b_redis.wait_subscribed(Duration::from_secs(5)).await);
+    let loader = Counting::default();
+    let read = async |cache: &ResourceCache| {
+        version(
+            &cache
+                .get_or_load("row:1", || loader.load())
+                .await
+                .unwrap()
+                .unwrap(),
+        )
+    };
+    let cached = read(&b).await;
+    assert_eq!(read(&b).await, cached, "B's memory tier holds row 1");
+
+    // B loses its subscription and cannot get it back.
+    acl(&["-subscribe", "-psubscribe", "-ssubscribe"]).await;
+    let _: () = redis::cmd("CLIENT")
+        .arg(&["KILL", "USER", "b"])
+        .query_async(&mut admin)
+        .await
+        .unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while b_redis.is_subscribed() {
+        assert!(tokio::time::Instant::now() < deadline, "B noticed the loss");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // A writes; B does not hear of it, and must not serve its memory entry.
+    a.invalidate("row:1").await;
+    let calls = loader.calls();
+    let fresh = read(&b).await;
+    assert_ne!(fresh, cached, "B served a row A had invalidated");
+    // Nothing is kept in memory meanwhile: B loads again.
+    read(&b).await;
+    assert_eq!(
+        loader.calls(),
+        calls + 2,
+        "B loads every read while unsubscribed"
+    );
+
+    // Allowed again: B re-subscribes and its memory tier serves again.
+    acl(&["+@all"]).await;
+    assert!(b_redis.wait_subscribed(Duration::from_secs(5)).await);
+    let now = read(&b).await;
+    assert_eq!(read(&b).await, now, "B's memory tier serves again");
+    drop(server);
 }

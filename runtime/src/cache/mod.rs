@@ -182,7 +182,7 @@ pub(crate) struct Shared {
     shape: Arc<str>,
     /// Keys are hashed with foldhash (randomly seeded per cache): SipHash would cost
     /// every hit more than the rest of the lookup.
-    memory: Option<moka::future::Cache<String, CachedBody, foldhash::fast::RandomState>>,
+    memory: Option<Memory>,
     redis: Option<Redis>,
     redis_ttl: Option<Duration>,
     generation: AtomicU64,
@@ -192,6 +192,8 @@ pub(crate) struct Shared {
     synced: AtomicBool,
     counters: OnceLock<Counters>,
 }
+
+type Memory = moka::future::Cache<String, CachedBody, foldhash::fast::RandomState>;
 
 /// Counter handles, resolved on first use (after the app installed its recorder).
 struct Counters {
@@ -312,7 +314,7 @@ impl ResourceCache {
         E: Clone + Send + Sync + 'static,
     {
         let s = &self.shared;
-        if let Some(memory) = &s.memory
+        if let Some(memory) = s.memory()
             && let Some(hit) = memory.get(key).await
         {
             s.counters().memory_hits.increment(1);
@@ -331,7 +333,7 @@ impl ResourceCache {
         E: Clone + Send + Sync + 'static,
     {
         let s = &self.shared;
-        let Some(memory) = &s.memory else {
+        let Some(memory) = s.memory() else {
             return match s.load_through(key, load).await {
                 Ok(body) => Ok(Some(body)),
                 Err(Uncached::NotFound) => Ok(None),
@@ -360,7 +362,8 @@ impl ResourceCache {
 
     /// Drops `key` (usually a [`row_key`](Self::row_key)) from both tiers, here and on every
     /// other instance, and bumps the generation. Call it after the write committed.
-    /// With Redis unavailable, only this instance is invalidated (others expire by TTL).
+    /// With Redis unavailable, the others do not hear of it: their memory tiers are skipped
+    /// until their invalidation listeners are subscribed again (see [`Redis`]).
     pub async fn invalidate(&self, key: &str) {
         self.shared.invalidate(Some(key)).await;
     }
@@ -379,6 +382,16 @@ impl Shared {
         } else {
             std::borrow::Cow::Owned(format!("v{}:{key}", self.shape))
         }
+    }
+
+    /// The memory tier, unless it may hold entries other instances invalidated unheard:
+    /// while the Redis invalidation listener is not subscribed (Redis down, the
+    /// subscription lost and not yet back), reads skip it and store nothing in it; once
+    /// the listener is back it clears the tier and it serves again.
+    fn memory(&self) -> Option<&Memory> {
+        self.memory
+            .as_ref()
+            .filter(|_| self.redis.as_ref().is_none_or(Redis::is_subscribed))
     }
 
     fn counters(&self) -> &Counters {

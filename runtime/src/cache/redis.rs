@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::hash::BuildHasher;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
@@ -61,9 +61,12 @@ return r
 ///
 /// From the first cache built on it (inside a Tokio runtime), the handle keeps a subscriber
 /// on the app's invalidation channel: writes on other instances drop the matching entries of
-/// this instance's memory tiers. After a reconnect (Redis restarted, messages possibly
-/// missed) every memory tier registered on this handle is cleared and generations are
-/// re-synchronised.
+/// this instance's memory tiers. While it is not subscribed (Redis down, the subscription
+/// lost), messages are missed, so the memory tiers registered on this handle are skipped:
+/// reads go to Redis or the loader, and nothing is stored in memory. After a reconnect
+/// every memory tier is cleared, generations are re-synchronised, and then the memory
+/// tiers serve again. A connection that dies silently (no reset) is noticed by the
+/// listener's `PING` within the health-check interval; until then it counts as subscribed.
 #[derive(Clone)]
 pub struct Redis {
     pub(super) inner: Arc<Inner>,
@@ -86,7 +89,17 @@ pub(super) struct Inner {
     last_warn: AtomicU64,
     caches: Mutex<HashMap<String, Vec<Weak<Shared>>>>,
     subscribed: watch::Sender<bool>,
+    /// `subscribed` as an atomic, for the caches' reads: every memory-tier lookup asks
+    /// whether invalidations are heard, and the watch's value is behind a lock.
+    hearing: AtomicBool,
     listener: OnceLock<JoinHandle<()>>,
+}
+
+impl Inner {
+    fn set_subscribed(&self, subscribed: bool) {
+        self.hearing.store(subscribed, Ordering::Release);
+        self.subscribed.send_replace(subscribed);
+    }
 }
 
 impl Drop for Inner {
@@ -162,6 +175,7 @@ impl Redis {
                 last_warn: AtomicU64::new(0),
                 caches: Mutex::new(HashMap::new()),
                 subscribed: watch::channel(false).0,
+                hearing: AtomicBool::new(false),
                 listener: OnceLock::new(),
             }),
         }
@@ -217,7 +231,7 @@ impl Redis {
 
     /// Whether the invalidation listener is currently subscribed.
     pub fn is_subscribed(&self) -> bool {
-        *self.inner.subscribed.borrow()
+        self.inner.hearing.load(Ordering::Acquire)
     }
 
     /// Waits until the invalidation listener is subscribed, at most `limit`; returns whether
@@ -508,7 +522,7 @@ async fn listen(weak: Weak<Inner>) {
         for cache in redis.all_caches() {
             cache.resynchronise(&redis).await;
         }
-        redis.inner.subscribed.send_replace(true);
+        redis.inner.set_subscribed(true);
         tracing::debug!(namespace = %redis.inner.namespace, "cache invalidation listener subscribed");
         let origin = redis.inner.origin.clone();
         let ping_timeout = redis.inner.timeout * 4;
@@ -554,7 +568,7 @@ async fn listen(weak: Weak<Inner>) {
         let Some(inner) = weak.upgrade() else {
             return;
         };
-        inner.subscribed.send_replace(false);
+        inner.set_subscribed(false);
         tracing::debug!("cache invalidation subscription lost; re-subscribing");
         drop(inner);
         tokio::time::sleep(RESUBSCRIBE_DELAY).await;

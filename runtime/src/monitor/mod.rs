@@ -38,5 +38,5 @@ pub use recorder::{
     FAMILIES, Kind, LATENCY_BUCKETS, describe_metrics, install_recorder, metrics_handler,
     render_metrics,
 };
-pub use span::{RequestSpan, RequestSpanLayer};
+pub use span::{Gate, GatedFuture, GatedSpan, GatedSpanLayer, RequestSpan, RequestSpanLayer};
 pub use stats::{Budget, BudgetReport, BudgetStatus, RouteReport, Stats, StatsReport};

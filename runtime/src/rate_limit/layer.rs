@@ -1,5 +1,7 @@
 //! The rate limits as a tower layer: [`RateLimitLayer::clients`] on the whole router (inside
-//! authentication), [`RateLimitLayer::operation`] on a limited operation's route.
+//! authentication), [`RateLimitLayer::operation`] on a limited operation's route. The
+//! API-wide limits are also a [`Gate`] of the request span, which generated apps use (one
+//! layer less per request).
 //!
 //! A layer of its own rather than `axum::middleware::from_fn`: that boxes every request's
 //! future and clones the inner service per request, which measured +3 µs of CPU per cached
@@ -16,7 +18,10 @@ use http::HeaderValue;
 use tower_layer::Layer;
 use tower_service::Service;
 
-use super::{Client, ClientKey, Limiter, POLICY_NAME, RateLimits, STATE_NAME, TrustedProxies};
+use super::{
+    Client, ClientKey, Limiter, POLICY_NAME, RateLimits, STATE_NAME, State, TrustedProxies,
+};
+use crate::monitor::Gate;
 
 #[derive(Debug, Clone)]
 enum Scope {
@@ -74,29 +79,10 @@ where
 
     fn call(&mut self, mut request: Request) -> Self::Future {
         let state = match &self.scope {
-            Scope::Clients(limits) => {
-                if limits.exempt(request.uri().path()) {
-                    None
-                } else {
-                    let key = limits.key(&request);
-                    let shared = &limits.0.shared;
-                    let state = match &limits.0.client {
-                        Some(limiter) => match limiter.apply(&key, shared.as_deref()) {
-                            Ok(state) => Some(Members {
-                                policy: limiter.policy.clone(),
-                                state,
-                            }),
-                            Err(refused) => return RateLimitFuture::refused(refused.0),
-                        },
-                        None => None,
-                    };
-                    if limits.0.share_client {
-                        let shared = shared.clone();
-                        request.extensions_mut().insert(Client { key, shared });
-                    }
-                    state
-                }
-            }
+            Scope::Clients(limits) => match limits.admit(&mut request) {
+                Ok(state) => state,
+                Err(refused) => return RateLimitFuture::refused(refused),
+            },
             Scope::Operation(limiter) => {
                 let applied = match request.extensions().get::<Client>() {
                     Some(client) => limiter.apply(&client.key, client.shared.as_deref()),
@@ -105,7 +91,7 @@ where
                 };
                 match applied {
                     Ok(state) => Some(Members {
-                        policy: limiter.policy.clone(),
+                        policy: limiter.policy,
                         state,
                     }),
                     Err(refused) => return RateLimitFuture::refused(refused.0),
@@ -123,9 +109,54 @@ where
 /// operation's, inner, before the client's: the draft gives members no order, and putting
 /// the client's first measured 1,555 instructions a request under callgrind).
 #[derive(Debug)]
-struct Members {
-    policy: HeaderValue,
-    state: HeaderValue,
+pub struct Members {
+    policy: &'static HeaderValue,
+    state: State,
+}
+
+impl Members {
+    fn amend(self, response: &mut Response) {
+        let headers = response.headers_mut();
+        headers.append(POLICY_NAME, self.policy.clone());
+        headers.append(STATE_NAME, self.state.value());
+    }
+}
+
+/// The API-wide limits as the gate of the request span
+/// ([`RequestSpanLayer::gated`](crate::monitor::RequestSpanLayer::gated)): what
+/// [`RateLimitLayer::clients`] does, without a layer of its own.
+impl Gate for RateLimits {
+    /// The client limit's members, when there is one.
+    type Pass = Option<Members>;
+
+    fn admit(&self, request: &mut Request) -> Result<Self::Pass, Box<Response>> {
+        if self.exempt(request.uri().path()) {
+            return Ok(None);
+        }
+        let key = self.key(request);
+        let shared = &self.0.shared;
+        let state = match &self.0.client {
+            Some(limiter) => match limiter.apply(&key, shared.as_deref()) {
+                Ok(state) => Some(Members {
+                    policy: limiter.policy,
+                    state,
+                }),
+                Err(refused) => return Err(refused.0),
+            },
+            None => None,
+        };
+        if self.0.share_client {
+            let shared = shared.clone();
+            request.extensions_mut().insert(Client { key, shared });
+        }
+        Ok(state)
+    }
+
+    fn amend(pass: Self::Pass, response: &mut Response) {
+        if let Some(members) = pass {
+            members.amend(response);
+        }
+    }
 }
 
 pin_project_lite::pin_project! {
@@ -166,9 +197,7 @@ where
                 if let Poll::Ready(Ok(response)) = &mut poll
                     && let Some(m) = state.take()
                 {
-                    let headers = response.headers_mut();
-                    headers.append(POLICY_NAME, m.policy);
-                    headers.append(STATE_NAME, m.state);
+                    m.amend(response);
                 }
                 poll
             }

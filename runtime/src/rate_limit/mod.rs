@@ -44,10 +44,11 @@ use governor::state::InMemoryState;
 use http::{HeaderName, HeaderValue, StatusCode, header};
 
 pub use self::client::TrustedProxies;
-pub use self::layer::{RateLimit, RateLimitFuture, RateLimitLayer};
+pub use self::layer::{Members, RateLimit, RateLimitFuture, RateLimitLayer};
 pub use self::quota::Quota;
 use self::shared::Shared;
 use crate::cache::Redis;
+#[cfg(feature = "auth")]
 use crate::engine::Caller;
 use crate::problem::Problem;
 
@@ -101,12 +102,15 @@ pub struct Client {
 }
 
 impl ClientKey {
-    /// The client of `request`: its subject, else its address (through `proxies`).
+    /// The client of `request`: its subject, else its address (through `proxies`). Callers
+    /// are put in requests by `auth::AuthLayer`: without the `auth` feature there are none
+    /// to look for.
     fn of(request: &Request, proxies: &TrustedProxies) -> Self {
-        match request.extensions().get::<Caller>() {
-            Some(caller) => ClientKey::Subject(caller.subject.as_str().into()),
-            None => ClientKey::Addr(proxies.client_ip(request)),
+        #[cfg(feature = "auth")]
+        if let Some(caller) = request.extensions().get::<Caller>() {
+            return ClientKey::Subject(caller.subject.as_str().into());
         }
+        ClientKey::Addr(proxies.client_ip(request))
     }
 }
 
@@ -156,7 +160,7 @@ pub struct Limiter {
     quota: Quota,
     local: Local,
     /// `RateLimit-Policy`, static (see [`States`]).
-    policy: HeaderValue,
+    policy: &'static HeaderValue,
     states: States,
 }
 
@@ -173,9 +177,9 @@ struct States {
     /// `"name";r=`, the start of every value.
     prefix: String,
     /// The values for `remaining` in `0..low.len()`.
-    low: Box<[HeaderValue]>,
+    low: &'static [HeaderValue],
     /// The values for `remaining` in `high_from..=burst`.
-    high: Box<[HeaderValue]>,
+    high: &'static [HeaderValue],
     high_from: u32,
 }
 
@@ -199,8 +203,10 @@ impl States {
             start = end;
             value
         });
-        let low = values.by_ref().take(low_end as usize).collect();
-        let high = values.collect();
+        // Leaked with the text: a request's answer then refers to its value (8 bytes in every
+        // request's future) instead of carrying a copy (40).
+        let low = Vec::leak(values.by_ref().take(low_end as usize).collect());
+        let high = Vec::leak(values.collect());
         Self {
             prefix,
             low,
@@ -210,23 +216,51 @@ impl States {
     }
 
     /// The value of a request let through with `remaining` left.
-    fn allowed(&self, quota: Quota, remaining: u32) -> HeaderValue {
+    fn allowed(&self, quota: Quota, remaining: u32) -> State {
         if let Some(value) = self.low.get(remaining as usize) {
-            return value.clone();
+            return State::Written(value);
         }
         if let Some(value) = remaining
             .checked_sub(self.high_from)
             .and_then(|i| self.high.get(i as usize))
         {
-            return value.clone();
+            return State::Written(value);
         }
-        self.value(remaining, reset_after(quota, remaining))
+        State::Now(Box::new(
+            self.value(remaining, reset_after(quota, remaining)),
+        ))
     }
 
     /// `"name";r=remaining;t=seconds`, written now.
     fn value(&self, remaining: u32, reset: Duration) -> HeaderValue {
         HeaderValue::try_from(format_state(&self.prefix, remaining, reset))
             .expect("a policy name is a header value")
+    }
+}
+
+/// A `RateLimit` value: one of those [`States`] wrote ahead, or one written for this request
+/// (boxed: it is rare, and this stays 16 bytes in every request's future).
+#[derive(Debug)]
+pub(crate) enum State {
+    Written(&'static HeaderValue),
+    Now(Box<HeaderValue>),
+}
+
+impl State {
+    fn value(self) -> HeaderValue {
+        match self {
+            State::Written(value) => value.clone(),
+            State::Now(value) => *value,
+        }
+    }
+}
+
+impl PartialEq<&str> for State {
+    fn eq(&self, other: &&str) -> bool {
+        match self {
+            State::Written(value) => *value == *other,
+            State::Now(value) => **value == *other,
+        }
     }
 }
 
@@ -270,7 +304,7 @@ impl Limiter {
             .allow_burst(burst);
         // Static like the states (a clone touches no reference count).
         let policy = format!("\"{name}\";q={};w={}", quota.burst, seconds(quota.window()));
-        let policy = HeaderValue::from_static(String::leak(policy));
+        let policy = Box::leak(Box::new(HeaderValue::from_static(String::leak(policy))));
         Self {
             states: States::new(&name, quota),
             name,
@@ -326,7 +360,7 @@ impl Limiter {
     }
 
     /// Checks `key`: the `RateLimit` member to send, or the 429 of a refusal.
-    fn apply(&self, key: &ClientKey, shared: Option<&Shared>) -> Result<HeaderValue, Refused> {
+    fn apply(&self, key: &ClientKey, shared: Option<&Shared>) -> Result<State, Refused> {
         match self.count(key, shared) {
             Ok(remaining) => Ok(self.states.allowed(self.quota, remaining)),
             Err(wait) => {
