@@ -26,6 +26,10 @@ const INSTALL_HINT: &str = "cannot run rustfmt (install it with `rustup componen
 /// same sources before. When that run fails, each file is formatted on its own through
 /// [`rustfmt`] so that the error names the file that rustfmt rejects.
 pub fn rustfmt_many(sources: &[(&str, &str)]) -> anyhow::Result<Vec<String>> {
+    if sources.is_empty() {
+        // Every file reused (`generate`): no cache entry for nothing.
+        return Ok(Vec::new());
+    }
     let program = program();
     let cache = Cache::of(&program, sources);
     if let Some(texts) = cache.as_ref().and_then(|c| c.read(sources.len())) {
