@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Times the generator on a 100-resource spec (bench/specs/hundred.yaml):
-#   new            `apiforge new` into an empty folder
+#   new            `apiforge new` into an empty folder (its rustfmt output cached from the
+#                  first run, see src/render/rustfmt.rs)
+#   new_no_cache   the same with APIFORGE_RUSTFMT_CACHE=0: rustfmt runs every time
 #   generate       a no-op `apiforge generate` in that project
 #   generate_check `apiforge generate --check` in that project
 # with hyperfine when it is installed (apt-get install hyperfine), else a loop timed with
@@ -29,7 +31,8 @@ echo "spec: $spec ($(grep -c '^  [a-z_0-9]*:$' "$spec") resources), $runs runs e
 
 if command -v hyperfine >/dev/null; then
   hyperfine -N --warmup 1 --runs "$runs" --style basic \
-    --prepare "rm -rf $work/q" -n new "$bin -q new $work/q --spec $spec"
+    --prepare "rm -rf $work/q" -n new "$bin -q new $work/q --spec $spec" \
+    -n new_no_cache "env APIFORGE_RUSTFMT_CACHE=0 $bin -q new $work/q --spec $spec"
   cd "$work/p"
   hyperfine -N --warmup 2 --runs "$runs" --style basic \
     -n generate "$bin generate" \
@@ -50,6 +53,7 @@ else
     printf '%s\n' "${times[@]}" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'
   }
   echo "new:            $(median "rm -rf $work/q" "$bin" -q new "$work/q" --spec "$spec") ms"
+  echo "new_no_cache:   $(median "rm -rf $work/q" env APIFORGE_RUSTFMT_CACHE=0 "$bin" -q new "$work/q" --spec "$spec") ms"
   cd "$work/p"
   echo "generate:       $(median : "$bin" generate) ms"
   echo "generate_check: $(median : "$bin" generate --check) ms"
