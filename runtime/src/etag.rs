@@ -65,6 +65,16 @@ impl ETag {
 
     /// Whether an `If-None-Match` field value matches this tag (weak comparison, `*`, lists).
     pub fn matches_if_none_match(&self, field_value: &str) -> bool {
+        // The usual revalidation sends back exactly the tag it was given, and an `ETag` is
+        // always well formed (made by `of`, `versioned` or `parse`): equal bytes match (the
+        // weak comparison of a tag with itself) without checking both tags byte by byte and
+        // scanning the list: 1,491 → 180 instructions of a 304's 28,600 (callgrind;
+        // bench/PROFILES.md, get_304).
+        let tag = self.0.as_bytes();
+        let field = field_value.as_bytes();
+        if field.len() >= tag.len() && field.trim_ascii() == tag {
+            return true;
+        }
         if_none_match(field_value, self.as_str())
     }
 
@@ -254,6 +264,21 @@ mod tests {
         assert!(!if_none_match("\"abd\"", "\"abc\""));
         // Quotes are part of the tag: an unquoted value is not an entity-tag.
         assert!(!if_none_match("abc", "\"abc\""));
+    }
+
+    #[test]
+    fn the_tag_sent_back_as_is_matches() {
+        let tag = ETag::of(b"{}");
+        assert!(tag.matches_if_none_match(tag.as_str()));
+        assert!(tag.matches_if_none_match(&format!(" {tag}\t")));
+        assert!(tag.matches_if_none_match(&format!("W/{tag}")));
+        assert!(tag.matches_if_none_match(&format!("\"x\", {tag}")));
+        assert!(!tag.matches_if_none_match(&tag.as_str()[1..]));
+        assert!(!tag.matches_if_none_match(&ETag::of(b"[]").to_string()));
+        let weak = ETag::parse("W/\"abc\"").unwrap();
+        assert!(weak.matches_if_none_match("W/\"abc\""));
+        assert!(weak.matches_if_none_match("\"abc\""));
+        assert!(!weak.matches_if_none_match("W/\"abd\""));
     }
 
     #[test]

@@ -247,7 +247,18 @@ impl Redis {
 
     /// The full Redis key of `key` of `resource`.
     pub(crate) fn key(&self, resource: &str, key: &str) -> String {
-        format!("apiforge:{}:{resource}:{key}", self.inner.namespace)
+        // Pushed, not `format!`ed: with `data_key` and the generation-scoped row key, a
+        // Redis-tier GET built its key through three `format!`s, 3,801 instructions, now
+        // 1,013 (callgrind; bench/PROFILES.md, get_redis).
+        let namespace = &self.inner.namespace;
+        let mut out = String::with_capacity(11 + namespace.len() + resource.len() + key.len());
+        out.push_str("apiforge:");
+        out.push_str(namespace);
+        out.push(':');
+        out.push_str(resource);
+        out.push(':');
+        out.push_str(key);
+        out
     }
 
     fn generation_key(&self, resource: &str) -> String {

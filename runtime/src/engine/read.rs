@@ -264,7 +264,7 @@ pub async fn list<R: Entity>(
         return Ok(Answer::of(desc, body, scoped));
     }
     let cache = state.caches.at(desc.index);
-    let key = cache.list_key_fmt(format_args!("{}", req.cache_key(desc)));
+    let key = cache.list_key(&req.cache_key(desc));
     let body = cache
         .get_or_load(&key, || async {
             load_page::<R>(state, &req).await.map(Some)
