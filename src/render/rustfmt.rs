@@ -22,7 +22,7 @@ const INSTALL_HINT: &str = "cannot run rustfmt (install it with `rustup componen
 /// Formats Rust sources, `(path, source)` pairs (the path names the file in errors, and its
 /// file name is kept), in one `rustfmt` run (one per CPU for large batches) over copies in
 /// a temporary folder (through stdin for files that declare `mod x;`). Returns the
-/// formatted texts in order, from the cache ([`Cache`]) when the same rustfmt formatted the
+/// formatted texts in order, from the cache (`Cache`) when the same rustfmt formatted the
 /// same sources before. When that run fails, each file is formatted on its own through
 /// [`rustfmt`] so that the error names the file that rustfmt rejects.
 pub fn rustfmt_many(sources: &[(&str, &str)]) -> anyhow::Result<Vec<String>> {
