@@ -789,31 +789,55 @@ impl FreezingProxy {
     }
 }
 
+/// Two instances of one app on one Redis server, both listening for invalidations: A
+/// (its cache configured as given) and B (a memory tier, its handle reaching Redis through
+/// `b_url`, e.g. a proxy or another user, and set up by `b_handle`).
+struct TwoInstances {
+    a: ResourceCache,
+    b: ResourceCache,
+    b_redis: Redis,
+}
+
+impl TwoInstances {
+    async fn start(
+        (a_url, a_config): (&str, CacheConfig),
+        b_url: &str,
+        namespace: &str,
+        b_handle: impl FnOnce(Redis) -> Redis,
+    ) -> Self {
+        let connect = async |url: &str| {
+            Redis::connect(url, TIMEOUT)
+                .await
+                .unwrap()
+                .with_namespace(namespace)
+        };
+        let a_redis = connect(a_url).await;
+        let b_redis = b_handle(connect(b_url).await);
+        let a = ResourceCache::new("products", a_config, Some(a_redis.clone()));
+        let b = ResourceCache::new(
+            "products",
+            memory_only(Duration::from_secs(60)),
+            Some(b_redis.clone()),
+        );
+        assert!(a_redis.wait_subscribed(Duration::from_secs(5)).await);
+        assert!(b_redis.wait_subscribed(Duration::from_secs(5)).await);
+        Self { a, b, b_redis }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn silently_dead_connections_are_detected_and_replaced() {
     let server = PrivateRedis::start(None);
     server.ready().await;
     let proxy = FreezingProxy::start(server.port).await;
-    let a_redis = Redis::connect(&server.url(), TIMEOUT)
-        .await
-        .unwrap()
-        .with_namespace("frozen");
-    let b_redis = Redis::connect(&proxy.url(), TIMEOUT)
-        .await
-        .unwrap()
-        .with_namespace("frozen")
-        .with_health_check_interval(Duration::from_millis(300));
-    let a = ResourceCache::new(
-        "products",
-        both_tiers(Duration::from_secs(60)),
-        Some(a_redis.clone()),
-    );
-    // B's memory tier, and B's Redis tier alone (so a hit there proves Redis answered).
-    let b = ResourceCache::new(
-        "products",
-        memory_only(Duration::from_secs(60)),
-        Some(b_redis.clone()),
-    );
+    let TwoInstances { a, b, b_redis } = TwoInstances::start(
+        (&server.url(), both_tiers(Duration::from_secs(60))),
+        &proxy.url(),
+        "frozen",
+        |b| b.with_health_check_interval(Duration::from_millis(300)),
+    )
+    .await;
+    // B's Redis tier alone (so a hit there proves Redis answered).
     let b_shared = ResourceCache::new(
         "products",
         CacheConfig {
@@ -822,10 +846,8 @@ async fn silently_dead_connections_are_detected_and_replaced() {
                 ttl: Duration::from_secs(60),
             }),
         },
-        Some(b_redis.clone()),
+        Some(b_redis),
     );
-    assert!(a_redis.wait_subscribed(Duration::from_secs(5)).await);
-    assert!(b_redis.wait_subscribed(Duration::from_secs(5)).await);
     let loader = Counting::default();
     a.get_or_load("row:1", || loader.load()).await.unwrap();
     assert!(eventually_served_from_redis(&b_shared, "row:1", &loader).await);
@@ -905,26 +927,13 @@ async fn a_lost_subscription_keeps_the_memory_tier_from_serving_until_it_is_back
             .unwrap();
     };
     acl(&["on", "nopass", "~*", "&*", "+@all"]).await;
-    let a_redis = Redis::connect(&server.url(), TIMEOUT)
-        .await
-        .unwrap()
-        .with_namespace("window");
-    let b_redis = Redis::connect(&format!("redis://b:any@127.0.0.1:{}", server.port), TIMEOUT)
-        .await
-        .unwrap()
-        .with_namespace("window");
-    let a = ResourceCache::new(
-        "products",
-        memory_only(Duration::from_secs(60)),
-        Some(a_redis.clone()),
-    );
-    let b = ResourceCache::new(
-        "products",
-        memory_only(Duration::from_secs(60)),
-        Some(b_redis.clone()),
-    );
-    assert!(a_redis.wait_subscribed(Duration::from_secs(5)).await);
-    assert!(b_redis.wait_subscribed(Duration::from_secs(5)).await);
+    let TwoInstances { a, b, b_redis } = TwoInstances::start(
+        (&server.url(), memory_only(Duration::from_secs(60))),
+        &format!("redis://b:any@127.0.0.1:{}", server.port),
+        "window",
+        |b| b,
+    )
+    .await;
     let loader = Counting::default();
     let read = async |cache: &ResourceCache| {
         version(

@@ -119,7 +119,7 @@ where
 {
     type Response = Response;
     type Error = S::Error;
-    type Future = GatedFuture<S::Future, G>;
+    type Future = GatedFuture<Instrumented<S::Future>, G>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
@@ -128,30 +128,43 @@ where
     fn call(&mut self, mut request: axum::extract::Request) -> Self::Future {
         let span = span_of(&request);
         match self.gate.admit(&mut request) {
-            Ok(pass) => GatedFuture::Inner {
-                inner: self.inner.call(request).instrument(span),
-                pass: Some(pass),
-            },
-            Err(refused) => GatedFuture::Refused {
-                response: Some(refused),
-            },
+            Ok(pass) => GatedFuture::admitted(self.inner.call(request).instrument(span), pass),
+            Err(refused) => GatedFuture::refused(refused),
         }
     }
 }
 
 pin_project_lite::pin_project! {
-    /// The response future of [`GatedSpan`].
+    /// The response future of a gated service ([`GatedSpan`], the runtime's rate limit
+    /// layer): the inner service's answer amended by the gate's pass, or the gate's refusal.
     #[project = Projection]
     pub enum GatedFuture<F, G: Gate> {
         Inner {
             #[pin]
-            inner: Instrumented<F>,
+            inner: F,
             pass: Option<G::Pass>,
         },
         // Boxed: unboxed, a `Response` would grow every request's future.
         Refused {
             response: Option<Box<Response>>,
         },
+    }
+}
+
+impl<F, G: Gate> GatedFuture<F, G> {
+    /// The answer of `inner`, amended by `pass`.
+    pub fn admitted(inner: F, pass: G::Pass) -> Self {
+        Self::Inner {
+            inner,
+            pass: Some(pass),
+        }
+    }
+
+    /// The gate's refusal, answered as is.
+    pub fn refused(response: Box<Response>) -> Self {
+        Self::Refused {
+            response: Some(response),
+        }
     }
 }
 

@@ -44,7 +44,7 @@ use governor::state::InMemoryState;
 use http::{HeaderName, HeaderValue, StatusCode, header};
 
 pub use self::client::TrustedProxies;
-pub use self::layer::{Members, RateLimit, RateLimitFuture, RateLimitLayer};
+pub use self::layer::{Members, RateLimit, RateLimitFuture, RateLimitLayer, Scope};
 pub use self::quota::Quota;
 use self::shared::Shared;
 use crate::cache::Redis;
@@ -255,6 +255,8 @@ impl State {
     }
 }
 
+// For the tests' assertions.
+#[cfg(test)]
 impl PartialEq<&str> for State {
     fn eq(&self, other: &&str) -> bool {
         match self {
