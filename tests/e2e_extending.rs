@@ -232,6 +232,43 @@ fn hooks_scope_and_custom_endpoints_survive_a_spec_change() {
 
     let nobody: Value = server.get("/reports/users/not-a-uuid/spend").json();
     assert_eq!(nobody["status"], 400);
+
+    // 4. A write none of whose hooks are overridden runs its statement alone, without
+    // `BEGIN` and `COMMIT`, once the operation's first write has shown it: the server's
+    // connection then last ran the `UPDATE` itself. An operation with a hook of its own
+    // (orders' `after_create`) keeps its transaction: its connection last ran `COMMIT`.
+    let idle_after = |statement: &str| {
+        db.psql(&format!(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() \
+             AND pid <> pg_backend_pid() AND state = 'idle' AND query ILIKE '{statement}%'"
+        ))
+        .trim()
+        .parse::<u32>()
+        .unwrap()
+    };
+    for name in ["Ann A.", "Ann B."] {
+        let patched = server.patch(&format!("/users/{ann}"), &json!({ "full_name": name }));
+        assert_eq!(patched.status, 200, "{}", patched.text());
+    }
+    assert_eq!(
+        idle_after("UPDATE \"users\""),
+        1,
+        "the second update of a resource with default hooks ran without a transaction"
+    );
+    assert_eq!(server.get(&format!("/users/{ann}")).json()["full_name"], "Ann B.");
+    for _ in 0..2 {
+        let order = server.post(
+            "/orders",
+            &json!({ "user_id": ann, "product_id": lamp["id"], "quantity": 1 }),
+        );
+        assert_eq!(order.status, 201, "{}", order.text());
+    }
+    assert_eq!(
+        idle_after("INSERT INTO \"orders\""),
+        0,
+        "a create with an after_create hook runs in a transaction"
+    );
+    assert!(idle_after("COMMIT") >= 1);
     drop(server);
     drop(db);
 }

@@ -21,6 +21,11 @@ use crate::problem::Problem;
 /// `before_create`/`before_update` → the statement → `authorize(op, Some(row))` →
 /// `after_*` → commit → caches invalidated. A `Problem` returned anywhere rolls the whole
 /// transaction back, the hooks' own statements included.
+///
+/// An operation none of whose write hooks (`before_*`, `after_*`, `authorize`) you override,
+/// on a resource without an `access.owner`, has nothing to roll back after its statement:
+/// once its first write has shown this, it runs the statement alone, without `BEGIN` and
+/// `COMMIT` (see `write::PlainWrites`).
 pub trait Hooks<R: Entity>: Send + Sync + 'static {
     /// Names of the members [`Hooks::computed`] adds (documentation, and a full row is
     /// decoded into `R` only when this is not empty).
@@ -36,6 +41,7 @@ pub trait Hooks<R: Entity>: Send + Sync + 'static {
     /// when [`Hooks::AUTHORIZE_READS`] is set. Return e.g. `Problem::new(403, …)`.
     fn authorize(ctx: &RequestContext, op: Operation, row: Option<&R>) -> Result<(), Problem> {
         let _ = (ctx, op, row);
+        defaults::note::<R, Self>(defaults::Hook::Authorize);
         Ok(())
     }
 
@@ -55,6 +61,7 @@ pub trait Hooks<R: Entity>: Send + Sync + 'static {
         input: &mut R::Create,
     ) -> impl Future<Output = Result<(), Problem>> + Send {
         let _ = (ctx, tx, input);
+        defaults::note::<R, Self>(defaults::Hook::BeforeCreate);
         async { Ok(()) }
     }
 
@@ -66,6 +73,7 @@ pub trait Hooks<R: Entity>: Send + Sync + 'static {
         input: &mut R::Update,
     ) -> impl Future<Output = Result<(), Problem>> + Send {
         let _ = (ctx, tx, key, input);
+        defaults::note::<R, Self>(defaults::Hook::BeforeUpdate);
         async { Ok(()) }
     }
 
@@ -76,6 +84,7 @@ pub trait Hooks<R: Entity>: Send + Sync + 'static {
         row: &R,
     ) -> impl Future<Output = Result<(), Problem>> + Send {
         let _ = (ctx, tx, row);
+        defaults::note::<R, Self>(defaults::Hook::AfterCreate);
         async { Ok(()) }
     }
 
@@ -86,6 +95,7 @@ pub trait Hooks<R: Entity>: Send + Sync + 'static {
         row: &R,
     ) -> impl Future<Output = Result<(), Problem>> + Send {
         let _ = (ctx, tx, row);
+        defaults::note::<R, Self>(defaults::Hook::AfterUpdate);
         async { Ok(()) }
     }
 
@@ -96,6 +106,7 @@ pub trait Hooks<R: Entity>: Send + Sync + 'static {
         row: &R,
     ) -> impl Future<Output = Result<(), Problem>> + Send {
         let _ = (ctx, tx, row);
+        defaults::note::<R, Self>(defaults::Hook::AfterDelete);
         async { Ok(()) }
     }
 
@@ -104,6 +115,52 @@ pub trait Hooks<R: Entity>: Send + Sync + 'static {
     fn computed(row: &R, members: &mut Members<'_>) -> Result<(), Problem> {
         let _ = (row, members);
         Ok(())
+    }
+}
+
+/// Whether a hook called was the trait's default body (which does nothing): each default
+/// notes, on the calling thread, which hook of which implementation ran. A write whose hooks
+/// are all defaults needs no transaction (see `write`): overriding a method is the only way
+/// to change what it does, and an override never runs its own default's body (it may run
+/// other hooks' defaults, which is why the note says which).
+pub(crate) mod defaults {
+    use std::any::TypeId;
+    use std::cell::Cell;
+    use std::marker::PhantomData;
+
+    /// A hook a write calls.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub(crate) enum Hook {
+        Authorize,
+        BeforeCreate,
+        BeforeUpdate,
+        AfterCreate,
+        AfterUpdate,
+        AfterDelete,
+    }
+
+    thread_local!(static CALLED: Cell<Option<(TypeId, Hook)>> = const { Cell::new(None) });
+
+    /// Which implementation, `impl Hooks<R> for H`.
+    fn id<R: 'static, H: ?Sized + 'static>() -> TypeId {
+        TypeId::of::<(R, PhantomData<H>)>()
+    }
+
+    /// Called by the default of `hook` in `impl Hooks<R> for H`.
+    pub(super) fn note<R: 'static, H: ?Sized + 'static>(hook: Hook) {
+        CALLED.set(Some((id::<R, H>(), hook)));
+    }
+
+    /// Calls `f`, the `hook` of `impl Hooks<R> for H`, and says whether it was the
+    /// default. Synchronous, so no other task runs on this thread in between: an async
+    /// hook's default notes it when called, not when its future is polled.
+    pub(crate) fn call<R: 'static, H: ?Sized + 'static, T>(
+        hook: Hook,
+        f: impl FnOnce() -> T,
+    ) -> (T, bool) {
+        CALLED.set(None);
+        let out = f();
+        (out, CALLED.take() == Some((id::<R, H>(), hook)))
     }
 }
 

@@ -8,6 +8,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::Entity;
 use super::desc::Description;
+use super::write::PlainWrites;
 use crate::cache::{CacheConfig, MemoryTier, Redis, RedisTier, ResourceCache};
 use crate::dbgate::DbGate;
 use crate::problem::Problem;
@@ -18,6 +19,8 @@ use crate::problem::Problem;
 pub struct AppState {
     pub pool: PgPool,
     pub caches: Caches,
+    /// Per resource: which writes run without a transaction (see [`PlainWrites`]).
+    plain_writes: Arc<[PlainWrites]>,
     redis: Option<Redis>,
     gate: DbGate,
     streams: Streams,
@@ -69,6 +72,7 @@ impl AppState {
     pub fn new(pool: PgPool, resources: &[&'static Description], redis: Option<Redis>) -> Self {
         Self {
             caches: Caches::new(resources, redis.clone()),
+            plain_writes: resources.iter().map(|_| PlainWrites::default()).collect(),
             redis,
             gate: DbGate::default(),
             streams: Streams::new(StreamLimits::for_pool(pool.options().get_max_connections())),
@@ -121,6 +125,11 @@ impl AppState {
     /// The Redis handle the caches share, when there is one (for the readiness probe).
     pub fn redis(&self) -> Option<&Redis> {
         self.redis.as_ref()
+    }
+
+    /// Which writes of the resource `desc` run their statement alone.
+    pub fn plain_writes(&self, desc: &Description) -> &PlainWrites {
+        &self.plain_writes[desc.index]
     }
 
     /// The response cache of `E`.
