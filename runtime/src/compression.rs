@@ -102,19 +102,19 @@ where
 
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
         let mut accept = request.headers().get_all(ACCEPT_ENCODING).iter().peekable();
+        // The compression layer is cloned only for the requests it may compress.
         let accept = accept.peek().is_some().then(|| {
             let mut headers = HeaderMap::new();
             for value in accept {
                 headers.append(ACCEPT_ENCODING, value.clone());
             }
-            headers
+            (headers, self.compression.clone())
         });
         CompressAcceptedFuture {
             state: State::Inner {
                 future: self.inner.call(request),
             },
             accept,
-            compression: self.compression.clone(),
             vary_when: self.vary_when.clone(),
         }
     }
@@ -125,8 +125,8 @@ pin_project_lite::pin_project! {
     pub struct CompressAcceptedFuture<F, C, L, V> {
         #[pin]
         state: State<F, C>,
-        accept: Option<HeaderMap>,
-        compression: L,
+        // The request's `Accept-Encoding` and the compression layer, when it sent one.
+        accept: Option<(HeaderMap, L)>,
         vary_when: V,
     }
 }
@@ -157,15 +157,17 @@ where
             match this.state.as_mut().project() {
                 StateProj::Inner { future } => {
                     let mut response = std::task::ready!(future.poll(cx))?;
-                    let Some(accept) = this.accept.take() else {
-                        if (this.vary_when)(&response) && !varies_on_encoding(response.headers()) {
+                    let Some((accept, compression)) = this.accept.take() else {
+                        // Cached answers carry their `Vary` already: checked first, it
+                        // spares them the predicate.
+                        if !varies_on_encoding(response.headers()) && (this.vary_when)(&response) {
                             response
                                 .headers_mut()
                                 .append(VARY, HeaderValue::from_static("accept-encoding"));
                         }
                         return Poll::Ready(Ok(response));
                     };
-                    let mut service = this.compression.layer(Respond {
+                    let mut service = compression.layer(Respond {
                         response: Some(response),
                         _error: PhantomData,
                     });
@@ -187,9 +189,8 @@ where
 fn varies_on_encoding(headers: &HeaderMap) -> bool {
     headers.get_all(VARY).iter().any(|v| {
         v.as_bytes()
-            .to_ascii_lowercase()
             .windows(15)
-            .any(|w| w == b"accept-encoding")
+            .any(|w| w.eq_ignore_ascii_case(b"accept-encoding"))
     })
 }
 
