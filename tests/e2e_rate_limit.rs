@@ -119,6 +119,13 @@ fn assert_429(res: &Response, limit: &str) {
         "{:?}",
         res.headers
     );
+    assert!(
+        res.header_all("ratelimit-policy")
+            .iter()
+            .any(|v| v.starts_with(&format!("\"{limit}\";q="))),
+        "{:?}",
+        res.headers
+    );
 }
 
 #[test]
@@ -128,16 +135,17 @@ fn limits_per_client_and_operation_with_the_draft_headers() {
     let alice = bearer(&token("alice", &[]));
     let auth = [("authorization", alice.as_str())];
 
-    // A burst of 6, then 429, each answer saying what is left.
+    // A burst of 6, then 429, each answer saying what is left; the (static) policy comes
+    // with the first answer, whose bucket was full, and with the 429.
     for left in (0..6).rev() {
         let res = get(&server, "/products", &auth);
         assert_eq!(res.status, 200, "{}", res.text());
-        assert_eq!(
-            res.header_all("ratelimit-policy"),
-            ["\"client\";q=6;w=36"],
-            "{:?}",
-            res.headers
-        );
+        let policy: &[&str] = if left == 5 {
+            &["\"client\";q=6;w=36"]
+        } else {
+            &[]
+        };
+        assert_eq!(res.header_all("ratelimit-policy"), policy, "{:?}", res.headers);
         let state = res.header_all("ratelimit");
         assert_eq!(state.len(), 1, "{state:?}");
         assert!(
@@ -212,14 +220,23 @@ fn limits_per_client_and_operation_with_the_draft_headers() {
     for n in 1..=2 {
         let res = order(n);
         assert_eq!(res.status, 201, "{}", res.text());
-        // Both limits, in no particular order (the draft gives members none).
+        // Both limits, in no particular order (the draft gives members none); their
+        // policies with the first answer only (both buckets were full).
         let mut policies = res.header_all("ratelimit-policy");
         policies.sort_unstable();
-        assert_eq!(
-            policies,
-            ["\"client\";q=6;w=36", "\"orders.create\";q=2;w=60"],
-            "{:?}",
-            res.headers
+        let expected: &[&str] = if n == 1 {
+            &["\"client\";q=6;w=36", "\"orders.create\";q=2;w=60"]
+        } else {
+            &[]
+        };
+        assert_eq!(policies, expected, "{:?}", res.headers);
+        let mut states = res.header_all("ratelimit");
+        states.sort_unstable();
+        assert_eq!(states.len(), 2, "{states:?}");
+        assert!(states[0].starts_with("\"client\";r="), "{states:?}");
+        assert!(
+            states[1].starts_with(&format!("\"orders.create\";r={};", 2 - n)),
+            "{states:?}"
         );
     }
     let refused = order(3);

@@ -101,13 +101,7 @@ impl Gate for Scope {
             // Outside `RateLimitLayer::clients`: no proxy to trust, nothing shared.
             None => limiter.apply(&ClientKey::of(request, &TrustedProxies::none()), None),
         };
-        match applied {
-            Ok(state) => Ok(Some(Members {
-                policy: limiter.policy,
-                state,
-            })),
-            Err(refused) => Err(refused.0),
-        }
+        applied.map(Some).map_err(|refused| refused.0)
     }
 
     fn amend(pass: Self::Pass, response: &mut Response) {
@@ -115,19 +109,22 @@ impl Gate for Scope {
     }
 }
 
-/// A limit's members of `RateLimit-Policy` and `RateLimit`, appended to the answer (the
-/// operation's, inner, before the client's: the draft gives members no order, and putting
-/// the client's first measured 1,555 instructions a request under callgrind).
+/// A limit's members of `RateLimit-Policy` (when sent, see [`Limiter`]) and `RateLimit`,
+/// appended to the answer (the operation's, inner, before the client's: the draft gives
+/// members no order, and putting the client's first measured 1,555 instructions a request
+/// under callgrind).
 #[derive(Debug)]
 pub struct Members {
-    policy: &'static HeaderValue,
-    state: State,
+    pub(super) policy: Option<&'static HeaderValue>,
+    pub(super) state: State,
 }
 
 impl Members {
     fn amend(self, response: &mut Response) {
         let headers = response.headers_mut();
-        headers.append(POLICY_NAME, self.policy.clone());
+        if let Some(policy) = self.policy {
+            headers.append(POLICY_NAME, policy.clone());
+        }
         headers.append(STATE_NAME, self.state.value());
     }
 }
@@ -147,10 +144,7 @@ impl Gate for RateLimits {
         let shared = &self.0.shared;
         let state = match &self.0.client {
             Some(limiter) => match limiter.apply(&key, shared.as_deref()) {
-                Ok(state) => Some(Members {
-                    policy: limiter.policy,
-                    state,
-                }),
+                Ok(members) => Some(members),
                 Err(refused) => return Err(refused.0),
             },
             None => None,

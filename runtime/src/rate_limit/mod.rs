@@ -13,13 +13,15 @@
 //! interval after the fleet passed the limit. Redis down: each instance goes on enforcing
 //! the limit alone.
 //!
-//! Answers carry the `RateLimit-Policy` and `RateLimit` fields of the IETF draft
-//! (`"client";q=100;w=2` and `"client";r=99;t=1`, one member per limit that applied); a
-//! refused request is a 429 problem with `Retry-After`.
+//! Answers carry the `RateLimit` field of the IETF draft (`"client";r=99;t=1`, one member
+//! per limit that applied) and, on a client's first answer after its bucket was full and on
+//! every 429, its static `RateLimit-Policy` (`"client";q=100;w=2`); a refused request is a
+//! 429 problem with `Retry-After`.
 
 mod client;
 mod layer;
 mod quota;
+mod store;
 // Limits shared through Redis: the real settlement with the `redis` feature, else a type
 // with no values (there is no `Redis` handle to share through).
 #[cfg(feature = "redis")]
@@ -40,13 +42,13 @@ use axum::response::{IntoResponse, Response};
 use governor::clock::Clock;
 use governor::middleware::StateInformationMiddleware;
 use governor::nanos::Nanos;
-use governor::state::InMemoryState;
 use http::{HeaderName, HeaderValue, StatusCode, header};
 
 pub use self::client::TrustedProxies;
 pub use self::layer::{Members, RateLimit, RateLimitFuture, RateLimitLayer, Scope};
 pub use self::quota::Quota;
 use self::shared::Shared;
+use self::store::Clients;
 use crate::cache::Redis;
 #[cfg(feature = "auth")]
 use crate::engine::Caller;
@@ -113,9 +115,6 @@ impl ClientKey {
         ClientKey::Addr(proxies.client_ip(request))
     }
 }
-
-/// Clients' states, hashed with foldhash (SipHash, the default, was a third of a check).
-type Clients = dashmap::DashMap<ClientKey, InMemoryState, foldhash::fast::RandomState>;
 
 type Local = governor::RateLimiter<ClientKey, Clients, CoarseClock, StateInformationMiddleware>;
 
@@ -361,10 +360,18 @@ impl Limiter {
         }
     }
 
-    /// Checks `key`: the `RateLimit` member to send, or the 429 of a refusal.
-    fn apply(&self, key: &ClientKey, shared: Option<&Shared>) -> Result<State, Refused> {
+    /// Checks `key`: the members to send, or the 429 of a refusal.
+    ///
+    /// `RateLimit-Policy` is static, so it is sent when a client needs it: on the first
+    /// answer after its bucket was full (a new client, or one back after a pause) and on
+    /// every 429, not on every answer; `RateLimit` (what is left) is on every answer. On a
+    /// cached GET, the policy on every answer cost ≈ 350 instructions (bench/RATELIMIT.md).
+    fn apply(&self, key: &ClientKey, shared: Option<&Shared>) -> Result<Members, Refused> {
         match self.count(key, shared) {
-            Ok(remaining) => Ok(self.states.allowed(self.quota, remaining)),
+            Ok(remaining) => Ok(Members {
+                policy: (remaining.saturating_add(1) >= self.quota.burst).then_some(self.policy),
+                state: self.states.allowed(self.quota, remaining),
+            }),
             Err(wait) => {
                 metrics::counter!("apiforge_rate_limited_total", "limit" => self.name.to_string())
                     .increment(1);
@@ -528,10 +535,16 @@ mod tests {
     fn headers_follow_the_draft() {
         let limiter = Limiter::new("orders.create", Quota::new(5, Duration::from_secs(1), 5));
         assert_eq!(limiter.policy, "\"orders.create\";q=5;w=1");
-        let state = limiter.apply(&client(1).key, None).expect("allowed");
-        assert_eq!(state, "\"orders.create\";r=4;t=1");
+        let first = limiter.apply(&client(1).key, None).expect("allowed");
+        assert_eq!(first.state, "\"orders.create\";r=4;t=1");
+        assert_eq!(
+            first.policy,
+            Some(limiter.policy),
+            "the policy, with a full bucket"
+        );
         for _ in 0..4 {
-            limiter.apply(&client(1).key, None).expect("allowed");
+            let next = limiter.apply(&client(1).key, None).expect("allowed");
+            assert_eq!(next.policy, None, "no policy on later answers");
         }
         let refused = *limiter.apply(&client(1).key, None).expect_err("refused").0;
         assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
