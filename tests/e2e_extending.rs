@@ -255,7 +255,10 @@ fn hooks_scope_and_custom_endpoints_survive_a_spec_change() {
         1,
         "the second update of a resource with default hooks ran without a transaction"
     );
-    assert_eq!(server.get(&format!("/users/{ann}")).json()["full_name"], "Ann B.");
+    assert_eq!(
+        server.get(&format!("/users/{ann}")).json()["full_name"],
+        "Ann B."
+    );
     for _ in 0..2 {
         let order = server.post(
             "/orders",

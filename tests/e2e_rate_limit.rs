@@ -145,7 +145,12 @@ fn limits_per_client_and_operation_with_the_draft_headers() {
         } else {
             &[]
         };
-        assert_eq!(res.header_all("ratelimit-policy"), policy, "{:?}", res.headers);
+        assert_eq!(
+            res.header_all("ratelimit-policy"),
+            policy,
+            "{:?}",
+            res.headers
+        );
         let state = res.header_all("ratelimit");
         assert_eq!(state.len(), 1, "{state:?}");
         assert!(
