@@ -133,6 +133,24 @@ async fn insert<'c, R: Entity>(
         .map_err(|err| state.db_error(err, desc.constraints))
 }
 
+/// Runs an update or delete statement (`RETURNING` the row) on `db`, timed as `shape`: the
+/// row, or 404 when no row with key `id` (in the scope) matched.
+async fn changed_row<'c, R: Entity>(
+    db: impl sqlx::PgExecutor<'c>,
+    sql: &str,
+    args: PgArguments,
+    shape: &'static str,
+    id: &R::Key,
+    on_error: impl FnOnce(sqlx::Error) -> Problem,
+) -> Result<R, Problem> {
+    sqlx::query_as_with(sql, args)
+        .fetch_optional(db)
+        .timed(shape)
+        .await
+        .map_err(on_error)?
+        .ok_or_else(|| not_found(R::DESC, id))
+}
+
 /// Calls `f`, the `hook` of `R`'s hooks, and says whether it was the default.
 fn hook<R: Entity, T>(hook: Hook, f: impl FnOnce() -> T) -> (T, bool) {
     defaults::call::<R, R::Hooks, T>(hook, f)
@@ -164,12 +182,15 @@ pub async fn update<R: Entity>(
     };
     let (row, touched) = if plain.is(Operation::Update) {
         let (sql, args) = statement(input)?;
-        let row: R = sqlx::query_as_with(&sql, args)
-            .fetch_optional(state.db().await?)
-            .timed(desc.shapes.update)
-            .await
-            .map_err(|err| state.db_error(err, desc.constraints))?
-            .ok_or_else(|| not_found(desc, &id))?;
+        let row = changed_row(
+            state.db().await?,
+            &sql,
+            args,
+            desc.shapes.update,
+            &id,
+            |err| state.db_error(err, desc.constraints),
+        )
+        .await?;
         (row, Touched::default())
     } else {
         let mut db = begin(state).await?;
@@ -179,12 +200,10 @@ pub async fn update<R: Entity>(
         });
         before.await?;
         let (sql, args) = statement(input)?;
-        let row: R = sqlx::query_as_with(&sql, args)
-            .fetch_optional(tx.conn())
-            .timed(desc.shapes.update)
-            .await
-            .map_err(|err| state.db_error(err, desc.constraints))?
-            .ok_or_else(|| not_found(desc, &id))?;
+        let row: R = changed_row(tx.conn(), &sql, args, desc.shapes.update, &id, |err| {
+            state.db_error(err, desc.constraints)
+        })
+        .await?;
         super::guard::check_owner(ctx, &row)?;
         defaulted &= called(hook::<R, _>(Hook::Authorize, || {
             R::Hooks::authorize(ctx, Operation::Update, Some(&row))
@@ -215,25 +234,25 @@ pub async fn delete<R: Entity>(
     let mut args = PgArguments::default();
     bind_key::<R>(&id, &mut args)?;
     let sql = scope.apply(desc, desc.sql.delete, &mut args)?;
-    let query = sqlx::query_as_with(&sql, args);
     let plain = state.plain_writes(desc);
     let (row, touched) = if plain.is(Operation::Delete) {
-        let row: R = query
-            .fetch_optional(state.db().await?)
-            .timed(desc.shapes.delete)
-            .await
-            .map_err(|err| delete_error(state, err, desc))?
-            .ok_or_else(|| not_found(desc, &id))?;
+        let row = changed_row(
+            state.db().await?,
+            &sql,
+            args,
+            desc.shapes.delete,
+            &id,
+            |err| delete_error(state, err, desc),
+        )
+        .await?;
         (row, Touched::default())
     } else {
         let mut db = begin(state).await?;
         let mut tx = Tx::new(&mut db);
-        let row: R = query
-            .fetch_optional(tx.conn())
-            .timed(desc.shapes.delete)
-            .await
-            .map_err(|err| delete_error(state, err, desc))?
-            .ok_or_else(|| not_found(desc, &id))?;
+        let row: R = changed_row(tx.conn(), &sql, args, desc.shapes.delete, &id, |err| {
+            delete_error(state, err, desc)
+        })
+        .await?;
         let defaulted = called(hook::<R, _>(Hook::Authorize, || {
             R::Hooks::authorize(ctx, Operation::Delete, Some(&row))
         }))?;
