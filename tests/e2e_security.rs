@@ -3,7 +3,8 @@
 //!
 //! products: list and get public, writes need the role `admin`; orders: owned by `user_id`
 //! (the token's subject), every operation authenticated; users: role `admin`; `/metrics`
-//! and `/_stats`: role `ops`; CORS for https://app.example.com.
+//! and `/_stats`: role `ops`, on a listener of their own (`monitoring.port`); CORS for
+//! https://app.example.com.
 
 mod common;
 
@@ -275,12 +276,22 @@ fn missing_role_is_403() {
         201
     );
 
-    // Monitoring needs the role `ops`.
-    assert_problem(&server.get("/metrics"), 401);
-    assert_problem(&get(&server, "/_stats", alice), 403);
+    // Monitoring has a listener of its own (`monitoring.port`) and needs the role `ops`.
     let ops = token("ops-robot", &["ops"]);
-    assert_eq!(get(&server, "/metrics", &ops).status, 200);
-    assert_eq!(get(&server, "/_stats", &ops).status, 200);
+    for path in ["/metrics", "/_stats"] {
+        assert_problem(&get(&server, path, &ops), 404);
+    }
+    let monitoring = |path: &str, token: &str| {
+        server.monitoring_request(path, &[("authorization", &bearer(token))])
+    };
+    assert_problem(&server.monitoring_request("/metrics", &[]), 401);
+    assert_problem(&monitoring("/_stats", alice), 403);
+    assert_eq!(monitoring("/metrics", &ops).status, 200);
+    // The statistics are the API's: they count the requests served on the other port.
+    let stats = monitoring("/_stats", &ops);
+    assert_eq!(stats.status, 200);
+    assert!(stats.text().contains("/products"), "{}", stats.text());
+    assert_problem(&monitoring("/products", &ops), 404);
 
     // The OpenAPI document says so.
     let doc = server.get("/openapi.json").json();
@@ -295,6 +306,7 @@ fn missing_role_is_403() {
         json!([{ "apiKey": [] }, { "bearer": [] }])
     );
     assert!(doc["paths"]["/products"]["get"]["security"][0] == json!({}));
+    assert!(doc["paths"]["/metrics"].is_null(), "not on the API's port");
 }
 
 #[test]
@@ -525,6 +537,30 @@ fn a_missing_secret_stops_the_start_with_one_line() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("JWT_SECRET is not set"), "{stderr}");
     assert!(!stderr.contains(SECRET));
+}
+
+#[test]
+fn a_taken_monitoring_port_stops_the_start_and_names_its_variable() {
+    let db = TestDb::create();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let out = std::process::Command::new(binary())
+        .env("DATABASE_URL", &db.url)
+        .env("HOST", "127.0.0.1")
+        .env("PORT", "0")
+        .env(
+            "MONITORING_PORT",
+            taken.local_addr().unwrap().port().to_string(),
+        )
+        .env("JWT_SECRET", SECRET)
+        .env("API_KEYS", api_keys())
+        .output()
+        .expect("run the server");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("set MONITORING_PORT to a free port"),
+        "{stderr}"
+    );
 }
 
 /// `apiforge budget` with the spec's budgets against the secured shop.

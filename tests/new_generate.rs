@@ -692,3 +692,57 @@ fn new_and_a_changed_generate_run_one_rustfmt_batch_per_cpu_at_most() {
         "{formatted} of {rust_files} Rust files formatted again"
     );
 }
+
+#[test]
+fn adding_a_monitoring_port_tells_what_to_change_in_main_rs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = new_shop(tmp.path());
+    let main_rs = fs::read_to_string(dir.join("src/main.rs")).unwrap();
+    edit_spec(
+        &dir,
+        &[(
+            "  resource_interval: 30s",
+            "  port: 9464\n  resource_interval: 30s",
+        )],
+    );
+    let out = apiforge(&dir, &["generate"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let said = text(&out);
+    assert!(
+        said.contains("note: `monitoring.port: 9464` puts the metrics on a listener of their own")
+            && said.contains("app::bind_monitoring"),
+        "{said}"
+    );
+    // main.rs is the user's: untouched, and told again until it follows.
+    assert_eq!(
+        fs::read_to_string(dir.join("src/main.rs")).unwrap(),
+        main_rs
+    );
+    let app = fs::read_to_string(dir.join("src/generated/app.rs")).unwrap();
+    assert!(app.contains("pub fn routers(") && !app.contains("pub fn router("));
+    let again = apiforge(&dir, &["generate"]);
+    assert!(
+        text(&again).contains("app::bind_monitoring"),
+        "{}",
+        text(&again)
+    );
+    // With main.rs as `new` writes it for that spec, nothing is said.
+    let fresh = tempfile::tempdir().unwrap();
+    let out = apiforge(
+        fresh.path(),
+        &[
+            "new",
+            "shop",
+            "--spec",
+            dir.join("apiforge.yaml").to_str().unwrap(),
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    fs::copy(
+        fresh.path().join("shop/src/main.rs"),
+        dir.join("src/main.rs"),
+    )
+    .unwrap();
+    let quiet = apiforge(&dir, &["generate"]);
+    assert!(!text(&quiet).contains("note:"), "{}", text(&quiet));
+}

@@ -40,6 +40,23 @@ fn shop_project_files() {
     }
 }
 
+/// The files of the secured shop that differ in kind from the shop's: authentication, CORS,
+/// rate limits, and the monitoring routes on a listener of their own (`monitoring.port`).
+#[test]
+fn secure_shop_files() {
+    let files = render("tests/secure/secure_shop.yaml");
+    for path in [
+        "src/generated/app.rs",
+        "src/main.rs",
+        "src/generated/openapi.json",
+        "README.md",
+    ] {
+        let f = files.iter().find(|f| f.path == path).expect(path);
+        let name = format!("secure_shop__{}", path.replace(['/', '.'], "_"));
+        insta::assert_snapshot!(name, f.contents);
+    }
+}
+
 #[test]
 fn generated_files_carry_the_marker_and_user_files_do_not() {
     for f in render("examples/shop.yaml") {

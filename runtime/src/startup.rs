@@ -44,7 +44,7 @@ pub enum StartupError {
     Bind {
         addr: String,
         source: std::io::Error,
-        hint: &'static str,
+        hint: String,
     },
     /// The database did not answer within the retry window.
     #[error(
@@ -129,6 +129,16 @@ fn parse_duration(text: &str) -> Option<Duration> {
 /// Binds `host:port` (non-blocking, for tokio), or says which address is taken and what to
 /// do.
 pub fn bind(host: &str, port: u16) -> Result<std::net::TcpListener, StartupError> {
+    bind_as(host, port, ("HOST", "PORT"))
+}
+
+/// [`bind`] for an address set by other variables (`vars`: the host's and the port's), which
+/// the error names.
+pub fn bind_as(
+    host: &str,
+    port: u16,
+    (host_var, port_var): (&str, &str),
+) -> Result<std::net::TcpListener, StartupError> {
     let addr = if host.contains(':') {
         format!("[{host}]:{port}")
     } else {
@@ -137,11 +147,15 @@ pub fn bind(host: &str, port: u16) -> Result<std::net::TcpListener, StartupError
     let listener = std::net::TcpListener::bind((host, port)).map_err(|source| {
         let hint = match source.kind() {
             std::io::ErrorKind::AddrInUse => {
-                "another process listens there: stop it or set PORT to a free port"
+                format!("another process listens there: stop it or set {port_var} to a free port")
             }
-            std::io::ErrorKind::AddrNotAvailable => "HOST is not an address of this machine",
-            std::io::ErrorKind::PermissionDenied => "ports below 1024 need privileges: set PORT",
-            _ => "check HOST and PORT",
+            std::io::ErrorKind::AddrNotAvailable => {
+                format!("{host_var} is not an address of this machine")
+            }
+            std::io::ErrorKind::PermissionDenied => {
+                format!("ports below 1024 need privileges: set {port_var}")
+            }
+            _ => format!("check {host_var} and {port_var}"),
         };
         StartupError::Bind {
             addr: addr.clone(),
@@ -151,6 +165,27 @@ pub fn bind(host: &str, port: u16) -> Result<std::net::TcpListener, StartupError
     })?;
     listener.set_nonblocking(true)?;
     Ok(listener)
+}
+
+/// Serves `router` on `listener` in a task of its own until `shutdown` completes (in-flight
+/// requests finish first): the metrics and statistics on `monitoring.port`. An error there
+/// is logged, not returned: losing the scrapers' listener must not stop the API.
+pub fn spawn_server(
+    listener: std::net::TcpListener,
+    router: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<std::net::SocketAddr, StartupError> {
+    let listener = tokio::net::TcpListener::from_std(listener)?;
+    let addr = listener.local_addr()?;
+    tokio::spawn(async move {
+        if let Err(err) = axum::serve(listener, router)
+            .with_graceful_shutdown(shutdown)
+            .await
+        {
+            tracing::error!(error = %err, %addr, "a listener stopped");
+        }
+    });
+    Ok(addr)
 }
 
 /// `url`'s connection options with the spec's `statement_timeout` on every connection, and

@@ -251,6 +251,32 @@ pub(crate) fn update_of(
     Ok(update)
 }
 
+/// What the user's `src/main.rs` (which `generate` never edits) must change when
+/// `monitoring.port` was added to the spec or removed from it: `app::routers` and
+/// `app::router` exist only with and without it.
+fn main_rs_note(main_rs: &str, monitoring_port: Option<u16>) -> Option<String> {
+    let serves_routers = main_rs.contains("app::routers(");
+    match monitoring_port {
+        Some(port) if !serves_routers && main_rs.contains("app::router(") => Some(format!(
+            "`monitoring.port: {port}` puts the metrics on a listener of their own: in \
+             src/main.rs (it is yours; generate never edits it), bind it with \
+             `let monitoring = app::bind_monitoring(&config)?;` after binding the API's port, \
+             replace `app::router(…)` with `let routers = app::routers(…);`, serve \
+             `routers.monitoring` with `startup::spawn_server(listener, router, \
+             app::shutdown_signal())` and `routers.api` as before (`apiforge new` into an \
+             empty folder shows the whole file)"
+        )),
+        None if serves_routers => Some(
+            "the spec has no `monitoring.port` any more, so the metrics are served on the \
+             API's port: in src/main.rs (it is yours; generate never edits it), replace \
+             `app::routers(…)` with `app::router(…)` and remove `app::bind_monitoring` and \
+             the monitoring listener"
+                .to_owned(),
+        ),
+        _ => None,
+    }
+}
+
 /// The features of `needed` that the project's `apiforge-runtime` dependency (a one-line
 /// entry of Cargo.toml, as `new` writes it) does not turn on, when it turns the runtime's
 /// defaults off; none when the line is not found or keeps the defaults (all on).
@@ -298,6 +324,11 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<ExitCode> {
                  never edits it)"
             );
         }
+    }
+    if let Ok(main) = std::fs::read_to_string(dir.join("src/main.rs"))
+        && let Some(note) = main_rs_note(&main, spec.monitoring.port)
+    {
+        eprintln!("note: {note}");
     }
     // The same spec, the same apiforge, the files as written: nothing to render.
     let stamp = write::generation_stamp(&text);
@@ -591,6 +622,23 @@ mod tests {
         let defaults = "[dependencies]\napiforge-runtime = { path = \"../runtime\" }\n";
         assert!(missing_runtime_features(defaults, &needed).is_empty());
         assert!(missing_runtime_features("[dependencies]\n", &needed).is_empty());
+    }
+
+    #[test]
+    fn main_rs_is_told_to_follow_monitoring_port() {
+        let old = "let router = app::router(&config, app::state(pool, redis), hooks::routes());";
+        let new = "let routers = app::routers(&config, app::state(pool, redis), hooks::routes());";
+        let added = main_rs_note(old, Some(9100)).expect("a note");
+        assert!(added.contains("app::bind_monitoring"), "{added}");
+        assert!(main_rs_note(new, Some(9100)).is_none());
+        let removed = main_rs_note(new, None).expect("a note");
+        assert!(
+            removed.contains("replace `app::routers(…)` with `app::router(…)`"),
+            "{removed}"
+        );
+        assert!(main_rs_note(old, None).is_none());
+        // A main.rs that serves neither (the user's own wiring) is left to its owner.
+        assert!(main_rs_note("fn main() {}", Some(9100)).is_none());
     }
 
     fn model(yaml: &str) -> Model {

@@ -163,6 +163,8 @@ pub struct MonitoringModel {
     pub stats_window_ms: u64,
     /// Who may read metrics and statistics; `None`: anyone.
     pub access: Option<RuleModel>,
+    /// `monitoring.port`: their own listener; `None`: on the API's port.
+    pub port: Option<u16>,
 }
 
 /// A latency budget of one route.
@@ -696,6 +698,7 @@ impl Model {
                     .filter(|_| spec.auth.is_some())
                     .map(RuleModel::from_spec)
                     .filter(|r| !r.is_public()),
+                port: spec.monitoring.port,
             },
             auth: spec.auth.as_ref().map(|a| AuthModel {
                 jwt: a.jwt.as_ref().map(|j| JwtModel {

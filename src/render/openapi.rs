@@ -54,22 +54,25 @@ pub fn document(m: &Model) -> Value {
             "responses": { "200": { "description": "The OpenAPI document.", "content": { "application/json": { "schema": { "type": "object" } } } } }
         }}),
     );
-    paths.insert(
-        m.monitoring.metrics_path.clone(),
-        json!({ "get": {
-            "operationId": "metrics",
-            "summary": "Prometheus metrics (requests, queries, caches, process).",
-            "responses": { "200": { "description": "Prometheus text format.", "content": { "text/plain": { "schema": { "type": "string" } } } } }
-        }}),
-    );
-    paths.insert(
-        m.monitoring.stats_path.clone(),
-        json!({ "get": {
-            "operationId": "stats",
-            "summary": "Latency statistics per route over the stats window, with budget status.",
-            "responses": { "200": { "description": "count, min, max, avg, p50, p95, p99 per route.", "content": { "application/json": { "schema": { "type": "object" } } } } }
-        }}),
-    );
+    // With `monitoring.port` they are served on that port only, not by this API's.
+    if m.monitoring.port.is_none() {
+        paths.insert(
+            m.monitoring.metrics_path.clone(),
+            json!({ "get": {
+                "operationId": "metrics",
+                "summary": "Prometheus metrics (requests, queries, caches, process).",
+                "responses": { "200": { "description": "Prometheus text format.", "content": { "text/plain": { "schema": { "type": "string" } } } } }
+            }}),
+        );
+        paths.insert(
+            m.monitoring.stats_path.clone(),
+            json!({ "get": {
+                "operationId": "stats",
+                "summary": "Latency statistics per route over the stats window, with budget status.",
+                "responses": { "200": { "description": "count, min, max, avg, p50, p95, p99 per route.", "content": { "application/json": { "schema": { "type": "object" } } } } }
+            }}),
+        );
+    }
     for r in &m.resources {
         resource(r, m, &mut paths, &mut schemas);
     }

@@ -164,6 +164,10 @@ pub struct Monitoring {
     /// Who may read the metrics and statistics (with `auth`); public by default.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub access: Option<Access>,
+    /// A listener of their own for the metrics and statistics (`MONITORING_PORT` overrides
+    /// it); `None`: they are served on the API's port.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub port: Option<u16>,
 }
 
 impl Default for Monitoring {
@@ -174,6 +178,7 @@ impl Default for Monitoring {
             resource_interval: Duration::from_secs(30),
             stats_window: Duration::from_secs(60),
             access: None,
+            port: None,
         }
     }
 }

@@ -207,7 +207,31 @@ pub fn check_spec_level(cx: &mut Ctx) {
         );
     }
     check_monitoring_durations(cx);
+    check_monitoring_port(cx);
     check_routes(cx);
+}
+
+/// A monitoring listener of its own needs a port of its own.
+fn check_monitoring_port(cx: &mut Ctx) {
+    let Some(port) = cx.spec.monitoring.port else {
+        return;
+    };
+    let at = key_path!["monitoring", "port"];
+    if port == 0 {
+        cx.error_value(
+            at,
+            "`monitoring.port` must be a port number from 1 to 65535 (set MONITORING_PORT=0 at \
+             run time for any free port)",
+        );
+    } else if port == cx.spec.server.port {
+        cx.error_value(
+            at,
+            format!(
+                "`monitoring.port` {port} is the API's port (`server.port`): give the metrics \
+                 a port of their own, or remove `port` to serve them beside the API"
+            ),
+        );
+    }
 }
 
 /// The generated code keeps these durations in whole milliseconds: a zero window or

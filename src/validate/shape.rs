@@ -236,6 +236,7 @@ static MONITORING: Shape = Shape::Map(
         opt("resource_interval", &DURATION),
         opt("stats_window", &DURATION),
         opt("access", &ACCESS),
+        opt("port", &U16),
     ],
 );
 

@@ -232,10 +232,32 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// The command of a generated server on free ports (the API's and the monitoring one), with
+/// `env` last so that it can override them.
+fn server_command(binary: &Path, database_url: &str, env: &[(&str, &str)]) -> (Command, u16, u16) {
+    let port = free_port();
+    let monitoring_port = std::iter::repeat_with(free_port)
+        .find(|p| *p != port)
+        .expect("a second free port");
+    let mut cmd = Command::new(binary);
+    cmd.env("DATABASE_URL", database_url)
+        .env("HOST", "127.0.0.1")
+        .env("PORT", port.to_string())
+        .env("MONITORING_PORT", monitoring_port.to_string())
+        .stdin(Stdio::null());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    (cmd, port, monitoring_port)
+}
+
 /// A running generated server (killed on drop).
 pub struct Server {
     child: Child,
     pub port: u16,
+    /// `MONITORING_PORT`: where a spec with `monitoring.port` serves its metrics (other
+    /// specs ignore the variable).
+    pub monitoring_port: u16,
 }
 
 impl Server {
@@ -246,17 +268,13 @@ impl Server {
     }
 
     pub fn start_with(binary: &Path, database_url: &str, env: &[(&str, &str)]) -> Self {
-        let port = free_port();
-        let mut cmd = Command::new(binary);
-        cmd.env("DATABASE_URL", database_url)
-            .env("HOST", "127.0.0.1")
-            .env("PORT", port.to_string())
-            .stdin(Stdio::null());
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
+        let (mut cmd, port, monitoring_port) = server_command(binary, database_url, env);
         let child = cmd.spawn().expect("start the generated server");
-        let mut server = Server { child, port };
+        let mut server = Server {
+            child,
+            port,
+            monitoring_port,
+        };
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             if let Some(status) = server.child.try_wait().expect("poll the server") {
@@ -308,6 +326,11 @@ impl Server {
         body: Option<&[u8]>,
     ) -> Response {
         request(self.port, method, path, headers, body)
+    }
+
+    /// One request to the monitoring listener (`monitoring.port`).
+    pub fn monitoring_request(&self, path: &str, headers: &[(&str, &str)]) -> Response {
+        request(self.monitoring_port, "GET", path, headers, None)
     }
 
     /// Sends SIGTERM and waits for the exit status (graceful shutdown).
@@ -573,19 +596,18 @@ impl Server {
         let path = dir.path().join("server.log");
         let out = File::create(&path).expect("create the server log");
         let err = out.try_clone().expect("clone the log handle");
-        let port = free_port();
-        let mut cmd = Command::new(binary);
-        cmd.env("DATABASE_URL", database_url)
-            .env("HOST", "127.0.0.1")
-            .env("PORT", port.to_string())
-            .stdin(Stdio::null())
+        let (mut cmd, port, monitoring_port) = server_command(binary, database_url, env);
+        let child = cmd
             .stdout(out)
-            .stderr(err);
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        let child = cmd.spawn().expect("start the generated server");
-        (Server { child, port }, ServerLog { path, _dir: dir })
+            .stderr(err)
+            .spawn()
+            .expect("start the generated server");
+        let server = Server {
+            child,
+            port,
+            monitoring_port,
+        };
+        (server, ServerLog { path, _dir: dir })
     }
 
     /// The exit status, if the server has exited.
