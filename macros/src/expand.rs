@@ -53,6 +53,18 @@ fn expand(c: &Container<'_>) -> TokenStream {
             }
         }
     });
+    let row_at_arms = selectable.iter().enumerate().map(|(i, f)| {
+        let index = Literal::usize_unsuffixed(i);
+        let name = f.name();
+        let ty = f.ty;
+        quote! {
+            #index => {
+                let __value: #ty = __private::sqlx::Row::try_get(__row, __at)
+                    .map_err(<__M::Error as __private::serde::ser::Error>::custom)?;
+                __map.serialize_entry(#name, &__value)
+            }
+        }
+    });
 
     quote! {
         const _: () = {
@@ -96,6 +108,22 @@ fn expand(c: &Container<'_>) -> TokenStream {
                 ) -> ::core::result::Result<(), __M::Error> {
                     match __index {
                         #(#row_arms,)*
+                        _ => ::core::result::Result::Err(
+                            <__M::Error as __private::serde::ser::Error>::custom(
+                                "field index out of range",
+                            ),
+                        ),
+                    }
+                }
+
+                fn serialize_row_field_at<__M: __private::serde::ser::SerializeMap>(
+                    __row: &__private::sqlx::postgres::PgRow,
+                    __index: usize,
+                    __at: usize,
+                    __map: &mut __M,
+                ) -> ::core::result::Result<(), __M::Error> {
+                    match __index {
+                        #(#row_at_arms,)*
                         _ => ::core::result::Result::Err(
                             <__M::Error as __private::serde::ser::Error>::custom(
                                 "field index out of range",

@@ -106,6 +106,19 @@ pub trait Resource: Sized + Send + Sync + Unpin + 'static {
         map: &mut M,
     ) -> Result<(), M::Error>;
 
+    /// [`Self::serialize_row_field`] reading the column at position `at` of `row` instead of
+    /// finding it by name (the engine finds the positions once per result set). The derive
+    /// generates it; the default reads by name.
+    fn serialize_row_field_at<M: SerializeMap>(
+        row: &PgRow,
+        index: usize,
+        at: usize,
+        map: &mut M,
+    ) -> Result<(), M::Error> {
+        let _ = at;
+        Self::serialize_row_field(row, index, map)
+    }
+
     /// Parses a `fields=` list against this resource.
     ///
     /// ```

@@ -103,6 +103,50 @@ async fn field_selected_rows_serialize_only_selected_columns() {
 }
 
 #[tokio::test]
+async fn rows_written_by_position_match_rows_written_by_name() {
+    use apiforge_runtime::engine::json::{Positions, full_row, write_object, write_object_at};
+    let db = seeded(4).await;
+    // Columns in another order than the fields, with one more: positions come from the row.
+    let rows = sqlx::query(
+        r#"SELECT "internal_note", "order", "category", "name", "id" FROM "products" ORDER BY "id""#,
+    )
+    .fetch_all(&db.pool)
+    .await
+    .unwrap();
+    for fields in [
+        FieldSet::all::<Product>(),
+        Product::fields("position,name").unwrap(),
+    ] {
+        let (mut by_name, mut by_position) = (Vec::new(), Vec::new());
+        let mut positions = Positions::default();
+        for row in &rows {
+            write_object::<Product>(row, &fields, &mut by_name, |_| Ok(())).unwrap();
+            write_object_at::<Product>(row, &fields, &mut positions, &mut by_position, |_| Ok(()))
+                .unwrap();
+        }
+        assert_eq!(
+            String::from_utf8(by_position).unwrap(),
+            String::from_utf8(by_name).unwrap()
+        );
+    }
+    let (mut full, mut positions) = (Vec::new(), Positions::default());
+    for row in &rows[..2] {
+        full_row::<Product>(row, &mut positions, &mut full).unwrap();
+    }
+    assert_eq!(
+        String::from_utf8(full).unwrap(),
+        r#"{"id":1,"name":"p1","category":"odd","position":1}{"id":2,"name":"p2","category":"even","position":2}"#
+    );
+    // A row without a selected column is an error, not a panic.
+    let short = sqlx::query(r#"SELECT "id" FROM "products""#)
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+    let err = full_row::<Product>(&short, &mut Positions::default(), &mut Vec::new()).unwrap_err();
+    assert!(err.to_string().contains("name"), "{err}");
+}
+
+#[tokio::test]
 async fn hidden_columns_are_loaded_but_never_selectable_or_serialized() {
     let db = seeded(1).await;
     let p = Product::load_many(&db.pool, &[1])

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use sqlx::postgres::PgRow;
 
+use super::json::Positions;
 use super::value::Kind;
 
 /// One resource.
@@ -176,8 +177,9 @@ pub struct Include {
     pub group_by: &'static str,
     /// Children (an array, `[]` for none) or one parent (`null` for none).
     pub many: bool,
-    /// Writes one loaded row as a JSON object (the other resource's full row).
-    pub write: fn(&PgRow, &mut Vec<u8>) -> Result<(), serde_json::Error>,
+    /// Writes one loaded row as a JSON object (the other resource's full row); the
+    /// positions are shared by the loaded rows.
+    pub write: fn(&PgRow, &mut Positions, &mut Vec<u8>) -> Result<(), serde_json::Error>,
 }
 
 /// A ranking route.

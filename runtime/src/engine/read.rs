@@ -4,15 +4,15 @@
 use std::collections::HashMap;
 use std::fmt::Write as _;
 
-use sqlx::Row;
 use sqlx::postgres::{PgArguments, PgRow};
 #[cfg(feature = "uuid")]
 use sqlx::types::Uuid;
+use sqlx::{Column, Row};
 
 use super::context::{Operation, RequestContext};
 use super::desc::{Description, Include, SortSql};
 use super::hooks::{Hooks, Members, Scope};
-use super::json::{internal, member_name, write_object};
+use super::json::{Positions, internal, member_name, write_object, write_object_at};
 use super::state::AppState;
 use super::value::{Kind, Value};
 use super::{Entity, not_found};
@@ -336,18 +336,20 @@ async fn load_page<R: Entity>(
         .timed(shape)
         .await
         .map_err(|err| state.db_error(err, desc.constraints))?;
-    let embedded = Embedded::load(state, &req.includes, &rows).await?;
     // The JSON holds the requested fields only (the statement read more).
     let fields = &req.fields;
     let limit = usize::try_from(req.limit).unwrap_or(0);
     let items = &rows[..rows.len().min(limit)];
+    // The page's rows only: the one read past it tells whether there is a next page.
+    let embedded = Embedded::load(state, &req.includes, items).await?;
     let mut out = Vec::with_capacity(64 + items.len() * 256);
     out.extend_from_slice(b"{\"items\":[");
+    let mut positions = Positions::default();
     for (i, row) in items.iter().enumerate() {
         if i > 0 {
             out.push(b',');
         }
-        write_row::<R>(row, fields, &embedded, &mut out)?;
+        write_row::<R>(row, i, fields, Some(&mut positions), &embedded, &mut out)?;
     }
     out.extend_from_slice(b"],\"next_cursor\":");
     match items.last().filter(|_| rows.len() > limit) {
@@ -371,17 +373,20 @@ async fn load_page<R: Entity>(
     ))
 }
 
-/// One row's JSON: its selected fields, the included relations, and for full rows the
-/// aggregates and the hooks' computed members.
+/// One row's JSON: its selected fields (by `positions` for the rows of a page, by name for
+/// a single row), the included relations (`at`: the row's position in the rows `embedded`
+/// was loaded for), and for full rows the aggregates and the hooks' computed members.
 fn write_row<R: Entity>(
     row: &PgRow,
+    at: usize,
     fields: &FieldSet,
+    positions: Option<&mut Positions>,
     embedded: &Embedded,
     out: &mut Vec<u8>,
 ) -> Result<(), Problem> {
     let desc = R::DESC;
-    write_object::<R>(row, fields, out, |out| {
-        embedded.write(row, out)?;
+    let extra = |out: &mut Vec<u8>| {
+        embedded.write(at, out)?;
         if fields.is_all() {
             for column in desc.aggregates {
                 let members: &str = row
@@ -396,7 +401,11 @@ fn write_row<R: Entity>(
             }
         }
         Ok(())
-    })
+    };
+    match positions {
+        Some(positions) => write_object_at::<R>(row, fields, positions, out, extra),
+        None => write_object::<R>(row, fields, out, extra),
+    }
 }
 
 /// The value of a row's column that finds included rows (NULL: none).
@@ -409,20 +418,29 @@ enum Key {
     Text(String),
 }
 
-fn read_key(row: &PgRow, column: &str, kind: Kind) -> Result<Option<Key>, Problem> {
+/// Each row's value of `column` (`None`: NULL), in the rows' order. The column's position
+/// is found once (by name, a hash lookup in sqlx), then each value is read by position.
+fn read_keys(rows: &[PgRow], column: &str, kind: Kind) -> Result<Vec<Option<Key>>, Problem> {
+    let Some(first) = rows.first() else {
+        return Ok(Vec::new());
+    };
+    let at = first
+        .try_column(column)
+        .map_err(|err| Problem::from_sqlx(err, &[]))?
+        .ordinal();
+    rows.iter().map(|row| read_key(row, at, kind)).collect()
+}
+
+fn read_key(row: &PgRow, at: usize, kind: Kind) -> Result<Option<Key>, Problem> {
     let read = match kind {
-        Kind::Int => row
-            .try_get::<Option<i32>, _>(column)
-            .map(|k| k.map(Key::Int)),
+        Kind::Int => row.try_get::<Option<i32>, _>(at).map(|k| k.map(Key::Int)),
         Kind::BigInt => row
-            .try_get::<Option<i64>, _>(column)
+            .try_get::<Option<i64>, _>(at)
             .map(|k| k.map(Key::BigInt)),
         #[cfg(feature = "uuid")]
-        Kind::Uuid => row
-            .try_get::<Option<Uuid>, _>(column)
-            .map(|k| k.map(Key::Uuid)),
+        Kind::Uuid => row.try_get::<Option<Uuid>, _>(at).map(|k| k.map(Key::Uuid)),
         _ => row
-            .try_get::<Option<String>, _>(column)
+            .try_get::<Option<String>, _>(at)
             .map(|k| k.map(Key::Text)),
     };
     read.map_err(|err| Problem::from_sqlx(err, &[]))
@@ -457,11 +475,23 @@ fn bind_keys(keys: &[Key], kind: Kind, args: &mut PgArguments) -> Result<(), Pro
     added.map_err(super::value::bind_error)
 }
 
+/// The included rows' JSON by the key that finds them. Hashed with foldhash: keys are
+/// database values of the API's own rows, and SipHash cost a third of the grouping.
+type Groups = HashMap<Key, Vec<u8>, foldhash::fast::RandomState>;
+
 /// The included relations of a set of rows, each loaded in one query and kept as the
 /// JSON it embeds, by the key that finds it.
 #[derive(Default)]
 struct Embedded {
-    relations: Vec<(&'static Include, HashMap<Key, Vec<u8>>)>,
+    relations: Vec<Relation>,
+}
+
+/// One included relation of a set of rows.
+struct Relation {
+    inc: &'static Include,
+    /// Each row's key, in the rows' order: read once, for the query and for the output.
+    row_keys: Vec<Option<Key>>,
+    groups: Groups,
 }
 
 impl Embedded {
@@ -472,15 +502,17 @@ impl Embedded {
     ) -> Result<Self, Problem> {
         let mut relations = Vec::with_capacity(includes.len());
         for &inc in includes {
+            let row_keys = read_keys(rows, inc.by, inc.by_kind)?;
+            // The distinct keys, in the order first seen (each with its empty group).
+            let mut groups = Groups::default();
             let mut keys = Vec::new();
-            for row in rows {
-                if let Some(key) = read_key(row, inc.by, inc.by_kind)?
-                    && !keys.contains(&key)
+            for key in row_keys.iter().flatten() {
+                if let std::collections::hash_map::Entry::Vacant(group) = groups.entry(key.clone())
                 {
-                    keys.push(key);
+                    group.insert(Vec::new());
+                    keys.push(key.clone());
                 }
             }
-            let mut groups: HashMap<Key, Vec<u8>> = HashMap::new();
             if !keys.is_empty() {
                 let mut args = PgArguments::default();
                 bind_keys(&keys, inc.by_kind, &mut args)?;
@@ -496,27 +528,43 @@ impl Embedded {
                         return Err(state.db_error(err, &[]));
                     }
                 };
-                for row in &loaded {
-                    let Some(key) = read_key(row, inc.group_by, inc.by_kind)? else {
+                let loaded_keys = read_keys(&loaded, inc.group_by, inc.by_kind)?;
+                let mut positions = Positions::default();
+                for (row, key) in loaded.iter().zip(loaded_keys) {
+                    let Some(key) = key else {
                         continue;
                     };
                     let json = groups.entry(key).or_default();
                     if inc.many && !json.is_empty() {
                         json.push(b',');
                     }
-                    (inc.write)(row, json).map_err(internal)?;
+                    (inc.write)(row, &mut positions, json).map_err(internal)?;
                 }
             }
-            relations.push((inc, groups));
+            relations.push(Relation {
+                inc,
+                row_keys,
+                groups,
+            });
         }
         Ok(Self { relations })
     }
 
-    /// Appends `,"name":<json>` for each relation (`null` / `[]` when there is none).
-    fn write(&self, row: &PgRow, out: &mut Vec<u8>) -> Result<(), Problem> {
-        for (inc, groups) in &self.relations {
+    /// Appends `,"name":<json>` for each relation (`null` / `[]` when there is none) of the
+    /// row at position `at`.
+    fn write(&self, at: usize, out: &mut Vec<u8>) -> Result<(), Problem> {
+        for Relation {
+            inc,
+            row_keys,
+            groups,
+        } in &self.relations
+        {
             member_name(out, inc.name)?;
-            let found = read_key(row, inc.by, inc.by_kind)?.and_then(|k| groups.get(&k));
+            let found = row_keys
+                .get(at)
+                .and_then(Option::as_ref)
+                .and_then(|k| groups.get(k))
+                .filter(|json| inc.many || !json.is_empty());
             match (inc.many, found) {
                 (true, Some(json)) => {
                     out.push(b'[');
@@ -585,7 +633,7 @@ pub async fn get<R: Entity>(
         };
         let embedded = Embedded::load(state, &includes, std::slice::from_ref(&row)).await?;
         let mut out = Vec::with_capacity(256);
-        write_row::<R>(&row, &fields, &embedded, &mut out)?;
+        write_row::<R>(&row, 0, &fields, None, &embedded, &mut out)?;
         let immutable = match desc.cache.immutable_when {
             Some(flag) if fields.contains(flag) => row
                 .try_get::<Option<bool>, _>(flag)

@@ -15,7 +15,7 @@ use sqlx::{PgPool, Row};
 use super::Entity;
 use super::context::{Operation, RequestContext};
 use super::desc::Ranking;
-use super::json::write_object;
+use super::json::{Positions, write_object_at};
 use super::read::field_set;
 use super::state::{AppState, StreamLimits};
 use crate::cache::CachedBody;
@@ -159,6 +159,7 @@ async fn stream_rows<R: Entity>(
     let mut count = 0;
     let mut rows = sqlx::query_with(sql, args).fetch(&mut *db);
     let mut buf = Vec::with_capacity(EXPORT_CHUNK + 1024);
+    let mut positions = Positions::default();
     if json {
         buf.push(b'[');
     }
@@ -167,7 +168,7 @@ async fn stream_rows<R: Entity>(
             buf.push(b',');
         }
         count += 1;
-        write_object::<R>(&row, fields, &mut buf, |_| Ok(()))
+        write_object_at::<R>(&row, fields, &mut positions, &mut buf, |_| Ok(()))
             .map_err(|p| ("failed", count, p.detail.unwrap_or_default()))?;
         if !json {
             buf.push(b'\n');
@@ -205,11 +206,12 @@ pub async fn ranking<R: Entity>(
         .map_err(|err| Problem::from_sqlx(err, &[]))?;
     let fields = FieldSet::all::<R>();
     let mut out = b"{\"items\":[".to_vec();
+    let mut positions = Positions::default();
     for (i, row) in rows.iter().enumerate() {
         if i > 0 {
             out.push(b',');
         }
-        write_object::<R>(row, &fields, &mut out, |out| {
+        write_object_at::<R>(row, &fields, &mut positions, &mut out, |out| {
             let rank: i64 = row
                 .try_get("rank")
                 .map_err(|err| Problem::from_sqlx(err, &[]))?;
