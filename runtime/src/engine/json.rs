@@ -45,8 +45,8 @@ impl SerializeMap for Members<'_> {
 }
 
 /// Writes `{<selected columns of row><what extra appends>}`; `extra` writes members as
-/// `,"name":value` (there is always at least one column before them). Columns are found by
-/// name: for the rows of one result set, [`write_object_at`] finds them once.
+/// `,"name":value` (there is always at least one column before them). For the rows of one
+/// result set, [`write_object_at`] finds the columns once.
 pub fn write_object<R: Resource>(
     row: &PgRow,
     fields: &FieldSet,
@@ -55,8 +55,13 @@ pub fn write_object<R: Resource>(
 ) -> Result<(), Problem> {
     out.push(b'{');
     let mut members = Members { out, first: true };
-    for &index in fields.indices() {
-        R::serialize_row_field(row, index, &mut members).map_err(internal)?;
+    for (guess, (&index, column)) in fields.indices().iter().zip(fields.columns()).enumerate() {
+        match position(row, guess, column) {
+            Some(at) => R::serialize_row_field_at(row, index, at, &mut members),
+            // Missing: reading it by name says which column.
+            None => R::serialize_row_field(row, index, &mut members),
+        }
+        .map_err(internal)?;
     }
     extra(out)?;
     out.push(b'}');
@@ -70,13 +75,26 @@ pub fn write_object<R: Resource>(
 #[derive(Debug, Default)]
 pub struct Positions(Vec<usize>);
 
+/// Where `column` is in `row`: at `guess` (its place in a `SELECT` of the selected fields,
+/// checked by comparing names) or found by name.
+fn position(row: &PgRow, guess: usize, column: &str) -> Option<usize> {
+    match row.columns().get(guess) {
+        Some(c) if c.name() == column => Some(guess),
+        _ => row.try_column(column).ok().map(Column::ordinal),
+    }
+}
+
 impl Positions {
     /// The position of each of `fields`' columns in `row` (and every row of its result set).
     fn of(&mut self, row: &PgRow, fields: &FieldSet) -> Result<&[usize], sqlx::Error> {
         if self.0.len() != fields.len() {
             self.0 = fields
                 .columns()
-                .map(|column| row.try_column(column).map(Column::ordinal))
+                .enumerate()
+                .map(|(guess, column)| match position(row, guess, column) {
+                    Some(at) => Ok(at),
+                    None => row.try_column(column).map(Column::ordinal),
+                })
                 .collect::<Result<_, _>>()?;
         }
         Ok(&self.0)
