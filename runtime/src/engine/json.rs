@@ -57,9 +57,9 @@ pub fn write_object<R: Resource>(
     let mut members = Members { out, first: true };
     for (guess, (&index, column)) in fields.indices().iter().zip(fields.columns()).enumerate() {
         match position(row, guess, column) {
-            Ok(at) => R::serialize_row_field_at(row, index, at, &mut members),
+            Some(at) => R::serialize_row_field_at(row, index, at, &mut members),
             // Missing: reading it by name says which column.
-            Err(_) => R::serialize_row_field(row, index, &mut members),
+            None => R::serialize_row_field(row, index, &mut members),
         }
         .map_err(internal)?;
     }
@@ -77,10 +77,10 @@ pub struct Positions(Vec<usize>);
 
 /// Where `column` is in `row`: at `guess` (its place in a `SELECT` of the selected fields,
 /// checked by comparing names) or found by name.
-fn position(row: &PgRow, guess: usize, column: &str) -> Result<usize, sqlx::Error> {
+fn position(row: &PgRow, guess: usize, column: &str) -> Option<usize> {
     match row.columns().get(guess) {
-        Some(c) if c.name() == column => Ok(guess),
-        _ => row.try_column(column).map(Column::ordinal),
+        Some(c) if c.name() == column => Some(guess),
+        _ => row.try_column(column).ok().map(Column::ordinal),
     }
 }
 
@@ -91,7 +91,10 @@ impl Positions {
             self.0 = fields
                 .columns()
                 .enumerate()
-                .map(|(guess, column)| position(row, guess, column))
+                .map(|(guess, column)| match position(row, guess, column) {
+                    Some(at) => Ok(at),
+                    None => row.try_column(column).map(Column::ordinal),
+                })
                 .collect::<Result<_, _>>()?;
         }
         Ok(&self.0)
@@ -111,7 +114,10 @@ pub fn write_object_at<R: Resource>(
         .of(row, fields)
         .map_err(|err| Problem::from_sqlx(err, &[]))?;
     out.push(b'{');
-    members_at::<R>(row, fields, at, out).map_err(internal)?;
+    let mut members = Members { out, first: true };
+    for (&index, &at) in fields.indices().iter().zip(at) {
+        R::serialize_row_field_at(row, index, at, &mut members).map_err(internal)?;
+    }
     extra(out)?;
     out.push(b'}');
     Ok(())
@@ -130,22 +136,11 @@ pub fn full_row<R: Resource>(
         .of(row, &fields)
         .map_err(serde_json::Error::custom)?;
     out.push(b'{');
-    members_at::<R>(row, &fields, at, out)?;
-    out.push(b'}');
-    Ok(())
-}
-
-/// The members of `fields`, read from `row` at their positions `at`.
-fn members_at<R: Resource>(
-    row: &PgRow,
-    fields: &FieldSet,
-    at: &[usize],
-    out: &mut Vec<u8>,
-) -> Result<(), serde_json::Error> {
     let mut members = Members { out, first: true };
     for (&index, &at) in fields.indices().iter().zip(at) {
         R::serialize_row_field_at(row, index, at, &mut members)?;
     }
+    out.push(b'}');
     Ok(())
 }
 
