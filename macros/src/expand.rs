@@ -40,31 +40,30 @@ fn expand(c: &Container<'_>) -> TokenStream {
         let field = f.ident;
         quote!(#index => __map.serialize_entry(#name, &self.#field))
     });
-    let row_arms = selectable.iter().enumerate().map(|(i, f)| {
-        let index = Literal::usize_unsuffixed(i);
-        let name = f.name();
-        let column = f.column();
-        let ty = f.ty;
-        quote! {
-            #index => {
-                let __value: #ty = __private::sqlx::Row::try_get(__row, #column)
-                    .map_err(<__M::Error as __private::serde::ser::Error>::custom)?;
-                __map.serialize_entry(#name, &__value)
+    // The arms of `serialize_row_field` (the column read by name) and of
+    // `serialize_row_field_at` (by position): the same but for what `try_get` is given.
+    let row_arms_reading = |by_position: bool| {
+        selectable.iter().enumerate().map(move |(i, f)| {
+            let index = Literal::usize_unsuffixed(i);
+            let name = f.name();
+            let column = f.column();
+            let ty = f.ty;
+            let read = if by_position {
+                quote!(__at)
+            } else {
+                quote!(#column)
+            };
+            quote! {
+                #index => {
+                    let __value: #ty = __private::sqlx::Row::try_get(__row, #read)
+                        .map_err(<__M::Error as __private::serde::ser::Error>::custom)?;
+                    __map.serialize_entry(#name, &__value)
+                }
             }
-        }
-    });
-    let row_at_arms = selectable.iter().enumerate().map(|(i, f)| {
-        let index = Literal::usize_unsuffixed(i);
-        let name = f.name();
-        let ty = f.ty;
-        quote! {
-            #index => {
-                let __value: #ty = __private::sqlx::Row::try_get(__row, __at)
-                    .map_err(<__M::Error as __private::serde::ser::Error>::custom)?;
-                __map.serialize_entry(#name, &__value)
-            }
-        }
-    });
+        })
+    };
+    let row_arms = row_arms_reading(false);
+    let row_at_arms = row_arms_reading(true);
 
     quote! {
         const _: () = {

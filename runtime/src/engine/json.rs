@@ -57,9 +57,9 @@ pub fn write_object<R: Resource>(
     let mut members = Members { out, first: true };
     for (guess, (&index, column)) in fields.indices().iter().zip(fields.columns()).enumerate() {
         match position(row, guess, column) {
-            Some(at) => R::serialize_row_field_at(row, index, at, &mut members),
+            Ok(at) => R::serialize_row_field_at(row, index, at, &mut members),
             // Missing: reading it by name says which column.
-            None => R::serialize_row_field(row, index, &mut members),
+            Err(_) => R::serialize_row_field(row, index, &mut members),
         }
         .map_err(internal)?;
     }
@@ -77,10 +77,10 @@ pub struct Positions(Vec<usize>);
 
 /// Where `column` is in `row`: at `guess` (its place in a `SELECT` of the selected fields,
 /// checked by comparing names) or found by name.
-fn position(row: &PgRow, guess: usize, column: &str) -> Option<usize> {
+fn position(row: &PgRow, guess: usize, column: &str) -> Result<usize, sqlx::Error> {
     match row.columns().get(guess) {
-        Some(c) if c.name() == column => Some(guess),
-        _ => row.try_column(column).ok().map(Column::ordinal),
+        Some(c) if c.name() == column => Ok(guess),
+        _ => row.try_column(column).map(Column::ordinal),
     }
 }
 
@@ -91,10 +91,7 @@ impl Positions {
             self.0 = fields
                 .columns()
                 .enumerate()
-                .map(|(guess, column)| match position(row, guess, column) {
-                    Some(at) => Ok(at),
-                    None => row.try_column(column).map(Column::ordinal),
-                })
+                .map(|(guess, column)| position(row, guess, column))
                 .collect::<Result<_, _>>()?;
         }
         Ok(&self.0)
@@ -114,10 +111,7 @@ pub fn write_object_at<R: Resource>(
         .of(row, fields)
         .map_err(|err| Problem::from_sqlx(err, &[]))?;
     out.push(b'{');
-    let mut members = Members { out, first: true };
-    for (&index, &at) in fields.indices().iter().zip(at) {
-        R::serialize_row_field_at(row, index, at, &mut members).map_err(internal)?;
-    }
+    members_at::<R>(row, fields, at, out).map_err(internal)?;
     extra(out)?;
     out.push(b'}');
     Ok(())
@@ -136,11 +130,22 @@ pub fn full_row<R: Resource>(
         .of(row, &fields)
         .map_err(serde_json::Error::custom)?;
     out.push(b'{');
+    members_at::<R>(row, &fields, at, out)?;
+    out.push(b'}');
+    Ok(())
+}
+
+/// The members of `fields`, read from `row` at their positions `at`.
+fn members_at<R: Resource>(
+    row: &PgRow,
+    fields: &FieldSet,
+    at: &[usize],
+    out: &mut Vec<u8>,
+) -> Result<(), serde_json::Error> {
     let mut members = Members { out, first: true };
     for (&index, &at) in fields.indices().iter().zip(at) {
         R::serialize_row_field_at(row, index, at, &mut members)?;
     }
-    out.push(b'}');
     Ok(())
 }
 
