@@ -1,5 +1,6 @@
 //! Response compression that leaves requests without `Accept-Encoding` untouched.
 
+use std::convert::Infallible;
 use std::future::{Future, Ready, ready};
 use std::marker::PhantomData;
 use std::pin::Pin;
@@ -185,12 +186,150 @@ where
     }
 }
 
+/// How [`ServeLayer`](crate::serve::ServeLayer) encodes responses: [`NoCompression`], or
+/// [`Compress`] (a compression layer applied only to requests that accept an encoding).
+pub trait Encoding: Clone {
+    /// What a request keeps for its response: its `Accept-Encoding`, or what decides the
+    /// `Vary` of a response sent as it is.
+    type Negotiated;
+    /// The future of a response being compressed.
+    type Future: Future<Output = Result<Response<Body>, Infallible>>;
+
+    /// What `headers` (a request's) ask for.
+    fn negotiate(&self, headers: &HeaderMap) -> Self::Negotiated;
+
+    /// The response as it is (`Vary` added where compression would apply), or the
+    /// future compressing it.
+    fn encode(
+        negotiated: Self::Negotiated,
+        response: Response<Body>,
+    ) -> Result<Response<Body>, Self::Future>;
+}
+
+/// Responses are sent as they are.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NoCompression;
+
+impl Encoding for NoCompression {
+    type Negotiated = ();
+    type Future = Ready<Result<Response<Body>, Infallible>>;
+
+    fn negotiate(&self, _headers: &HeaderMap) {}
+
+    fn encode(_: (), response: Response<Body>) -> Result<Response<Body>, Self::Future> {
+        Ok(response)
+    }
+}
+
+/// A compression layer `L` for the requests that sent `Accept-Encoding`, and `vary_when`
+/// (`L`'s predicate) for the `Vary` of the others: [`CompressAcceptedLayer`]'s behaviour.
+#[derive(Clone, Debug)]
+pub struct Compress<L, V> {
+    compression: L,
+    vary_when: V,
+}
+
+impl<L, V> Compress<L, V> {
+    /// `compression` for requests with `Accept-Encoding`; `vary_when(response)`: whether
+    /// `compression` would compress `response`.
+    pub fn new(compression: L, vary_when: V) -> Self {
+        Self {
+            compression,
+            vary_when,
+        }
+    }
+}
+
+/// What [`Compress`] keeps of a request.
+pub enum Negotiated<L, V> {
+    /// The request's `Accept-Encoding` lines and the compression layer.
+    Accepted(HeaderMap, L),
+    /// No `Accept-Encoding`: the response is sent as it is.
+    Plain(V),
+}
+
+impl<L, V, CS, CB> Encoding for Compress<L, V>
+where
+    L: Layer<Respond<Infallible>, Service = CS> + Clone,
+    CS: Service<Request<()>, Response = Response<CB>, Error = Infallible>,
+    CB: http_body::Body<Data = Bytes> + Send + 'static,
+    CB::Error: Into<BoxError>,
+    V: Fn(&Response<Body>) -> bool + Clone,
+{
+    type Negotiated = Negotiated<L, V>;
+    type Future = Compressed<CS::Future>;
+
+    fn negotiate(&self, headers: &HeaderMap) -> Self::Negotiated {
+        let mut accept = headers.get_all(ACCEPT_ENCODING).iter().peekable();
+        if accept.peek().is_none() {
+            return Negotiated::Plain(self.vary_when.clone());
+        }
+        let mut lines = HeaderMap::new();
+        for value in accept {
+            lines.append(ACCEPT_ENCODING, value.clone());
+        }
+        // The compression layer is cloned only for the requests it may compress.
+        Negotiated::Accepted(lines, self.compression.clone())
+    }
+
+    fn encode(
+        negotiated: Self::Negotiated,
+        mut response: Response<Body>,
+    ) -> Result<Response<Body>, Self::Future> {
+        match negotiated {
+            Negotiated::Plain(vary_when) => {
+                if !varies_on_encoding(response.headers()) && vary_when(&response) {
+                    response
+                        .headers_mut()
+                        .append(VARY, HeaderValue::from_static("accept-encoding"));
+                }
+                Ok(response)
+            }
+            Negotiated::Accepted(accept, compression) => {
+                let mut service = compression.layer(Respond {
+                    response: Some(response),
+                    _error: PhantomData,
+                });
+                let mut probe = Request::new(());
+                *probe.headers_mut() = accept;
+                Err(Compressed {
+                    future: service.call(probe),
+                })
+            }
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A response being compressed, its body boxed as an axum [`Body`].
+    pub struct Compressed<F> {
+        #[pin]
+        future: F,
+    }
+}
+
+impl<F, CB> Future for Compressed<F>
+where
+    F: Future<Output = Result<Response<CB>, Infallible>>,
+    CB: http_body::Body<Data = Bytes> + Send + 'static,
+    CB::Error: Into<BoxError>,
+{
+    type Output = Result<Response<Body>, Infallible>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let response = std::task::ready!(self.project().future.poll(cx))?;
+        Poll::Ready(Ok(response.map(Body::new)))
+    }
+}
+
 /// Whether a `Vary` line names `accept-encoding` (as the compression layer checks it).
 fn varies_on_encoding(headers: &HeaderMap) -> bool {
     headers.get_all(VARY).iter().any(|v| {
-        v.as_bytes()
-            .windows(15)
-            .any(|w| w.eq_ignore_ascii_case(b"accept-encoding"))
+        // The cached answers' own line, compared whole before any search of a list.
+        v.as_bytes().eq_ignore_ascii_case(b"accept-encoding")
+            || v.as_bytes()
+                .windows(15)
+                .any(|w| w.eq_ignore_ascii_case(b"accept-encoding"))
     })
 }
 

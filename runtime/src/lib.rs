@@ -66,6 +66,7 @@ pub mod rate_limit {
 }
 pub mod resource;
 pub mod response;
+pub mod serve;
 pub mod startup;
 pub mod timeout;
 

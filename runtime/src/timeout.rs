@@ -118,7 +118,7 @@ where
 }
 
 /// The 408 problem+json answered past the deadline.
-fn timeout_response<ResBody: From<bytes::Bytes>>() -> Response<ResBody> {
+pub(crate) fn timeout_response<ResBody: From<bytes::Bytes>>() -> Response<ResBody> {
     let problem = Problem::new(
         StatusCode::REQUEST_TIMEOUT,
         "the request took too long to answer",

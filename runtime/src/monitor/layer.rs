@@ -72,12 +72,10 @@ where
     }
 
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
-        let record = self.stats.as_ref().map(|stats| Record {
-            route: request.extensions().get::<MatchedPath>().cloned(),
-            method: request.method().clone(),
-            stats: stats.clone(),
-            start: Instant::now(),
-        });
+        let record = self
+            .stats
+            .as_ref()
+            .map(|stats| Record::start(stats, &request));
         ResponseFuture {
             inner: self.inner.call(request),
             record,
@@ -86,7 +84,7 @@ where
 }
 
 /// What a response future records when it completes (or is dropped first).
-struct Record {
+pub(crate) struct Record {
     route: Option<MatchedPath>,
     method: Method,
     stats: Stats,
@@ -94,8 +92,32 @@ struct Record {
 }
 
 impl Record {
+    /// Starts timing `request` (its route and method) for `stats`.
+    pub(crate) fn start<B>(stats: &Stats, request: &Request<B>) -> Self {
+        Self {
+            route: request.extensions().get::<MatchedPath>().cloned(),
+            method: request.method().clone(),
+            stats: stats.clone(),
+            start: Instant::now(),
+        }
+    }
+
     fn route(&self) -> &str {
         self.route.as_ref().map_or(UNMATCHED, MatchedPath::as_str)
+    }
+
+    /// Records the answer's `status`.
+    pub(crate) fn finish(self, status: StatusCode) {
+        let now = Instant::now();
+        let elapsed = now.saturating_duration_since(self.start);
+        self.stats
+            .record_at(self.route(), &self.method, status, elapsed, now);
+    }
+
+    /// Records a request dropped before it was answered.
+    pub(crate) fn cancelled(self) {
+        self.stats
+            .record_cancelled(self.route(), &self.method, self.start.elapsed());
     }
 }
 
@@ -127,14 +149,10 @@ where
         let this = self.project();
         let result = std::task::ready!(this.inner.poll(cx));
         if let Some(r) = this.record.take() {
-            let status = match &result {
+            r.finish(match &result {
                 Ok(response) => response.status(),
                 Err(_) => StatusCode::INTERNAL_SERVER_ERROR,
-            };
-            let now = Instant::now();
-            let elapsed = now.saturating_duration_since(r.start);
-            r.stats
-                .record_at(r.route(), &r.method, status, elapsed, now);
+            });
         }
         Poll::Ready(result)
     }

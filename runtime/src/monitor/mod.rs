@@ -24,12 +24,12 @@
 //! Install the recorder before building caches or serving: metric handles resolved before
 //! a recorder exists record nothing.
 
-mod layer;
+pub(crate) mod layer;
 mod logging;
 pub mod process;
 pub mod query;
 mod recorder;
-mod span;
+pub(crate) mod span;
 mod stats;
 
 pub use layer::{RequestMetrics, RequestMetricsLayer};
@@ -38,5 +38,7 @@ pub use recorder::{
     FAMILIES, Kind, LATENCY_BUCKETS, describe_metrics, install_recorder, metrics_handler,
     render_metrics,
 };
-pub use span::{Gate, GatedFuture, GatedSpan, GatedSpanLayer, RequestSpan, RequestSpanLayer};
+pub use span::{
+    Gate, GateLayer, Gated, GatedFuture, GatedSpan, GatedSpanLayer, RequestSpan, RequestSpanLayer,
+};
 pub use stats::{Budget, BudgetReport, BudgetStatus, RouteReport, Stats, StatsReport};

@@ -65,7 +65,7 @@ where
 }
 
 /// The `request` span of `request`; its fields are evaluated only when it is enabled.
-fn span_of<B>(request: &Request<B>) -> Span {
+pub(crate) fn span_of<B>(request: &Request<B>) -> Span {
     tracing::info_span!(
         "request",
         method = request.method().as_str(),
@@ -129,6 +129,58 @@ where
         let span = span_of(&request);
         match self.gate.admit(&mut request) {
             Ok(pass) => GatedFuture::admitted(self.inner.call(request).instrument(span), pass),
+            Err(refused) => GatedFuture::refused(refused),
+        }
+    }
+}
+
+/// Has each request pass `gate` (the rate limits) before its route runs, inside the span
+/// of [`ServeLayer`](crate::serve::ServeLayer) (which has no gate of its own, so that
+/// authentication can run between the two: a limit per caller needs the caller).
+#[derive(Clone, Debug)]
+pub struct GateLayer<G>(G);
+
+impl<G: Gate> GateLayer<G> {
+    /// Requests pass `gate`.
+    pub fn new(gate: G) -> Self {
+        Self(gate)
+    }
+}
+
+impl<S, G: Gate> Layer<S> for GateLayer<G> {
+    type Service = Gated<S, G>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        Gated {
+            inner,
+            gate: self.0.clone(),
+        }
+    }
+}
+
+/// The service of [`GateLayer`].
+#[derive(Clone, Debug)]
+pub struct Gated<S, G> {
+    inner: S,
+    gate: G,
+}
+
+impl<S, G> Service<axum::extract::Request> for Gated<S, G>
+where
+    S: Service<axum::extract::Request, Response = Response>,
+    G: Gate,
+{
+    type Response = Response;
+    type Error = S::Error;
+    type Future = GatedFuture<S::Future, G>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: axum::extract::Request) -> Self::Future {
+        match self.gate.admit(&mut request) {
+            Ok(pass) => GatedFuture::admitted(self.inner.call(request), pass),
             Err(refused) => GatedFuture::refused(refused),
         }
     }
