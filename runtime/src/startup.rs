@@ -188,6 +188,40 @@ pub fn spawn_server(
     Ok(addr)
 }
 
+/// A connection idle for less than this is handed out without a ping (see [`ping_if_idle`]).
+pub const PING_IDLE_AFTER: Duration = Duration::from_millis(500);
+
+/// The pool's check of a connection it hands out (`PgPoolOptions::before_acquire`, with
+/// `test_before_acquire(false)`): a `ping` only when it sat idle for [`PING_IDLE_AFTER`]
+/// or more.
+///
+/// sqlx pings every connection it hands out by default: a round trip to Postgres before
+/// each query, ≈ 3,700 instructions and two system calls of a database GET (callgrind,
+/// bench/PROFILES.md "Session 12"), twice the latency of the query alone on a local
+/// server. A connection used less than half a second ago is alive (the same bypass window
+/// as HikariCP's `aliveBypassWindowMs`); one that died since fails its query with an I/O
+/// error, answered 503 like any outage, and is dropped by the pool. A failed ping closes
+/// the connection and the pool takes another.
+///
+/// ```
+/// use apiforge_runtime::startup;
+/// use sqlx::postgres::PgPoolOptions;
+///
+/// let options = PgPoolOptions::new()
+///     .test_before_acquire(false)
+///     .before_acquire(startup::ping_if_idle);
+/// ```
+pub fn ping_if_idle(
+    conn: &mut sqlx::PgConnection,
+    meta: sqlx::pool::PoolConnectionMetadata,
+) -> futures_util::future::BoxFuture<'_, Result<bool, sqlx::Error>> {
+    use sqlx::Connection;
+    if meta.idle_for < PING_IDLE_AFTER {
+        return Box::pin(std::future::ready(Ok(true)));
+    }
+    Box::pin(async move { Ok(conn.ping().await.is_ok()) })
+}
+
 /// `url`'s connection options with the spec's `statement_timeout` on every connection, and
 /// sqlx's own slow-statement log off: the runtime logs slow queries by shape, without their
 /// values, at the spec's threshold (`database.slow_query`), and sqlx's would log each one's
