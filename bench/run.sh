@@ -94,11 +94,11 @@ apiforge_of() {
     if [[ -n ${BENCH_APIFORGE:-} && $src == "$ROOT" ]]; then
         echo "$BENCH_APIFORGE"; return
     fi
-    if [[ ! -x $WORK/bin/apiforge-$label ]] || [[ -n ${BENCH_REBUILD:-} ]]; then
-        log "building the apiforge CLI of $src"
-        cargo build -q --profile "$PROFILE" --manifest-path "$src/Cargo.toml" --bin apiforge
-        cp "$CARGO_TARGET_DIR/$PROFILE_DIR/apiforge" "$WORK/bin/apiforge-$label"
-    fi
+    # Built every run (a no-op when nothing changed): a CLI kept from an earlier run
+    # would generate the earlier templates against the current runtime.
+    log "building the apiforge CLI of $src"
+    cargo build -q --profile "$PROFILE" --manifest-path "$src/Cargo.toml" --bin apiforge
+    cp "$CARGO_TARGET_DIR/$PROFILE_DIR/apiforge" "$WORK/bin/apiforge-$label"
     echo "$WORK/bin/apiforge-$label"
 }
 
