@@ -29,8 +29,7 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 /// `Vary: accept-encoding` that `L` would have added.
 #[derive(Clone, Debug)]
 pub struct CompressAcceptedLayer<L, V> {
-    compression: L,
-    vary_when: V,
+    encoding: Compress<L, V>,
 }
 
 impl<L, V> CompressAcceptedLayer<L, V> {
@@ -38,8 +37,7 @@ impl<L, V> CompressAcceptedLayer<L, V> {
     /// `compression` would compress `response` (for the `Vary` header of the others).
     pub fn new(compression: L, vary_when: V) -> Self {
         Self {
-            compression,
-            vary_when,
+            encoding: Compress::new(compression, vary_when),
         }
     }
 }
@@ -50,8 +48,7 @@ impl<S, L: Clone, V: Clone> Layer<S> for CompressAcceptedLayer<L, V> {
     fn layer(&self, inner: S) -> Self::Service {
         CompressAccepted {
             inner,
-            compression: self.compression.clone(),
-            vary_when: self.vary_when.clone(),
+            encoding: self.encoding.clone(),
         }
     }
 }
@@ -60,8 +57,7 @@ impl<S, L: Clone, V: Clone> Layer<S> for CompressAcceptedLayer<L, V> {
 #[derive(Clone, Debug)]
 pub struct CompressAccepted<S, L, V> {
     inner: S,
-    compression: L,
-    vary_when: V,
+    encoding: Compress<L, V>,
 }
 
 /// A service answering one given response: what the compression layer wraps.
@@ -84,51 +80,37 @@ impl<E> Service<Request<()>> for Respond<E> {
     }
 }
 
-impl<S, L, V, CS, CB, ReqBody> Service<Request<ReqBody>> for CompressAccepted<S, L, V>
+impl<S, L, V, ReqBody> Service<Request<ReqBody>> for CompressAccepted<S, L, V>
 where
-    S: Service<Request<ReqBody>, Response = Response<Body>>,
-    L: Layer<Respond<S::Error>, Service = CS> + Clone,
-    CS: Service<Request<()>, Response = Response<CB>, Error = S::Error>,
-    CB: http_body::Body<Data = Bytes> + Send + 'static,
-    CB::Error: Into<BoxError>,
-    V: Fn(&Response<Body>) -> bool + Clone,
+    S: Service<Request<ReqBody>, Response = Response<Body>, Error = Infallible>,
+    Compress<L, V>: Encoding,
 {
     type Response = Response<Body>;
-    type Error = S::Error;
-    type Future = CompressAcceptedFuture<S::Future, CS::Future, L, V>;
+    type Error = Infallible;
+    type Future = CompressAcceptedFuture<S::Future, Compress<L, V>>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
     }
 
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
-        let mut accept = request.headers().get_all(ACCEPT_ENCODING).iter().peekable();
-        // The compression layer is cloned only for the requests it may compress.
-        let accept = accept.peek().is_some().then(|| {
-            let mut headers = HeaderMap::new();
-            for value in accept {
-                headers.append(ACCEPT_ENCODING, value.clone());
-            }
-            (headers, self.compression.clone())
-        });
+        let negotiated = self.encoding.negotiate(request.headers());
         CompressAcceptedFuture {
             state: State::Inner {
                 future: self.inner.call(request),
             },
-            accept,
-            vary_when: self.vary_when.clone(),
+            negotiated: Some(negotiated),
         }
     }
 }
 
 pin_project_lite::pin_project! {
     /// The response future of [`CompressAccepted`].
-    pub struct CompressAcceptedFuture<F, C, L, V> {
+    pub struct CompressAcceptedFuture<F, N: Encoding> {
         #[pin]
-        state: State<F, C>,
-        // The request's `Accept-Encoding` and the compression layer, when it sent one.
-        accept: Option<(HeaderMap, L)>,
-        vary_when: V,
+        state: State<F, N::Future>,
+        // What the request asked for; taken when its response is ready.
+        negotiated: Option<N::Negotiated>,
     }
 }
 
@@ -140,47 +122,26 @@ pin_project_lite::pin_project! {
     }
 }
 
-impl<F, C, L, V, CB, E> Future for CompressAcceptedFuture<F, C, L, V>
+impl<F, N> Future for CompressAcceptedFuture<F, N>
 where
-    F: Future<Output = Result<Response<Body>, E>>,
-    L: Layer<Respond<E>>,
-    L::Service: Service<Request<()>, Response = Response<CB>, Error = E, Future = C>,
-    C: Future<Output = Result<Response<CB>, E>>,
-    CB: http_body::Body<Data = Bytes> + Send + 'static,
-    CB::Error: Into<BoxError>,
-    V: Fn(&Response<Body>) -> bool,
+    F: Future<Output = Result<Response<Body>, Infallible>>,
+    N: Encoding,
 {
-    type Output = Result<Response<Body>, E>;
+    type Output = Result<Response<Body>, Infallible>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
         loop {
             match this.state.as_mut().project() {
                 StateProj::Inner { future } => {
-                    let mut response = std::task::ready!(future.poll(cx))?;
-                    let Some((accept, compression)) = this.accept.take() else {
-                        // Cached answers carry their `Vary` already: checked first, it
-                        // spares them the predicate.
-                        if !varies_on_encoding(response.headers()) && (this.vary_when)(&response) {
-                            response
-                                .headers_mut()
-                                .append(VARY, HeaderValue::from_static("accept-encoding"));
-                        }
-                        return Poll::Ready(Ok(response));
-                    };
-                    let mut service = compression.layer(Respond {
-                        response: Some(response),
-                        _error: PhantomData,
-                    });
-                    let mut probe = Request::new(());
-                    *probe.headers_mut() = accept;
-                    let future = service.call(probe);
-                    this.state.set(State::Compressing { future });
-                }
-                StateProj::Compressing { future } => {
                     let response = std::task::ready!(future.poll(cx))?;
-                    return Poll::Ready(Ok(response.map(Body::new)));
+                    let negotiated = this.negotiated.take().expect("answered once");
+                    match N::encode(negotiated, response) {
+                        Ok(response) => return Poll::Ready(Ok(response)),
+                        Err(future) => this.state.set(State::Compressing { future }),
+                    }
                 }
+                StateProj::Compressing { future } => return future.poll(cx),
             }
         }
     }
@@ -278,6 +239,8 @@ where
     ) -> Result<Response<Body>, Self::Future> {
         match negotiated {
             Negotiated::Plain(vary_when) => {
+                // Cached answers carry their `Vary` already: checked first, it spares
+                // them the predicate.
                 if !varies_on_encoding(response.headers()) && vary_when(&response) {
                     response
                         .headers_mut()
