@@ -41,11 +41,19 @@ impl ETag {
 
     /// Parses a stored tag (`"…"` or `W/"…"`); `None` when it is not a valid entity-tag.
     pub fn parse(tag: &str) -> Option<Self> {
-        let opaque = tag.strip_prefix("W/").unwrap_or(tag);
-        if !is_opaque_tag(opaque) {
+        if !is_entity_tag(tag.as_bytes()) {
             return None;
         }
         HeaderValue::from_str(tag).ok().map(Self)
+    }
+
+    /// [`parse`](Self::parse) of a tag held in shared bytes (a slice of a cache entry read
+    /// from Redis): the header value keeps the bytes instead of copying them.
+    pub(crate) fn parse_shared(tag: bytes::Bytes) -> Option<Self> {
+        if !is_entity_tag(&tag) {
+            return None;
+        }
+        HeaderValue::from_maybe_shared(tag).ok().map(Self)
     }
 
     /// The tag as sent in the `ETag` header, quotes included.
@@ -181,18 +189,23 @@ pub fn if_none_match(field_value: &str, etag: &str) -> bool {
 fn opaque(tag: &str) -> Option<&str> {
     let tag = tag.trim();
     let opaque = tag.strip_prefix("W/").unwrap_or(tag);
-    is_opaque_tag(opaque).then_some(opaque)
+    is_opaque_tag(opaque.as_bytes()).then_some(opaque)
+}
+
+/// `entity-tag = [ weak ] opaque-tag`, `weak = %s"W/"`.
+fn is_entity_tag(tag: &[u8]) -> bool {
+    is_opaque_tag(tag.strip_prefix(b"W/").unwrap_or(tag))
 }
 
 /// `opaque-tag = DQUOTE *etagc DQUOTE`, `etagc = %x21 / %x23-7E / obs-text`.
-fn is_opaque_tag(s: &str) -> bool {
-    let b = s.as_bytes();
-    b.len() >= 2
-        && b[0] == b'"'
-        && b[b.len() - 1] == b'"'
-        && b[1..b.len() - 1]
+fn is_opaque_tag(s: &[u8]) -> bool {
+    // etagc = %x21 / %x23-7E / obs-text, checked without branching per byte.
+    s.len() >= 2
+        && s[0] == b'"'
+        && s[s.len() - 1] == b'"'
+        && s[1..s.len() - 1]
             .iter()
-            .all(|&c| c == 0x21 || (0x23..=0x7e).contains(&c) || c >= 0x80)
+            .fold(true, |ok, &c| ok & (c > b' ') & (c != b'"') & (c != 0x7f))
 }
 
 /// Iterates the opaque-tags of a `#entity-tag` list. Tags cannot contain `,` or `"`, so
@@ -227,7 +240,7 @@ impl<'a> Iterator for EntityTags<'a> {
             };
             let tag = &rest[..end + 2];
             self.rest = &body[end + 1..];
-            if is_opaque_tag(tag) {
+            if is_opaque_tag(tag.as_bytes()) {
                 return Some(tag);
             }
         }

@@ -120,13 +120,15 @@ impl CachedBody {
 
     fn decode(raw: Vec<u8>) -> Option<Self> {
         let nl = raw.iter().position(|&b| b == b'\n')?;
-        let etag = ETag::parse(std::str::from_utf8(&raw[..nl]).ok()?)?;
         let immutable = match raw.get(nl + 1)? {
             b'1' => true,
             b'0' => false,
             _ => return None,
         };
-        let body = Bytes::from(raw).slice(nl + 2..);
+        // The tag and the body share the entry's bytes: no copy of either.
+        let raw = Bytes::from(raw);
+        let etag = ETag::parse_shared(raw.slice(..nl))?;
+        let body = raw.slice(nl + 2..);
         Some(Self {
             body,
             etag,

@@ -323,7 +323,10 @@ impl Redis {
         }
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(self.inner.timeout))
-            .set_response_timeout(Some(self.inner.timeout))
+            // `query` bounds every command (the wait for a reconnection included) with
+            // one timer; redis' own response timeout would be a second timer per command
+            // (≈ 700 instructions of a Redis-tier hit, bench/PROFILES.md "Session 14").
+            .set_response_timeout(None)
             .set_number_of_retries(1)
             .set_max_delay(Duration::from_millis(100));
         let connect = ConnectionManager::new_with_config(self.inner.client.clone(), config);

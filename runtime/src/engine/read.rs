@@ -259,15 +259,18 @@ pub async fn list<R: Entity>(
     super::guard::authorize::<R>(ctx, Operation::List)?;
     let req = parse_list::<R>(ctx, query)?;
     let scoped = super::guard::is_private(desc, Operation::List, &req.scope);
+    // The page's loading is boxed, and only allocated when it runs: inline, its state (the
+    // statements' futures) made this future large, and every move of it on a cache hit a
+    // large copy (bench/PROFILES.md "Session 14").
     if !req.includes.is_empty() {
-        let body = load_page::<R>(state, &req).await?;
+        let body = Box::pin(load_page::<R>(state, &req)).await?;
         return Ok(Answer::of(desc, body, scoped));
     }
     let cache = state.caches.at(desc.index);
     let key = cache.list_key(&req.cache_key(desc));
     let body = cache
-        .get_or_load(&key, || async {
-            load_page::<R>(state, &req).await.map(Some)
+        .get_or_load(&key, || {
+            Box::pin(async { load_page::<R>(state, &req).await.map(Some) })
         })
         .await?
         .ok_or_else(Problem::internal)?;
@@ -661,44 +664,47 @@ pub async fn get<R: Entity>(
     let scoped = !scope.is_all();
     let private = super::guard::is_private(desc, Operation::Get, &scope);
     if R::Hooks::AUTHORIZE_READS {
-        let row = fetch_row::<R>(state, &scope, id).await?;
+        let row = Box::pin(fetch_row::<R>(state, &scope, id)).await?;
         R::Hooks::authorize(ctx, Operation::Get, Some(&row))?;
     }
-    let load = || async {
-        let mut args = PgArguments::default();
-        super::bind_key::<R>(id, &mut args)?;
-        let sql = if fields.is_all() {
-            scope.apply(desc, desc.sql.get, &mut args)?
-        } else {
-            let mut selected = fields.clone();
-            for inc in &includes {
-                selected.insert::<R>(inc.by)?;
-            }
-            let tail = scope.apply(desc, desc.sql.get_tail, &mut args)?;
-            format!("{}{tail}", R::select_sql(&selected)).into()
-        };
-        let row = sqlx::query_with(&sql, args)
-            .fetch_optional(state.db().await?)
-            .timed(desc.shapes.get)
-            .await
-            .map_err(|err| state.db_error(err, desc.constraints))?;
-        let Some(row) = row else {
-            return Ok::<_, Problem>(None);
-        };
-        let embedded = Embedded::load(state, &includes, std::slice::from_ref(&row)).await?;
-        let mut out = Vec::with_capacity(256 + embedded.size_hint(1));
-        write_row::<R>(&row, 0, &fields, None, &embedded, &mut out)?;
-        let immutable = match desc.cache.immutable_when {
-            Some(flag) if fields.contains(flag) => row
-                .try_get::<Option<bool>, _>(flag)
-                .map_err(|err| Problem::from_sqlx(err, &[]))?
-                .unwrap_or(false),
-            _ => false,
-        };
-        Ok(Some(
-            CachedBody::versioned(&super::guard::version(desc, &scope), out)
-                .with_immutable(immutable),
-        ))
+    // Boxed, as the page's loading in `list`: allocated only on a cache miss.
+    let load = || {
+        Box::pin(async {
+            let mut args = PgArguments::default();
+            super::bind_key::<R>(id, &mut args)?;
+            let sql = if fields.is_all() {
+                scope.apply(desc, desc.sql.get, &mut args)?
+            } else {
+                let mut selected = fields.clone();
+                for inc in &includes {
+                    selected.insert::<R>(inc.by)?;
+                }
+                let tail = scope.apply(desc, desc.sql.get_tail, &mut args)?;
+                format!("{}{tail}", R::select_sql(&selected)).into()
+            };
+            let row = sqlx::query_with(&sql, args)
+                .fetch_optional(state.db().await?)
+                .timed(desc.shapes.get)
+                .await
+                .map_err(|err| state.db_error(err, desc.constraints))?;
+            let Some(row) = row else {
+                return Ok::<_, Problem>(None);
+            };
+            let embedded = Embedded::load(state, &includes, std::slice::from_ref(&row)).await?;
+            let mut out = Vec::with_capacity(256 + embedded.size_hint(1));
+            write_row::<R>(&row, 0, &fields, None, &embedded, &mut out)?;
+            let immutable = match desc.cache.immutable_when {
+                Some(flag) if fields.contains(flag) => row
+                    .try_get::<Option<bool>, _>(flag)
+                    .map_err(|err| Problem::from_sqlx(err, &[]))?
+                    .unwrap_or(false),
+                _ => false,
+            };
+            Ok(Some(
+                CachedBody::versioned(&super::guard::version(desc, &scope), out)
+                    .with_immutable(immutable),
+            ))
+        })
     };
     let body = if includes.is_empty() {
         let cache = state.caches.at(desc.index);
