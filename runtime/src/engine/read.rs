@@ -510,6 +510,29 @@ struct Relation {
 }
 
 impl Relation {
+    /// Adds a loaded row, written by `write`, at the end of the group of `key`.
+    fn push(
+        &mut self,
+        key: Key,
+        write: impl FnOnce(&mut Vec<u8>) -> Result<(), Problem>,
+    ) -> Result<(), Problem> {
+        let start = self.json.len();
+        write(&mut self.json)?;
+        let at = self.spans.len();
+        self.spans.push(Span {
+            range: start..self.json.len(),
+            next: None,
+        });
+        match self.groups.entry(key).or_default() {
+            Some((_, last)) => {
+                self.spans[*last].next = Some(at);
+                *last = at;
+            }
+            group @ None => *group = Some((at, at)),
+        }
+        Ok(())
+    }
+
     /// Appends the group whose chain starts at `first`: its first row, or with `many`
     /// all of them, comma-separated.
     fn write_group(&self, first: usize, out: &mut Vec<u8>) {
@@ -553,8 +576,13 @@ impl Embedded {
                     keys.push(key.clone());
                 }
             }
-            let mut json = Vec::new();
-            let mut spans = Vec::new();
+            let mut relation = Relation {
+                inc,
+                row_keys,
+                groups,
+                json: Vec::new(),
+                spans: Vec::new(),
+            };
             if !keys.is_empty() {
                 let mut args = PgArguments::default();
                 bind_keys(&keys, inc.by_kind, &mut args)?;
@@ -571,36 +599,18 @@ impl Embedded {
                     }
                 };
                 let loaded_keys = read_keys(&loaded, inc.group_by, inc.by_kind)?;
-                json.reserve(loaded.len() * 256);
-                spans.reserve(loaded.len());
+                relation.json.reserve(loaded.len() * 256);
+                relation.spans.reserve(loaded.len());
                 let mut positions = Positions::default();
                 for (row, key) in loaded.iter().zip(loaded_keys) {
-                    let Some(key) = key else {
-                        continue;
-                    };
-                    let start = json.len();
-                    (inc.write)(row, &mut positions, &mut json).map_err(internal)?;
-                    let at = spans.len();
-                    spans.push(Span {
-                        range: start..json.len(),
-                        next: None,
-                    });
-                    match groups.entry(key).or_default() {
-                        Some((_, last)) => {
-                            spans[*last].next = Some(at);
-                            *last = at;
-                        }
-                        group @ None => *group = Some((at, at)),
+                    if let Some(key) = key {
+                        relation.push(key, |json| {
+                            (inc.write)(row, &mut positions, json).map_err(internal)
+                        })?;
                     }
                 }
             }
-            relations.push(Relation {
-                inc,
-                row_keys,
-                groups,
-                json,
-                spans,
-            });
+            relations.push(relation);
         }
         Ok(Self { relations })
     }
@@ -744,4 +754,95 @@ pub(crate) async fn fetch_row<R: Entity>(
         .await
         .map_err(|err| state.db_error(err, desc.constraints))?
         .ok_or_else(|| not_found(desc, id))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn no_write(_: &PgRow, _: &mut Positions, _: &mut Vec<u8>) -> Result<(), serde_json::Error> {
+        Ok(())
+    }
+
+    fn include(many: bool) -> &'static Include {
+        Box::leak(Box::new(Include {
+            name: "children",
+            by: "id",
+            by_kind: Kind::BigInt,
+            sql: "",
+            shape: "",
+            group_by: "parent_id",
+            many,
+            write: no_write,
+        }))
+    }
+
+    /// A relation of rows keyed 1, 2, 3 and none, loaded `(key, json)` in this order.
+    fn relation(many: bool, loaded: &[(i64, &str)]) -> Embedded {
+        let row_keys = vec![
+            Some(Key::BigInt(1)),
+            Some(Key::BigInt(2)),
+            Some(Key::BigInt(3)),
+            None,
+        ];
+        let groups = row_keys
+            .iter()
+            .flatten()
+            .map(|k| (k.clone(), None))
+            .collect();
+        let mut relation = Relation {
+            inc: include(many),
+            row_keys,
+            groups,
+            json: Vec::new(),
+            spans: Vec::new(),
+        };
+        for (key, json) in loaded {
+            relation
+                .push(Key::BigInt(*key), |out| {
+                    out.extend_from_slice(json.as_bytes());
+                    Ok(())
+                })
+                .unwrap();
+        }
+        Embedded {
+            relations: vec![relation],
+        }
+    }
+
+    fn written(embedded: &Embedded, at: usize) -> String {
+        let mut out = Vec::new();
+        embedded.write(at, &mut out).unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn children_loaded_out_of_order_are_embedded_in_load_order_per_parent() {
+        let e = relation(
+            true,
+            &[
+                (2, "{\"a\":1}"),
+                (1, "{\"b\":2}"),
+                (2, "{\"c\":3}"),
+                (1, "{}"),
+            ],
+        );
+        assert_eq!(written(&e, 0), r#","children":[{"b":2},{}]"#);
+        assert_eq!(written(&e, 1), r#","children":[{"a":1},{"c":3}]"#);
+        assert_eq!(written(&e, 2), r#","children":[]"#);
+        assert_eq!(written(&e, 3), r#","children":[]"#);
+        assert!(e.size_hint(4) >= 20);
+    }
+
+    #[test]
+    fn a_parent_is_its_first_row_and_null_when_missing() {
+        let e = relation(
+            false,
+            &[(1, "{\"id\":1}"), (3, "{\"id\":3}"), (1, "{\"dup\":1}")],
+        );
+        assert_eq!(written(&e, 0), r#","children":{"id":1}"#);
+        assert_eq!(written(&e, 1), r#","children":null"#);
+        assert_eq!(written(&e, 2), r#","children":{"id":3}"#);
+        assert_eq!(written(&e, 3), r#","children":null"#);
+    }
 }
