@@ -325,7 +325,7 @@ impl Redis {
             .set_connection_timeout(Some(self.inner.timeout))
             // `query` bounds every command (the wait for a reconnection included) with
             // one timer; redis' own response timeout would be a second timer per command
-            // (≈ 700 instructions of a Redis-tier hit, bench/PROFILES.md "Session 14").
+            // (≈ 700 instructions of a Redis-tier hit, bench/PROFILES.md "Session 13").
             .set_response_timeout(None)
             .set_number_of_retries(1)
             .set_max_delay(Duration::from_millis(100));

@@ -261,7 +261,7 @@ pub async fn list<R: Entity>(
     let scoped = super::guard::is_private(desc, Operation::List, &req.scope);
     // The page's loading is boxed, and only allocated when it runs: inline, its state (the
     // statements' futures) made this future large, and every move of it on a cache hit a
-    // large copy (bench/PROFILES.md "Session 14").
+    // large copy (bench/PROFILES.md "Session 13").
     if !req.includes.is_empty() {
         let body = Box::pin(load_page::<R>(state, &req)).await?;
         return Ok(Answer::of(desc, body, scoped));
@@ -504,7 +504,7 @@ struct Relation {
     groups: Groups,
     /// Every loaded row's JSON, back to back: one buffer that grows a few times, where a
     /// buffer per row grew ≈ 5 times each (437 reallocations, ≈ 10 % of
-    /// `GET /orders?include=user,product`, bench/PROFILES.md "Session 14").
+    /// `GET /orders?include=user,product`, bench/PROFILES.md "Session 13").
     json: Vec<u8>,
     spans: Vec<Span>,
 }
