@@ -41,10 +41,7 @@ impl ETag {
 
     /// Parses a stored tag (`"…"` or `W/"…"`); `None` when it is not a valid entity-tag.
     pub fn parse(tag: &str) -> Option<Self> {
-        if !is_entity_tag(tag.as_bytes()) {
-            return None;
-        }
-        HeaderValue::from_str(tag).ok().map(Self)
+        Self::parse_shared(bytes::Bytes::copy_from_slice(tag.as_bytes()))
     }
 
     /// [`parse`](Self::parse) of a tag held in shared bytes (a slice of a cache entry read
@@ -199,7 +196,7 @@ fn is_entity_tag(tag: &[u8]) -> bool {
 
 /// `opaque-tag = DQUOTE *etagc DQUOTE`, `etagc = %x21 / %x23-7E / obs-text`.
 fn is_opaque_tag(s: &[u8]) -> bool {
-    // etagc = %x21 / %x23-7E / obs-text, checked without branching per byte.
+    // Checked without branching per byte.
     s.len() >= 2
         && s[0] == b'"'
         && s[s.len() - 1] == b'"'
